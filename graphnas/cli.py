@@ -1,0 +1,210 @@
+"""The ``graphnas`` command line (also ``python -m graphnas``). All argument parsing lives here.
+
+Commands::
+
+    graphnas run      train a supernet, search under limits, report and render the best architecture
+    graphnas spaces   list the search spaces with their exact sizes
+    graphnas sample   write a random architecture of a space as JSON
+    graphnas cost     analytic MAdds and parameters of an architecture
+    graphnas render   draw an architecture (or a whole space) with graphviz
+
+A :class:`~graphnas.errors.GraphnasError` is printed as one line on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import GraphnasError
+
+__all__ = ["main", "build_parser"]
+
+
+def _scale_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return None if text.lower() == "none" else text
+
+
+def _parse_scale(pairs: list[str] | None) -> dict:
+    scale = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GraphnasError(f"scale argument '{pair}' is not key=value; write e.g. --scale resolution=32 width=0.5")
+        scale[key] = _scale_value(value)
+    return scale
+
+
+def _space_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("space", help="space name (see `graphnas spaces`) or a path to a .py file with make_space()")
+    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments, e.g. resolution=32 width=0.25")
+
+
+def _load_space(args):
+    from .registry import get_space
+
+    return get_space(args.space, **_parse_scale(args.scale))
+
+
+def _load_arch(space, path: str):
+    file = Path(path)
+    if not file.is_file():
+        raise GraphnasError(f"architecture file '{path}' does not exist; write one with `graphnas sample`")
+    return space.from_json(file.read_text())
+
+
+def cmd_run(args) -> int:
+    from .train import TrainConfig
+    from .workflow import DEFAULT_SCALE, RunConfig, run
+
+    train_cfg = RunConfig().train
+    train_cfg = TrainConfig(**{**train_cfg.to_dict(), "seed": args.seed,
+                               **{k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size,
+                                                        lr=args.lr).items() if v is not None}})
+    ops = RunConfig().ops if args.ops is None else (None if args.ops == ["all"] else args.ops)
+    config = RunConfig(space=args.space, ops=ops, scale={**DEFAULT_SCALE, **_parse_scale(args.scale)}, data=args.data,
+                       data_root=args.data_root, resolution=args.resolution, train=train_cfg,
+                       strategy=args.strategy, budget=args.budget, population=args.population,
+                       madds=args.madds, params=args.params, out=args.out, seed=args.seed, resume=args.resume,
+                       progress=not args.quiet)
+    report = run(config)
+    best = report["best"]
+    print(f"space {report['space']['name']}: {report['space']['size']:.3e} architectures "
+          f"({report['space']['topologies']} topologies)")
+    print(f"supernet trained in {report['timings']['train_seconds']:.0f} s; "
+          f"{report['search']['evaluations']} architectures evaluated in {report['timings']['search_seconds']:.0f} s")
+    print(f"best architecture {best['hash']}: val acc {best['val_accuracy']:.4f}, test acc {best['test_accuracy']:.4f}, "
+          f"{best['madds'] / 1e6:.2f}M MAdds, {best['params'] / 1e6:.3f}M params"
+          + (f" (limits: {', '.join(report['search']['constraints'])})" if report['search']['constraints'] else ""))
+    print(f"wrote {args.out}/report.json, {', '.join(report['files']['pictures'])}")
+    return 0
+
+
+def cmd_spaces(args) -> int:
+    from .registry import get_space, space_names
+
+    rows = []
+    for name in space_names():
+        space = get_space(name)
+        d = space.describe()
+        rows.append(d)
+        if not args.json:
+            print(f"{name:16s} {d['choice_edges']:3d} choice edges ({d['stem_edges']} stem, {d['branch_edges']} branch)  "
+                  f"{d['topologies']} topologies  size {d['size']}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    space = _load_space(args)
+    text = space.sample(args.seed).to_json()
+    if args.out:
+        from .utils import atomic_write_text
+
+        atomic_write_text(args.out, text + "\n")
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_cost(args) -> int:
+    from .cost import arch_cost
+
+    space = _load_space(args)
+    arch = _load_arch(space, args.arch)
+    cost = arch_cost(arch)
+    print(json.dumps({"hash": arch.hash, "madds": cost.madds, "params": cost.params, "scale": space.scale}))
+    return 0
+
+
+def cmd_render(args) -> int:
+    from .render import render
+
+    space = _load_space(args)
+    if args.arch:
+        obj = _load_arch(space, args.arch)
+    elif args.random:
+        obj = space.sample(args.seed)
+    else:
+        obj = space
+    out = args.out or (f"{space.name}_{obj.hash}" if obj is not space else f"{space.name}_space")
+    for path in render(obj, out, formats=args.formats):
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="train a supernet, search under limits, report and render the best architecture")
+    p.add_argument("--space", default="st_nas")
+    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments besides the data's resolution, "
+                   "channels and classes (default: width=0.25 stem_stride=1 head_channels=None)")
+    p.add_argument("--data", default="digits", help="digits (built in), fashion_mnist, cifar10 or imagefolder")
+    p.add_argument("--data-root", default=None, help="folder of the data set (never downloaded)")
+    p.add_argument("--resolution", type=int, default=16, help="input resolution (default: 16)")
+    p.add_argument("--epochs", type=int, default=None, help="supernet training epochs (default: 16)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--ops", nargs="+", default=None, help="operators kept on every edge (default: "
+                   "mbconv_k3_e3_se mbconv_k5_e6_se identity); 'all' searches the whole space")
+    p.add_argument("--strategy", default="evolution", help="evolution or random")
+    p.add_argument("--budget", type=int, default=60, help="architectures to evaluate (default: 60)")
+    p.add_argument("--population", type=int, default=12, help="evolution population (default: 12)")
+    p.add_argument("--madds", default=None, help="MAdds limit with a unit, e.g. 2M")
+    p.add_argument("--params", default=None, help="parameter limit with a unit, e.g. 300K")
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("spaces", help="list the search spaces with their exact sizes (default scale)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_spaces)
+
+    p = sub.add_parser("sample", help="write a random architecture of a space as JSON")
+    _space_args(p)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None, help="file to write (default: print)")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("cost", help="analytic MAdds and parameters of an architecture")
+    _space_args(p)
+    p.add_argument("--arch", required=True, help="architecture JSON file")
+    p.set_defaults(func=cmd_cost)
+
+    p = sub.add_parser("render", help="draw an architecture (or the whole space) with graphviz")
+    _space_args(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--arch", help="architecture JSON file")
+    group.add_argument("--random", action="store_true", help="draw a random architecture")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--out", default=None, help="output path without extension")
+    p.add_argument("--formats", nargs="+", default=["svg", "png"])
+    p.set_defaults(func=cmd_render)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GraphnasError as err:
+        print(f"graphnas: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

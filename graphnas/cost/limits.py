@@ -1,0 +1,69 @@
+"""Cost limits: parse ``"17ms"``, ``"330M"``, ``"5M"`` and check architectures against them.
+
+Units are required, so a limit can never be read in the wrong unit: latency takes ``us``, ``ms`` or
+``s`` (stored in milliseconds); counts (MAdds, FLOPs, parameters, BitOps) take ``K``, ``M``, ``G``
+or ``T`` (powers of 1000): write ``1500K`` rather than ``1500000``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import ConstraintError
+
+__all__ = ["parse_latency", "parse_count", "Limit"]
+
+_NUMBER = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
+_LATENCY_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+_COUNT_UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+
+
+def parse_latency(text: str) -> float:
+    """Parse a latency limit into milliseconds.
+
+    >>> parse_latency("17ms"), parse_latency("250us"), parse_latency("0.02s")
+    (17.0, 0.25, 20.0)
+    """
+    m = re.fullmatch(_NUMBER + r"(us|ms|s)?\s*", str(text))
+    if not m:
+        raise ConstraintError(f"latency limit '{text}' is not a number with a unit; write e.g. 17ms, 250us or 0.02s")
+    if m.group(2) is None:
+        raise ConstraintError(f"latency limit '{text}' has no unit; write {m.group(1)}ms (or us, s)")
+    return float(m.group(1)) * _LATENCY_UNITS[m.group(2)]
+
+
+def parse_count(text: str, what: str = "count") -> float:
+    """Parse a count limit (MAdds, FLOPs, parameters) with a K/M/G/T suffix.
+
+    >>> parse_count("330M"), parse_count("1.5G"), parse_count("5M")
+    (330000000.0, 1500000000.0, 5000000.0)
+    """
+    m = re.fullmatch(_NUMBER + r"([KkMGT])?\s*", str(text))
+    if not m:
+        raise ConstraintError(f"{what} limit '{text}' is not a number with a unit; write e.g. 330M, 1.5G or 800K")
+    if m.group(2) is None:
+        raise ConstraintError(f"{what} limit '{text}' has no unit; write e.g. {m.group(1)}M (units K, M, G, T)")
+    return float(m.group(1)) * _COUNT_UNITS[m.group(2).upper()]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """An upper bound on one cost metric of an architecture.
+
+    Args:
+        metric (str): a name for reports (``'madds'``, ``'params'``, ``'latency'``).
+        value (float): the bound, in the metric's unit (counts, or milliseconds).
+        measure (callable): ``measure(arch) -> float`` in the same unit.
+    """
+
+    metric: str
+    value: float
+    measure: Callable
+
+    def __call__(self, arch) -> bool:
+        return self.measure(arch) <= self.value
+
+    def __repr__(self) -> str:
+        return f"Limit({self.metric} <= {self.value:g})"

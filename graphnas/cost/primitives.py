@@ -1,0 +1,57 @@
+"""Closed-form cost of the primitive layers operators are built from.
+
+Convention (the one the papers use for "MAdds"/"FLOPs"): one multiply-add per weight per output
+position of a convolution or linear layer. Batch norm, activations, pooling, additions and the
+element-wise products of squeeze-excitation are not counted. Parameters count every learnable
+tensor, batch-norm affine weights included; running statistics are buffers and are not counted.
+:func:`graphnas.cost.count.count_module` counts a built module under the same convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Cost", "out_resolution", "conv_cost", "bn_cost", "linear_cost"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Multiply-adds and parameters of a module, per input sample (Python ints, exact).
+
+    >>> Cost(10, 2) + Cost(5, 1)
+    Cost(madds=15, params=3)
+    """
+
+    madds: int = 0
+    params: int = 0
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(self.madds + other.madds, self.params + other.params)
+
+    def __radd__(self, other):  # lets sum() start from 0
+        if other == 0:
+            return self
+        return NotImplemented
+
+
+def out_resolution(res: int, stride: int) -> int:
+    """Spatial size after a 'same'-padded window of any odd kernel with ``stride``: ceil(res/stride)."""
+    return -(-res // stride)
+
+
+def conv_cost(c_in: int, c_out: int, kernel: int, stride: int, res: int, *, groups: int = 1,
+              bias: bool = False) -> Cost:
+    """Cost of a square ``kernel`` x ``kernel`` Conv2d with 'same' padding on a ``res`` x ``res`` input."""
+    weights = kernel * kernel * (c_in // groups) * c_out
+    r = out_resolution(res, stride)
+    return Cost(madds=weights * r * r, params=weights + (c_out if bias else 0))
+
+
+def bn_cost(channels: int) -> Cost:
+    """BatchNorm2d: affine weight and bias; no multiply-adds counted."""
+    return Cost(0, 2 * channels)
+
+
+def linear_cost(f_in: int, f_out: int, *, bias: bool = True) -> Cost:
+    """nn.Linear on one feature vector."""
+    return Cost(madds=f_in * f_out, params=f_in * f_out + (f_out if bias else 0))

@@ -1,0 +1,44 @@
+"""The graphnas exception family.
+
+Every error a user can cause by bad input (a malformed architecture file, an operator that is not
+in the space, an unknown space name, ...) is a :class:`GraphnasError`. Its message names the bad
+value and says what is expected instead; the CLI prints it as one line and exits with status 2.
+"""
+
+__all__ = [
+    "GraphnasError",
+    "ArchitectureError",
+    "SpaceError",
+    "OpError",
+    "ConstraintError",
+    "DataError",
+    "RenderError",
+]
+
+
+class GraphnasError(Exception):
+    """Base class of all errors graphnas raises on bad input."""
+
+
+class ArchitectureError(GraphnasError, ValueError):
+    """An architecture (choice vector, op list or JSON) does not fit its search space."""
+
+
+class SpaceError(GraphnasError, ValueError):
+    """A search space is unknown, malformed, or asked for at an impossible scale."""
+
+
+class OpError(GraphnasError, ValueError):
+    """An operator name is unknown, or cannot join the two feature maps it is asked to."""
+
+
+class ConstraintError(GraphnasError, ValueError):
+    """A cost limit is malformed (missing unit, negative) or cannot be met."""
+
+
+class DataError(GraphnasError, ValueError):
+    """A data set is missing or malformed."""
+
+
+class RenderError(GraphnasError, RuntimeError):
+    """Rendering failed (for example, the graphviz `dot` binary is not installed)."""

@@ -1,0 +1,82 @@
+"""The space registry: names -> ``make_space(**scale)`` functions.
+
+Built-in spaces are the modules of the top-level ``spaces`` package (``spaces/st_nas.py`` is the
+space ``st_nas``). Users add their own with :func:`register_space`, or point at a file:
+``get_space("path/to/my_space.py")`` loads that file's ``make_space``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+from pathlib import Path
+from typing import Callable
+
+from .errors import SpaceError
+from .space import SearchSpace
+
+__all__ = ["register_space", "get_space", "space_names", "space_factory"]
+
+_REGISTRY: dict[str, Callable[..., SearchSpace]] = {}
+
+
+def register_space(name: str, factory: Callable[..., SearchSpace] | None = None, *, overwrite: bool = False):
+    """Register ``factory(**scale) -> SearchSpace`` under ``name`` (usable as a decorator).
+
+    A name already taken (by a registration or a module in ``spaces/``) is refused unless
+    ``overwrite=True``.
+    """
+
+    def decorator(fn):
+        if not overwrite and (name in _REGISTRY or name in _builtin_names()):
+            raise SpaceError(f"space '{name}' is already registered; pass overwrite=True to replace it")
+        _REGISTRY[name] = fn
+        return fn
+
+    return decorator(factory) if factory is not None else decorator
+
+
+def _builtin_names() -> list[str]:
+    import spaces
+
+    return sorted(m.name for m in pkgutil.iter_modules(spaces.__path__) if not m.name.startswith("_"))
+
+
+def space_names() -> list[str]:
+    """All space names: built-in modules and registered factories."""
+    return sorted(set(_builtin_names()) | set(_REGISTRY))
+
+
+def space_factory(name: str) -> Callable[..., SearchSpace]:
+    """The ``make_space`` function of space ``name`` (a registered name, a built-in, or a ``.py`` path)."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name.endswith(".py"):
+        path = Path(name)
+        if not path.is_file():
+            raise SpaceError(f"space file '{name}' does not exist")
+        spec = importlib.util.spec_from_file_location(f"graphnas_user_space_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    elif name in _builtin_names():
+        module = importlib.import_module(f"spaces.{name}")
+    else:
+        raise SpaceError(f"unknown space '{name}'; available: {', '.join(space_names())} "
+                         f"(or a path to a .py file defining make_space)")
+    if not callable(getattr(module, "make_space", None)):
+        raise SpaceError(f"space module '{name}' defines no make_space(**scale) function")
+    return module.make_space
+
+
+def get_space(name: str, **scale) -> SearchSpace:
+    """Build space ``name`` at the given scale; unknown scale arguments name the valid ones."""
+    factory = space_factory(name)
+    params = inspect.signature(factory).parameters
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in scale if k not in params and not accepts_any]
+    if unknown:
+        raise SpaceError(f"space '{name}' has no scale argument {', '.join(map(repr, unknown))}; "
+                         f"it takes: {', '.join(params)}")
+    return factory(**scale)

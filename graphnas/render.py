@@ -1,0 +1,102 @@
+"""Draw architectures and spaces with graphviz.
+
+Nodes are feature maps (labelled with their width and resolution, grouped by stage); edges are
+operators: stem edges solid, branch edges dotted, the operator name as the label. Edges that are
+present but compute nothing useful (dead ends) are drawn grey. A space is drawn as its template:
+every choice edge labelled with its number of candidates.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import graphviz
+
+from .arch import Architecture
+from .errors import RenderError
+from .ops.registry import NONE
+from .space import BRANCH, SearchSpace
+
+__all__ = ["to_dot", "render"]
+
+_STAGE_COLOURS = ["#dbe9f6", "#dff3e3", "#fdf1d6", "#f9dede", "#ece2f5", "#e0f2f1", "#f5f5dc"]
+
+
+def _add_nodes(dot: graphviz.Digraph, space: SearchSpace) -> None:
+    stages: dict[int, list] = {}
+    for n in space.nodes:
+        stages.setdefault(n.stage, []).append(n)
+    for stage, nodes in stages.items():
+        with dot.subgraph(name=f"cluster_stage{stage}") as sub:
+            sub.attr(label=f"stage {stage}", style="rounded,filled", color="#bbbbbb",
+                     fillcolor=_STAGE_COLOURS[stage % len(_STAGE_COLOURS)], fontsize="10")
+            for n in nodes:
+                sub.node(str(n.id), f"{n.id}\n{n.channels}ch {n.resolution}px", shape="box",
+                         style="rounded,filled", fillcolor="white", fontsize="10")
+    c, h, _ = space.input_shape
+    dot.node("input", f"input\n{c}x{h}x{h}", shape="plaintext", fontsize="10")
+    dot.node("output", f"head\n{space.num_classes} classes", shape="plaintext", fontsize="10")
+    dot.edge("input", "0", label="stem", fontsize="9")
+    dot.edge(str(space.output_node), "output", fontsize="9")
+
+
+def to_dot(obj: Architecture | SearchSpace, *, title: str | None = None, rankdir: str = "TB") -> graphviz.Digraph:
+    """A :class:`graphviz.Digraph` of an architecture (chosen ops) or a space (candidate counts).
+
+    Args:
+        obj (Architecture or SearchSpace): what to draw.
+        title (str, optional): a caption (default: the space name and the architecture hash).
+        rankdir (str, optional): graphviz layout direction, ``TB`` or ``LR`` (default: ``TB``).
+    """
+    space = obj.space if isinstance(obj, Architecture) else obj
+    if title is None:
+        title = f"{space.name} {obj.hash}" if isinstance(obj, Architecture) else f"{space.name} (size {space.size:.3g})"
+    dot = graphviz.Digraph(name=space.name, graph_attr=dict(rankdir=rankdir, label=title, labelloc="t",
+                                                             fontsize="12", nodesep="0.25", ranksep="0.35"))
+    _add_nodes(dot, space)
+    if isinstance(obj, Architecture):
+        live = set(obj.live_edges)
+        for i, (e, op) in enumerate(zip(space.edges, obj.ops)):
+            if op == NONE:
+                continue
+            style = "dotted" if e.kind == BRANCH else "solid"
+            colour = "black" if i in live else "#aaaaaa"
+            dot.edge(str(e.src), str(e.dst), label=op, style=style, color=colour, fontcolor=colour, fontsize="9",
+                     penwidth="1.6" if e.kind != BRANCH else "1.2")
+    else:
+        for e in space.edges:
+            real = [c for c in e.candidates if c != NONE]
+            label = f"{len(real)} ops" + (" | none" if NONE in e.candidates else "")
+            dot.edge(str(e.src), str(e.dst), label=label, style="dotted" if e.kind == BRANCH else "solid",
+                     fontsize="9")
+    return dot
+
+
+def render(obj: Architecture | SearchSpace, path: str | Path, formats: Iterable[str] = ("svg", "png"),
+           **kwargs) -> list[Path]:
+    """Write ``obj`` as ``<path>.<fmt>`` for each format (and ``<path>.dot``); returns the written files.
+
+    Raises:
+        RenderError: the graphviz ``dot`` binary is missing or fails.
+    """
+    if shutil.which("dot") is None:
+        raise RenderError("graphviz's 'dot' binary is not installed; install it with "
+                          "'apt-get install graphviz' (Debian/Ubuntu) or 'brew install graphviz' (macOS)")
+    path = Path(path)
+    if path.suffix.lstrip(".") in {"svg", "png", "pdf", "dot"}:
+        path = path.with_suffix("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dot = to_dot(obj, **kwargs)
+    written = [path.with_suffix(".dot")]
+    written[0].write_text(dot.source)
+    for fmt in formats:
+        try:
+            data = dot.pipe(format=fmt)
+        except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as err:
+            raise RenderError(f"graphviz failed to render {fmt}: {err}") from None
+        out = path.with_suffix(f".{fmt}")
+        out.write_bytes(data)
+        written.append(out)
+    return written

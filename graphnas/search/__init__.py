@@ -1,0 +1,9 @@
+"""Search strategies: functions ``strategy(space, evaluate, constraints, budget, rng, ...) -> SearchResult``."""
+
+from .evolution import evolution
+from .random_search import random_search
+from .result import Record, SearchResult, pareto_front, sample_feasible
+
+STRATEGIES = {"evolution": evolution, "random": random_search}
+
+__all__ = ["evolution", "random_search", "Record", "SearchResult", "pareto_front", "sample_feasible", "STRATEGIES"]

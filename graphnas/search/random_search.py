@@ -1,0 +1,26 @@
+"""Random search: the baseline every strategy must beat."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from ..utils import as_rng
+from .result import SearchResult, make_record, sample_feasible
+
+__all__ = ["random_search"]
+
+
+def random_search(space, evaluate: Callable, constraints: Sequence = (), budget: int = 100, rng=None,
+                  progress: bool = True) -> SearchResult:
+    """Evaluate ``budget`` distinct feasible architectures drawn uniformly (fewer if the space is smaller)."""
+    rng = as_rng(rng)
+    records = {}
+    for _ in tqdm(range(budget), desc="random", disable=not progress, leave=False, unit="arch"):
+        for _ in range(100):
+            arch = sample_feasible(lambda: space.sample(rng), constraints)
+            if arch.hash not in records:
+                records[arch.hash] = make_record(arch, evaluate(arch), constraints)
+                break
+    return SearchResult("random", list(records.values()), list(constraints))

@@ -1,0 +1,64 @@
+"""Small helpers shared across graphnas: random generators, divisibility, atomic file writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_rng", "make_divisible", "atomic_write_text", "atomic_write_json"]
+
+
+def as_rng(rng: int | np.random.Generator | None = None) -> np.random.Generator:
+    """Return a numpy Generator: pass one through, or seed a new one from an int (or fresh entropy).
+
+    Every random function in graphnas takes ``rng`` and calls this, so results are reproducible
+    from a seed.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(rng)
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to the nearest multiple of ``divisor`` (MobileNet rule).
+
+    Never goes below ``min_value`` (default ``divisor``) and never drops more than 10% below
+    ``value``.
+
+    >>> make_divisible(32 * 0.25), make_divisible(24 * 1.4), make_divisible(10)
+    (8, 32, 16)
+    """
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename.
+
+    A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically (see :func:`atomic_write_text`)."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")

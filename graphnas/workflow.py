@@ -1,0 +1,182 @@
+"""The end-to-end one-shot job: data -> supernet training -> constrained search -> report and picture.
+
+:func:`run` is what ``graphnas run`` (and the README's quick start) executes::
+
+    data set  ->  space at the data's scale  ->  Supernet trained with uniform single paths
+              ->  evolution (or random) search under MAdds/parameter limits, scoring paths on
+                  validation data after BN recalibration
+              ->  best architecture: test accuracy under shared weights, MAdds, JSON, SVG/PNG
+
+Everything is written under ``out``: ``report.json``, ``best_arch.json``, ``best_arch.svg``/``.png``
+and ``supernet.pt`` (tensors only; reloaded with ``weights_only=True`` when ``resume`` is set).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .cost.limits import Limit, parse_count
+from .cost.model import arch_cost
+from .data import load_dataset
+from .errors import GraphnasError
+from .estimate import SupernetEvaluator, accuracy, recalibrate_bn
+from .registry import get_space
+from .render import render
+from .samplers import UniformSampler
+from .search import STRATEGIES
+from .supernet import Supernet
+from .train import TrainConfig, train
+from .utils import atomic_write_json, atomic_write_text
+
+__all__ = ["RunConfig", "run", "DEFAULT_SCALE", "save_weights", "load_weights"]
+
+#: The laptop scale of the default job: narrow, low-resolution, no head conv.
+DEFAULT_SCALE = {"width": 0.25, "stem_stride": 1, "head_channels": None}
+#: Operators the default job keeps on every edge (plus ``none`` on branch edges): a subspace whose
+#: supernet trains in a minute on two cores. ``ops=None`` searches the whole space.
+DEFAULT_OPS = ("mbconv_k3_e3_se", "mbconv_k5_e6_se", "identity")
+
+
+@dataclass
+class RunConfig:
+    """Options of :func:`run` (the CLI flags of ``graphnas run`` map one to one)."""
+
+    space: str = "st_nas"
+    scale: dict = field(default_factory=lambda: dict(DEFAULT_SCALE))
+    data: str = "digits"
+    data_root: str | None = None
+    resolution: int = 16
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=16, batch_size=32, lr=0.05,
+                                                                   momentum=0.9, nesterov=True))
+    ops: list | None = field(default_factory=lambda: list(DEFAULT_OPS))
+    strategy: str = "evolution"
+    budget: int = 60
+    population: int = 12
+    madds: str | None = None
+    params: str | None = None
+    recal_samples: int = 256
+    out: str = "runs/demo"
+    seed: int = 0
+    resume: bool = False
+    progress: bool = True
+
+
+def save_weights(module: torch.nn.Module, path: Path, meta: dict) -> None:
+    """``torch.save`` a state dict (tensors only) plus plain metadata, atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"state_dict": module.state_dict(), "meta": meta}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_weights(module: torch.nn.Module, path: Path, meta: dict) -> None:
+    """Load weights written by :func:`save_weights`, refusing a file made for another space or scale."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        saved = blob["meta"]
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise GraphnasError(f"checkpoint {path} is unreadable ({type(err).__name__}); delete it or run "
+                            f"without --resume") from None
+    if saved != meta:
+        raise GraphnasError(f"checkpoint {path} was made for {saved}, not {meta}; use another --out folder")
+    module.load_state_dict(blob["state_dict"])
+
+
+def restrict_ops(space, ops) -> "SearchSpace":
+    """The subspace of ``space`` keeping only operators in ``ops`` (and ``none``) on every edge.
+
+    An edge left with no operator keeps its original candidates, so the subspace stays connected.
+    """
+    from .ops.registry import NONE, get_op
+
+    for op in ops:
+        get_op(op)  # unknown names fail here with the list of valid ones
+    wanted = set(ops) | {NONE}
+    allowed = {}
+    for i, e in enumerate(space.edges):
+        kept = [op for op in e.candidates if op in wanted]
+        if any(op != NONE for op in kept):
+            allowed[i] = kept
+    if not allowed:
+        raise GraphnasError(f"none of the operators {', '.join(ops)} is a candidate in space '{space.name}'")
+    return space.subspace(allowed=allowed, name=f"{space.name}/ops")
+
+
+def _limits(config: RunConfig) -> list[Limit]:
+    limits = []
+    if config.madds:
+        limits.append(Limit("madds", parse_count(config.madds, "MAdds"), lambda a: arch_cost(a).madds))
+    if config.params:
+        limits.append(Limit("params", parse_count(config.params, "parameters"), lambda a: arch_cost(a).params))
+    return limits
+
+
+def run(config: RunConfig) -> dict:
+    """Run the whole job; returns the report (also written to ``<out>/report.json``)."""
+    start = time.perf_counter()
+    out = Path(config.out)
+    if config.strategy not in STRATEGIES:
+        raise GraphnasError(f"unknown strategy '{config.strategy}'; choose one of {', '.join(STRATEGIES)}")
+    limits = _limits(config)
+    data = load_dataset(config.data, root=config.data_root, resolution=config.resolution, seed=config.seed)
+    c, h, _ = data.input_shape
+    space = get_space(config.space, **{**config.scale, "resolution": h, "in_channels": c,
+                                       "num_classes": data.num_classes})
+    if config.ops:
+        space = restrict_ops(space, config.ops)
+    torch.manual_seed(config.seed)
+    supernet = Supernet(space)
+    meta = {"space": space.name, "fingerprint": space.fingerprint, "scale": {k: v for k, v in space.scale.items()},
+            "data": config.data, "train": config.train.to_dict()}
+    ckpt = out / "supernet.pt"
+    timings = {}
+    t0 = time.perf_counter()
+    if config.resume and ckpt.exists():
+        load_weights(supernet, ckpt, meta)
+        history = [{"resumed_from": str(ckpt)}]
+    else:
+        history = train(supernet, data.train, config.train, sampler=UniformSampler(space),
+                        progress=config.progress, desc="supernet")
+        save_weights(supernet, ckpt, meta)
+    timings["train_seconds"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    evaluator = SupernetEvaluator(supernet, data.val, data.train, recal_samples=config.recal_samples)
+    strategy = STRATEGIES[config.strategy]
+    options = {"population": config.population} if config.strategy == "evolution" else {}
+    result = strategy(space, evaluator, limits, budget=config.budget, rng=config.seed,
+                      progress=config.progress, **options)
+    timings["search_seconds"] = time.perf_counter() - t0
+
+    best = result.best
+    recalibrate_bn(supernet, data.train, best.arch, config.recal_samples)
+    test_acc = accuracy(supernet, data.test, best.arch)
+    atomic_write_text(out / "best_arch.json", best.arch.to_json() + "\n")
+    pictures = [str(p) for p in render(best.arch, out / "best_arch")]
+    timings["total_seconds"] = time.perf_counter() - start
+    report = {
+        "config": {**asdict(config), "train": config.train.to_dict()},
+        "space": space.describe(),
+        "data": {"name": data.name, "train": len(data.train), "val": len(data.val), "test": len(data.test),
+                 "input_shape": list(data.input_shape), "num_classes": data.num_classes},
+        "supernet": {"parameters": sum(p.numel() for p in supernet.parameters()), "history": history},
+        "search": {k: v for k, v in result.to_dict().items() if k != "history"},
+        "best": {"hash": best.arch.hash, "ops": list(best.arch.ops), "choices": list(best.arch.choices),
+                 "val_accuracy": best.score, "test_accuracy": test_acc, "madds": best.costs["madds"],
+                 "params": best.costs["params"]},
+        "files": {"architecture": str(out / "best_arch.json"), "pictures": pictures, "supernet": str(ckpt)},
+        "timings": timings,
+    }
+    atomic_write_json(out / "report.json", report)
+    return report
