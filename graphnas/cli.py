@@ -61,19 +61,21 @@ def _load_arch(space, path: str):
 
 
 def cmd_run(args) -> int:
-    from .train import TrainConfig
+    from dataclasses import replace
+
     from .workflow import DEFAULT_SCALE, RunConfig, run
 
-    train_cfg = RunConfig().train
-    train_cfg = TrainConfig(**{**train_cfg.to_dict(), "seed": args.seed,
-                               **{k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size,
-                                                        lr=args.lr).items() if v is not None}})
-    ops = RunConfig().ops if args.ops is None else (None if args.ops == ["all"] else args.ops)
-    config = RunConfig(space=args.space, ops=ops, scale={**DEFAULT_SCALE, **_parse_scale(args.scale)}, data=args.data,
-                       data_root=args.data_root, resolution=args.resolution, train=train_cfg,
-                       strategy=args.strategy, budget=args.budget, population=args.population,
-                       madds=args.madds, params=args.params, out=args.out, seed=args.seed, resume=args.resume,
-                       progress=not args.quiet)
+    base = RunConfig()
+    train_cfg = replace(base.train, seed=args.seed, **{k: v for k, v in dict(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr).items() if v is not None})
+    given = {k: v for k, v in dict(space=args.space, data=args.data, data_root=args.data_root,
+                                   resolution=args.resolution, strategy=args.strategy, budget=args.budget,
+                                   population=args.population, madds=args.madds, params=args.params,
+                                   out=args.out).items() if v is not None}
+    if args.ops is not None:
+        given["ops"] = None if args.ops == ["all"] else args.ops
+    config = replace(base, **given, scale={**DEFAULT_SCALE, **_parse_scale(args.scale)}, train=train_cfg,
+                     seed=args.seed, resume=args.resume, progress=not args.quiet)
     report = run(config)
     best = report["best"]
     print(f"space {report['space']['name']}: {report['space']['size']:.3e} architectures "
@@ -146,25 +148,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from .workflow import DEFAULT_OPS, RunConfig
+
+    d, t = RunConfig(), RunConfig().train
     p = sub.add_parser("run", help="train a supernet, search under limits, report and render the best architecture")
-    p.add_argument("--space", default="st_nas")
+    p.add_argument("--space", help=f"space name or .py file (default: {d.space})")
     p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments besides the data's resolution, "
-                   "channels and classes (default: width=0.25 stem_stride=1 head_channels=None)")
-    p.add_argument("--data", default="digits", help="digits (built in), fashion_mnist, cifar10 or imagefolder")
-    p.add_argument("--data-root", default=None, help="folder of the data set (never downloaded)")
-    p.add_argument("--resolution", type=int, default=16, help="input resolution (default: 16)")
-    p.add_argument("--epochs", type=int, default=None, help="supernet training epochs (default: 16)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--ops", nargs="+", default=None, help="operators kept on every edge (default: "
-                   "mbconv_k3_e3_se mbconv_k5_e6_se identity); 'all' searches the whole space")
-    p.add_argument("--strategy", default="evolution", help="evolution or random")
-    p.add_argument("--budget", type=int, default=60, help="architectures to evaluate (default: 60)")
-    p.add_argument("--population", type=int, default=12, help="evolution population (default: 12)")
-    p.add_argument("--madds", default=None, help="MAdds limit with a unit, e.g. 2M")
-    p.add_argument("--params", default=None, help="parameter limit with a unit, e.g. 300K")
-    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--seed", type=int, default=0)
+                   f"channels and classes (default: {' '.join(f'{k}={v}' for k, v in d.scale.items())})")
+    p.add_argument("--data", help=f"digits (built in), fashion_mnist, cifar10 or imagefolder (default: {d.data})")
+    p.add_argument("--data-root", help="folder of the data set (never downloaded)")
+    p.add_argument("--resolution", type=int, help=f"input resolution (default: {d.resolution})")
+    p.add_argument("--epochs", type=int, help=f"supernet training epochs (default: {t.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"default: {t.batch_size}")
+    p.add_argument("--lr", type=float, help=f"initial learning rate (default: {t.lr})")
+    p.add_argument("--ops", nargs="+", help=f"operators kept on every edge (default: {' '.join(DEFAULT_OPS)}); "
+                   "'all' searches the whole space")
+    p.add_argument("--strategy", help=f"evolution or random (default: {d.strategy})")
+    p.add_argument("--budget", type=int, help=f"architectures to evaluate (default: {d.budget})")
+    p.add_argument("--population", type=int, help=f"evolution population (default: {d.population})")
+    p.add_argument("--madds", help="MAdds limit with a unit, e.g. 1.5M")
+    p.add_argument("--params", help="parameter limit with a unit, e.g. 300K")
+    p.add_argument("--out", help=f"output folder (default: {d.out})")
+    p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)

@@ -52,12 +52,12 @@ class RunConfig:
     data: str = "digits"
     data_root: str | None = None
     resolution: int = 16
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=16, batch_size=32, lr=0.05,
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, batch_size=32, lr=0.05,
                                                                    momentum=0.9, nesterov=True))
     ops: list | None = field(default_factory=lambda: list(DEFAULT_OPS))
     strategy: str = "evolution"
-    budget: int = 60
-    population: int = 12
+    budget: int = 100
+    population: int = 16
     madds: str | None = None
     params: str | None = None
     recal_samples: int = 256

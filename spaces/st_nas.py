@@ -13,11 +13,11 @@ Widths and resolutions follow MobileNetV2/ProxylessNAS (graphnas's choice, at 22
 
     stage  nodes   channels  resolution (reduction)
     stem   -       32        112 (x2)   conv3x3 s2 + separable 3x3 -> node 0
-    1      0-1     16        112 (x2)
-    2      2-3     24         56 (x4)
-    3      4-7     40         28 (x8)
-    4      8-15    80         14 (x16)
-    5      16-19   160         7 (x32)
+    0      0-1     16        112 (x2)
+    1      2-3     24         56 (x4)
+    2      4-7     40         28 (x8)
+    3      8-15    80         14 (x16)
+    4      16-19   160         7 (x32)
     head   -       1280       1x1 conv, global pool, linear
 """
 

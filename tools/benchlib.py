@@ -1,0 +1,51 @@
+"""Shared helpers of the benchmark scripts: machine description and BENCHMARKS.md sections.
+
+Each benchmark owns one section of BENCHMARKS.md, delimited by ``<!-- bench:NAME -->`` and
+``<!-- /bench:NAME -->``, and rewrites only that section, so benchmarks can run in any order.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+HEADER = "# Benchmarks\n\nEvery figure below is written by the script named in its section; none is typed by hand.\n"
+
+
+def machine() -> str:
+    """One line: CPU model, cores, torch version and threads."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def update_section(name: str, body: str) -> None:
+    """Replace (or append) the section ``name`` of BENCHMARKS.md with ``body`` (atomic write)."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{start}\n{body.rstrip()}\n\n_Updated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}._\n{end}"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        text = before + block + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    tmp = BENCHMARKS.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(BENCHMARKS)
+
+
+def median(values) -> float:
+    return statistics.median(values)
