@@ -126,10 +126,13 @@ class Architecture:
         """Choice-edge positions that compute something, in execution order (by target, then source).
 
         An edge is live when it is not ``none``, its source is reachable from node 0 and its target
-        reaches the output node over present edges. Dead edges are neither built nor costed.
+        reaches the output node over present edges. Dead edges are neither built nor costed, unless
+        the space sets ``prune_dead=False`` (every present edge is then live).
         """
         space = self.space
         present = [i for i, op in enumerate(self.ops) if op != NONE]
+        if not space.prune_dead:
+            return tuple(sorted(present, key=lambda i: (space.edges[i].dst, space.edges[i].src)))
         fwd = {0}
         for i in sorted(present, key=lambda i: (space.edges[i].dst, space.edges[i].src)):
             if space.edges[i].src in fwd:

@@ -12,6 +12,11 @@ An edge may join nodes of different resolution or width: the operator is then bu
 enter a node their outputs are summed. Node ids are integers in topological order: every edge
 goes from a smaller id to a larger one; node 0 is the stem's output and the last node feeds the
 head. Preconditions are checked once, here, when a space is built.
+
+Cell spaces (NAS-Bench-201, DARTS) search one small DAG that the network repeats: their ``body``
+lists :class:`Cell` instances (the template with channels and reductions multiplied) and
+:class:`Fixed` blocks (a registered operator, e.g. a residual reduction block) in order. A space
+without a body is one instance of its template with the channels and reductions as written.
 """
 
 from __future__ import annotations
@@ -71,21 +76,54 @@ class ChoiceEdge:
 
 @dataclass(frozen=True)
 class Stem:
-    """The fixed input layers: conv3x3(in -> ``channels``, ``stride``) -> BN -> ReLU6, followed, when
-    node 0 is narrower or wider than ``channels``, by a depthwise-separable 3x3 projecting to node 0's
-    width (MobileNetV2's first block)."""
+    """The fixed input layers: conv3x3(in -> ``channels``, ``stride``) -> BN -> ReLU6, then an optional
+    3x3 max pool with stride 2 (``pool``, ShuffleNet), then, when the body's input is narrower or wider
+    than ``channels``, a depthwise-separable 3x3 projecting to it (MobileNetV2's first block)."""
 
     channels: int
     stride: int = 1
+    pool: bool = False
+
+    @property
+    def reduction(self) -> int:
+        """Total downsampling of the stem."""
+        return self.stride * (2 if self.pool else 1)
 
 
 @dataclass(frozen=True)
 class Head:
-    """The fixed output layers: [1x1 conv to ``channels`` -> BN -> ReLU6] -> global average pool ->
-    dropout -> linear classifier."""
+    """The fixed output layers: [1x1 conv to ``channels`` -> BN -> ReLU6] or, with ``bn``, BN -> ReLU
+    (NAS-Bench-201's last activation) -> global average pool -> dropout -> linear classifier."""
 
     channels: int | None = None
     dropout: float = 0.0
+    bn: bool = False
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One instance of the template DAG in a cell space's body.
+
+    Node ``n`` of the instance has ``channels * n.channels`` channels and reduction
+    ``reduction * n.reduction``; its node 0 must match the previous block's output.
+    """
+
+    channels: int = 1
+    reduction: int = 1
+
+
+@dataclass(frozen=True)
+class Fixed:
+    """A block of a cell space's body that is not searched: registered operator ``op`` from the previous
+    block's output to ``channels`` channels at cumulative ``reduction``."""
+
+    op: str
+    channels: int
+    reduction: int
+
+
+#: The body of a space that is a single instance of its template.
+FLAT = (Cell(1, 1),)
 
 
 @dataclass
@@ -103,6 +141,10 @@ class SearchSpace:
         scale (dict, optional): the scale arguments the space was made with, for reports.
         drop_unfit (bool, optional): silently drop candidates whose shape rules do not fit an edge
             (e.g. ``identity`` across a reduction) instead of raising (default: ``False``).
+        body (sequence of Cell/Fixed, optional): for cell spaces, the network's blocks in order
+            (default: one instance of the template as written).
+        prune_dead (bool, optional): leave out edges that cannot affect the output (default:
+            ``True``); ``False`` runs and costs every present edge, as NAS-Bench-201's networks do.
 
     Example::
 
@@ -125,6 +167,8 @@ class SearchSpace:
     head: Head = field(default_factory=Head)
     scale: dict = field(default_factory=dict)
     drop_unfit: bool = False
+    body: tuple = FLAT
+    prune_dead: bool = True
     parent: "SearchSpace | None" = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -136,12 +180,8 @@ class SearchSpace:
             if node.id != i:
                 raise SpaceError(f"space '{self.name}': node ids must be 0..{len(self.nodes) - 1} in order, "
                                  f"found id {node.id} at position {i}")
-            if node.reduction > h:
-                raise SpaceError(f"space '{self.name}': resolution {h} is too small for node {i}'s reduction "
-                                 f"x{node.reduction}; use a resolution of at least {node.reduction}")
-        if self.nodes[0].reduction != self.stem.stride:
-            raise SpaceError(f"space '{self.name}': the stem's stride {self.stem.stride} must equal node 0's "
-                             f"reduction {self.nodes[0].reduction}")
+        self.body = tuple(self.body)
+        self.blocks = self._check_body()
         self.edges = tuple(self._check_edge(e) for e in self.edges)
         keys = [e.key for e in self.edges]
         if len(set(keys)) != len(keys):
@@ -152,6 +192,44 @@ class SearchSpace:
         self.radices = np.array([len(e.candidates) for e in self.edges], dtype=np.int64)
         blob = json.dumps([self.name, [[e.src, e.dst, e.kind, list(e.candidates)] for e in self.edges]])
         self._fingerprint = hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def _check_body(self) -> tuple:
+        """Validate the body; returns ``(item, (c_in, red_in), (c_out, red_out))`` per block."""
+        if not self.body:
+            raise SpaceError(f"space '{self.name}': the body is empty; give at least one Cell")
+        h = self.input_shape[1]
+        shape, blocks = (self.stem.channels, self.stem.reduction), []
+        for k, item in enumerate(self.body):
+            if isinstance(item, Cell):
+                first, last = self.nodes[0], self.nodes[-1]
+                start = (item.channels * first.channels, item.reduction * first.reduction)
+                if k == 0 and start[1] != shape[1]:
+                    raise SpaceError(f"space '{self.name}': the stem reduces x{shape[1]} but node 0 is at reduction "
+                                     f"x{start[1]}; make the stem's stride (and pool) match node 0")
+                if start[1] != shape[1] or (k > 0 and start[0] != shape[0]):
+                    raise SpaceError(f"space '{self.name}': body block {k} starts at {start[0]} channels, "
+                                     f"reduction x{start[1]}, but the block before ends at {shape[0]} channels, "
+                                     f"x{shape[1]}; make them equal")
+                # after the stem, a width change is bridged by the stem's separable projection
+                c_in = shape[0]
+                out = (item.channels * last.channels, item.reduction * last.reduction)
+                deepest = item.reduction * max(n.reduction for n in self.nodes)
+            elif isinstance(item, Fixed):
+                get_op(item.op)
+                c_in = shape[0]
+                if item.reduction % shape[1]:
+                    raise SpaceError(f"space '{self.name}': body block {k} ({item.op}) goes from reduction "
+                                     f"x{shape[1]} to x{item.reduction}; reductions must grow by an integer factor")
+                out = (item.channels, item.reduction)
+                deepest = item.reduction
+            else:
+                raise SpaceError(f"space '{self.name}': body block {k} is {item!r}; use Cell or Fixed")
+            if deepest > h:
+                raise SpaceError(f"space '{self.name}': resolution {h} is too small for reduction x{deepest}; "
+                                 f"use a resolution of at least {deepest}")
+            blocks.append((item, (c_in, shape[1]), out))
+            shape = out
+        return tuple(blocks)
 
     def _check_edge(self, e: ChoiceEdge) -> ChoiceEdge:
         n = len(self.nodes)
@@ -206,6 +284,23 @@ class SearchSpace:
     @property
     def output_node(self) -> int:
         return len(self.nodes) - 1
+
+    @property
+    def out_shape(self) -> tuple[int, int]:
+        """``(channels, resolution)`` of the body's output, which the head receives."""
+        c, red = self.blocks[-1][2]
+        return c, -(-self.input_shape[1] // red)
+
+    def node_shape(self, node: int, cell: Cell) -> tuple[int, int]:
+        """``(channels, resolution)`` of template node ``node`` in body instance ``cell``."""
+        n = self.nodes[node]
+        return cell.channels * n.channels, -(-self.input_shape[1] // (cell.reduction * n.reduction))
+
+    def edge_shape(self, i: int, cell: Cell = FLAT[0]) -> tuple[int, int, int, int]:
+        """``(c_in, c_out, stride, input resolution)`` of choice edge ``i`` in body instance ``cell``."""
+        e = self.edges[i]
+        c_in, res = self.node_shape(e.src, cell)
+        return c_in, self.node_shape(e.dst, cell)[0], self.stride(i), res
 
     @property
     def fingerprint(self) -> str:

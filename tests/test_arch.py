@@ -264,35 +264,35 @@ def test_live_edges_exclude_dead_end(dead):
     assert arch.graph.edges[0, 2]["live"] is False
     assert arch.graph.edges[0, 1]["live"] is True
     net = compile(arch)
-    assert set(net.edges.keys()) == {"e0", "e1"}
+    assert set(net.body[0].edges.keys()) == {"e0", "e1"}
 
 
 def test_live_edges_exclude_unreachable_source(dead):
     arch = dead.arch([0, 0, 0, 1])  # 0->2 none, 2->3 identity: node 2 is never computed
     assert arch.live_edges == (0, 1)
     assert arch.graph.edges[2, 3]["live"] is False
-    assert set(compile(arch).edges.keys()) == {"e0", "e1"}
+    assert set(compile(arch).body[0].edges.keys()) == {"e0", "e1"}
 
 
 def test_live_edges_in_execution_order(dead):
     arch = dead.arch([0, 0, 1, 1])
     # sorted by (target, source): 0->1, 0->2, 1->3, 2->3
     assert arch.live_edges == (0, 2, 1, 3)
-    assert set(compile(arch).edges.keys()) == {"e0", "e1", "e2", "e3"}
+    assert set(compile(arch).body[0].edges.keys()) == {"e0", "e1", "e2", "e3"}
 
 
 def test_live_edges_exclude_deep_dead_end(chain):
     arch = chain.arch([0, 0, 1, 1, 0])  # 0->2->3 present, 3->4 none: neither side edge reaches the output
     assert arch.live_edges == (0, 1)
     assert [arch.graph.edges[e]["live"] for e in ((0, 2), (2, 3))] == [False, False]
-    assert set(compile(arch).edges.keys()) == {"e0", "e1"}
+    assert set(compile(arch).body[0].edges.keys()) == {"e0", "e1"}
 
 
 def test_live_edges_exclude_deep_unreachable_source(chain):
     arch = chain.arch([0, 0, 0, 1, 1])  # 0->2 none: 2->3 and 3->4 are never computed
     assert arch.live_edges == (0, 1)
     assert [arch.graph.edges[e]["live"] for e in ((2, 3), (3, 4))] == [False, False]
-    assert set(compile(arch).edges.keys()) == {"e0", "e1"}
+    assert set(compile(arch).body[0].edges.keys()) == {"e0", "e1"}
     full = chain.arch([0, 0, 1, 1, 1])
     assert full.live_edges == (0, 2, 3, 1, 4)  # by (target, source): 0->1, 0->2, 2->3, 1->4, 3->4
 

@@ -23,7 +23,7 @@ def reference_forward(net: Network, x: torch.Tensor) -> torch.Tensor:
             continue
         for i, e in enumerate(space.edges):
             if e.dst == node and arch.ops[i] != "none" and e.src in values:
-                y = net.edges[edge_key(i)](values[e.src])
+                y = net.body[0].edges[edge_key(i)](values[e.src])
                 values[node] = values[node] + y if node in values else y
     last = space.nodes[-1]
     body = values.get(out_node, torch.zeros(x.shape[0], last.channels, last.resolution, last.resolution))
@@ -32,7 +32,7 @@ def reference_forward(net: Network, x: torch.Tensor) -> torch.Tensor:
 
 def record_edge_shapes(net: Network):
     shapes = {}
-    for key, module in net.edges.items():
+    for key, module in net.body[0].edges.items():
         module.register_forward_hook(lambda m, i, o, key=key: shapes.__setitem__(key, tuple(o.shape)))
     return shapes
 
@@ -45,7 +45,7 @@ def test_output_and_edge_shapes(resolution, stem_stride):
     for seed in range(8):
         arch = space.sample(seed)
         net = compile(arch).eval()
-        assert set(net.edges.keys()) == {edge_key(i) for i in arch.live_edges}
+        assert set(net.body[0].edges.keys()) == {edge_key(i) for i in arch.live_edges}
         shapes = record_edge_shapes(net)
         x = torch.randn(2, 1, resolution, resolution)
         with torch.no_grad():
@@ -82,7 +82,7 @@ def test_stride_four_across_two_stage_boundaries(st_small):
     arch = st_small.arch(choices)
     assert arch.graph.edges[1, 4]["stride"] == 4
     net = compile(arch).eval()
-    module = net.edges[edge_key(i)]
+    module = net.body[0].edges[edge_key(i)]
     assert isinstance(module, LinearBottleneck)
     assert module.depthwise.conv.stride == (4, 4)
     assert module.depthwise.conv.kernel_size == (5, 5)
@@ -110,7 +110,7 @@ def test_width_and_stride_adaptation_on_tiny(tiny):
 def test_summing_several_inputs(tiny):
     arch = tiny.arch([0, 0, 1, 1, 1, 0, 2])  # node 2 <- {0, 1}, node 3 <- {1, 2}, node 4 <- {2, 3}
     net = compile(arch).eval()
-    e = net.edges
+    e = net.body[0].edges
     x = torch.randn(4, 1, 8, 8)
     with torch.no_grad():
         v0 = net.stem(x)
@@ -147,7 +147,7 @@ def test_identity_branch_is_summed(dead):
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         v0 = net.stem(x)
-        v3 = net.edges["e1"](net.edges["e0"](v0)) + net.edges["e2"](v0)
+        v3 = net.body[0].edges["e1"](net.body[0].edges["e0"](v0)) + net.body[0].edges["e2"](v0)
         assert torch.allclose(net(x), net.head(v3), atol=1e-6)
 
 
@@ -156,13 +156,13 @@ def test_dead_side_chains_do_not_change_the_output(chain):
     x = torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         v0 = net.stem(x)
-        main = net.edges["e1"](net.edges["e0"](v0))
-        side = net.edges["e3"](net.edges["e2"](v0))  # e4 is identity
+        main = net.body[0].edges["e1"](net.body[0].edges["e0"](v0))
+        side = net.body[0].edges["e3"](net.body[0].edges["e2"](v0))  # e4 is identity
         assert torch.allclose(net(x), net.head(main + side), atol=1e-6)
         for choices in ([0, 0, 1, 1, 0], [0, 0, 0, 1, 1]):
             dead_net = compile(chain.arch(choices)).eval()
             dead_net.load_state_dict({k: v for k, v in net.state_dict().items()
-                                      if k.startswith(("stem.", "head.", "edges.e0.", "edges.e1."))})
+                                      if k.startswith(("stem.", "head.", "body.0.edges.e0.", "body.0.edges.e1."))})
             assert torch.allclose(dead_net(x), net.head(main), atol=1e-6)
             assert torch.allclose(dead_net(x), reference_forward(dead_net, x), atol=1e-6)
 
@@ -171,7 +171,7 @@ def test_unreachable_output_still_gives_logits(unreach):
     arch = unreach.arch([0, 0, 0])
     assert arch.ops == ("mbconv_k3_e1", "none", "none")
     net = compile(arch).eval()
-    assert len(net.edges) == 0
+    assert len(net.body[0].edges) == 0
     assert plan_of(arch) == ()
     x = torch.randn(3, 1, 8, 8)
     with torch.no_grad():

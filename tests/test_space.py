@@ -296,11 +296,11 @@ def test_drop_unfit():
 
 def test_node_and_stem_errors():
     edge = [ChoiceEdge(0, 1, "stem", ("mbconv_k3_e3",))]
-    with pytest.raises(SpaceError, match="resolution 8 is too small for node 2's reduction x16"):
+    with pytest.raises(SpaceError, match="resolution 8 is too small for reduction x16; use a resolution of at least 16"):
         make(edge, nodes=[Node(0, 0, 8, 1), Node(1, 0, 8, 1), Node(2, 1, 16, 16)])
     with pytest.raises(SpaceError, match="node ids must be 0..2 in order, found id 2 at position 1"):
         make(edge, nodes=[Node(0, 0, 8, 1), Node(2, 0, 8, 1), Node(1, 1, 16, 2)])
-    with pytest.raises(SpaceError, match="stem's stride 2 must equal node 0's reduction 1"):
+    with pytest.raises(SpaceError, match="the stem reduces x2 but node 0 is at reduction x1"):
         make(edge, stem=Stem(8, 2))
     with pytest.raises(SpaceError, match="must be square"):
         make(edge, input_shape=(1, 8, 16))

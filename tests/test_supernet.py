@@ -32,10 +32,10 @@ def warm_up_bn(sn: Supernet, space, steps: int = 4) -> None:
 def test_one_module_per_real_candidate(which, request):
     space = request.getfixturevalue(which)
     sn = Supernet(space)
-    assert set(sn.edges.keys()) == {edge_key(i) for i in range(space.num_edges)}
+    assert set(sn.body[0].edges.keys()) == {edge_key(i) for i in range(space.num_edges)}
     modules = []
     for i, e in enumerate(space.edges):
-        ops = sn.edges[edge_key(i)]
+        ops = sn.body[0].edges[edge_key(i)]
         assert list(ops.keys()) == [op for op in e.candidates if op != "none"]
         for op, module in ops.items():
             modules.append(module)
@@ -67,7 +67,7 @@ def test_extract_matches_supernet(which, train, request):
         arch = space.sample(seed)
         net = sn.extract(arch)
         assert net.training == train
-        assert set(net.edges.keys()) == {edge_key(i) for i in arch.live_edges}
+        assert set(net.body[0].edges.keys()) == {edge_key(i) for i in arch.live_edges}
         x = torch.randn(4, *space.input_shape)
         with torch.no_grad():
             y_net = net(x)
@@ -99,10 +99,10 @@ def test_extract_is_a_copy(tiny):
         ours, theirs = net.get_submodule(name).state_dict(), module.state_dict()
         assert ours.keys() == theirs.keys()
         assert all(torch.equal(ours[k], theirs[k]) for k in ours)
-    before = sn.edges["e1"]["mbconv_k5_e3"].project.conv.weight.clone()
+    before = sn.body[0].edges["e1"]["mbconv_k5_e3"].project.conv.weight.clone()
     with torch.no_grad():
-        net.edges["e1"].project.conv.weight.add_(1.0)
-    assert torch.equal(sn.edges["e1"]["mbconv_k5_e3"].project.conv.weight, before)
+        net.body[0].edges["e1"].project.conv.weight.add_(1.0)
+    assert torch.equal(sn.body[0].edges["e1"]["mbconv_k5_e3"].project.conv.weight, before)
 
 
 def test_extract_with_unreachable_output(unreach):
@@ -132,7 +132,7 @@ def check_path_only_grads(sn: Supernet, arch) -> None:
             assert p.grad is None, name
     live = set(arch.live_edges)
     for i, e in enumerate(space.edges):
-        for op, module in sn.edges[edge_key(i)].items():
+        for op, module in sn.body[0].edges[edge_key(i)].items():
             chosen = i in live and op == arch.ops[i]
             for p in module.parameters():
                 assert (p.grad is not None) == chosen, (i, op)
@@ -149,11 +149,11 @@ def test_dead_edge_gets_no_gradient(dead, chain):
     sn = Supernet(dead)
     arch = dead.arch([0, 0, 1, 0])  # e2 present but a dead end
     check_path_only_grads(sn, arch)
-    assert all(p.grad is None for p in sn.edges["e2"]["mbconv_k3_e1"].parameters())
+    assert all(p.grad is None for p in sn.body[0].edges["e2"]["mbconv_k3_e1"].parameters())
     sn = Supernet(chain)
     for choices, dead_edges in (([0, 0, 1, 1, 0], ("e2", "e3")), ([0, 0, 0, 1, 1], ("e3",))):
         check_path_only_grads(sn, chain.arch(choices))
-        assert all(p.grad is None for e in dead_edges for p in sn.edges[e]["mbconv_k3_e1"].parameters())
+        assert all(p.grad is None for e in dead_edges for p in sn.body[0].edges[e]["mbconv_k3_e1"].parameters())
 
 
 # ---------------------------------------------------------------------- weight sharing
@@ -182,13 +182,13 @@ def test_training_one_arch_changes_another_through_a_shared_edge(tiny):
         before = sn(x, b).clone()
     b_only = {id(p) for p in sn.path_parameters(b)} - {id(p) for p in sn.path_parameters(a)}
     b_only_before = {id(p): p.detach().clone() for p in sn.parameters() if id(p) in b_only}
-    shared_before = sn.edges["e1"]["mbconv_k5_e3"].project.conv.weight.detach().clone()
+    shared_before = sn.body[0].edges["e1"]["mbconv_k5_e3"].project.conv.weight.detach().clone()
     sn.train()
     sgd_step(sn, a)
     sn.eval()
     with torch.no_grad():
         after = sn(x, b)
-    assert not torch.equal(sn.edges["e1"]["mbconv_k5_e3"].project.conv.weight, shared_before)
+    assert not torch.equal(sn.body[0].edges["e1"]["mbconv_k5_e3"].project.conv.weight, shared_before)
     assert all(torch.equal(p, b_only_before[id(p)]) for p in sn.parameters() if id(p) in b_only)
     assert not torch.allclose(before, after, atol=1e-6)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..ops.registry import get_op
 from ..ops.stemhead import HeadBlock, StemBlock
+from ..space import Cell, Fixed
 from .count import count_module
 from .primitives import Cost
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ..arch import Architecture
     from ..space import SearchSpace
 
-__all__ = ["op_cost", "edge_cost", "stem_cost", "head_cost", "arch_cost"]
+__all__ = ["op_cost", "edge_cost", "stem_cost", "head_cost", "fixed_costs", "arch_cost"]
 
 
 def op_cost(op: str, c_in: int, c_out: int, stride: int, res: int) -> Cost:
@@ -36,32 +37,44 @@ def _spec_cost(spec, c_in: int, c_out: int, stride: int, res: int) -> Cost:
     return count_module(spec.factory(c_in, c_out, stride), (c_in, res, res))
 
 
-def edge_cost(space: "SearchSpace", i: int, op: str) -> Cost:
-    """Cost of choosing ``op`` on choice edge ``i`` of ``space``."""
-    e = space.edges[i]
-    src, dst = space.nodes[e.src], space.nodes[e.dst]
-    return op_cost(op, src.channels, dst.channels, space.stride(i), src.resolution)
+def edge_cost(space: "SearchSpace", i: int, op: str, cell: Cell = Cell()) -> Cost:
+    """Cost of choosing ``op`` on choice edge ``i`` of ``space`` (in body instance ``cell``)."""
+    return op_cost(op, *space.edge_shape(i, cell))
 
 
 def stem_cost(space: "SearchSpace") -> Cost:
-    """Cost of the stem (input image -> node 0)."""
+    """Cost of the stem (input image -> the body's input)."""
     c, h, _ = space.input_shape
-    return StemBlock.cost(c, space.stem.channels, space.nodes[0].channels, space.stem.stride, h)
+    first = space.body[0]
+    c_first = space.node_shape(0, first)[0] if isinstance(first, Cell) else space.stem.channels
+    return StemBlock.cost(c, space.stem.channels, c_first, space.stem.stride, h, space.stem.pool)
 
 
 def head_cost(space: "SearchSpace") -> Cost:
-    """Cost of the head (last node -> logits)."""
-    last = space.nodes[-1]
-    return HeadBlock.cost(last.channels, space.head.channels, space.num_classes, last.resolution)
+    """Cost of the head (the body's output -> logits)."""
+    c, res = space.out_shape
+    return HeadBlock.cost(c, space.head.channels, space.num_classes, res, space.head.bn)
+
+
+def fixed_costs(space: "SearchSpace") -> Cost:
+    """Cost of every part that no choice changes: stem, head and the :class:`Fixed` body blocks."""
+    total = stem_cost(space) + head_cost(space)
+    h = space.input_shape[1]
+    for item, (c_in, red_in), (c_out, red_out) in space.blocks:
+        if isinstance(item, Fixed):
+            total += op_cost(item.op, c_in, c_out, red_out // red_in, -(-h // red_in))
+    return total
 
 
 def arch_cost(arch: "Architecture") -> Cost:
-    """MAdds and parameters of ``arch`` at its space's scale (live edges only, plus stem and head).
+    """MAdds and parameters of ``arch`` at its space's scale (live edges of every cell, plus fixed parts).
 
     >>> # cost = arch_cost(space.sample(0)); cost.madds, cost.params
     """
     space = arch.space
-    total = stem_cost(space) + head_cost(space)
-    for i in arch.live_edges:
-        total += edge_cost(space, i, arch.ops[i])
+    total = fixed_costs(space)
+    for item in space.body:
+        if isinstance(item, Cell):
+            for i in arch.live_edges:
+                total += edge_cost(space, i, arch.ops[i], item)
     return total
