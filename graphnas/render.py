@@ -17,7 +17,7 @@ import graphviz
 from .arch import Architecture
 from .errors import RenderError
 from .ops.registry import NONE
-from .space import BRANCH, SearchSpace
+from .space import BRANCH, FLAT, Cell, SearchSpace
 
 __all__ = ["to_dot", "render"]
 
@@ -25,6 +25,7 @@ _STAGE_COLOURS = ["#dbe9f6", "#dff3e3", "#fdf1d6", "#f9dede", "#ece2f5", "#e0f2f
 
 
 def _add_nodes(dot: graphviz.Digraph, space: SearchSpace) -> None:
+    cell_free = space.body == FLAT
     stages: dict[int, list] = {}
     for n in space.nodes:
         stages.setdefault(n.stage, []).append(n)
@@ -33,13 +34,32 @@ def _add_nodes(dot: graphviz.Digraph, space: SearchSpace) -> None:
             sub.attr(label=f"stage {stage}", style="rounded,filled", color="#bbbbbb",
                      fillcolor=_STAGE_COLOURS[stage % len(_STAGE_COLOURS)], fontsize="10")
             for n in nodes:
-                sub.node(str(n.id), f"{n.id}\n{n.channels}ch {n.resolution}px", shape="box",
-                         style="rounded,filled", fillcolor="white", fontsize="10")
+                label = f"{n.id}\n{n.channels}ch {n.resolution}px" if cell_free else f"node {n.id}"
+                sub.node(str(n.id), label, shape="box", style="rounded,filled", fillcolor="white", fontsize="10")
     c, h, _ = space.input_shape
-    dot.node("input", f"input\n{c}x{h}x{h}", shape="plaintext", fontsize="10")
-    dot.node("output", f"head\n{space.num_classes} classes", shape="plaintext", fontsize="10")
-    dot.edge("input", "0", label="stem", fontsize="9")
-    dot.edge(str(space.output_node), "output", fontsize="9")
+    if cell_free:
+        dot.node("input", f"input\n{c}x{h}x{h}", shape="plaintext", fontsize="10")
+        dot.node("output", f"head\n{space.num_classes} classes", shape="plaintext", fontsize="10")
+        dot.edge("input", "0", label="stem", fontsize="9")
+        dot.edge(str(space.output_node), "output", fontsize="9")
+    else:
+        dot.node("input", "cell input", shape="plaintext", fontsize="10")
+        dot.node("output", "cell output", shape="plaintext", fontsize="10")
+        dot.edge("input", "0")
+        dot.edge(str(space.output_node), "output")
+
+
+def _body_summary(space: SearchSpace) -> str:
+    """E.g. ``stem -> 5 x cell(16ch) -> nb201_resblock(32ch) -> ... -> head`` for a cell space."""
+    parts, run = [], None
+    for item in space.body:
+        label = f"cell({item.channels * space.nodes[0].channels}ch)" if isinstance(item, Cell) else f"{item.op}({item.channels}ch)"
+        if run and run[0] == label:
+            run[1] += 1
+        else:
+            run = [label, 1]
+            parts.append(run)
+    return " -> ".join(["stem"] + [f"{n} x {lab}" if n > 1 else lab for lab, n in parts] + ["head"])
 
 
 def to_dot(obj: Architecture | SearchSpace, *, title: str | None = None, rankdir: str = "TB") -> graphviz.Digraph:
@@ -53,6 +73,8 @@ def to_dot(obj: Architecture | SearchSpace, *, title: str | None = None, rankdir
     space = obj.space if isinstance(obj, Architecture) else obj
     if title is None:
         title = f"{space.name} {obj.hash}" if isinstance(obj, Architecture) else f"{space.name} (size {space.size:.3g})"
+        if space.body != FLAT:
+            title += "\n" + _body_summary(space)
     dot = graphviz.Digraph(name=space.name, graph_attr=dict(rankdir=rankdir, label=title, labelloc="t",
                                                              fontsize="12", nodesep="0.25", ranksep="0.35"))
     _add_nodes(dot, space)

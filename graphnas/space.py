@@ -35,7 +35,7 @@ from .errors import ArchitectureError, SpaceError
 from .ops.registry import NONE, get_op
 from .utils import as_rng
 
-__all__ = ["Node", "ChoiceEdge", "Stem", "Head", "SearchSpace", "STEM", "BRANCH"]
+__all__ = ["Node", "ChoiceEdge", "Stem", "Head", "Cell", "Fixed", "FLAT", "SearchSpace", "STEM", "BRANCH", "edges_between"]
 
 STEM = "stem"
 BRANCH = "branch"
