@@ -92,14 +92,19 @@ def cmd_run(args) -> int:
 def cmd_spaces(args) -> int:
     from .registry import get_space, space_names
 
+    from .cost import arch_cost, extreme_archs
+
     rows = []
     for name in space_names():
         space = get_space(name)
         d = space.describe()
+        low, high = (arch_cost(a) for a in extreme_archs(space))
+        d.update(madds=[low.madds, high.madds], params=[low.params, high.params])
         rows.append(d)
         if not args.json:
             print(f"{name:16s} {d['choice_edges']:3d} choice edges ({d['stem_edges']} stem, {d['branch_edges']} branch)  "
-                  f"{d['topologies']} topologies  size {d['size']}")
+                  f"size {d['size']:.4g} (exact: {d['size']})  MAdds {low.madds / 1e6:.1f}M-{high.madds / 1e6:.1f}M  "
+                  f"params {low.params / 1e6:.2f}M-{high.params / 1e6:.2f}M")
     if args.json:
         print(json.dumps(rows, indent=2))
     return 0
@@ -174,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("spaces", help="list the search spaces with their exact sizes (default scale)")
+    p = sub.add_parser("spaces", help="list the search spaces: exact size, MAdds and parameters of the smallest "
+                       "and largest architecture at the default (paper) scale")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_spaces)
 

@@ -10,7 +10,7 @@ from importlib import import_module
 from .primitives import Cost, bn_cost, conv_cost, linear_cost, out_resolution
 
 _LAZY = {"arch_cost": "model", "edge_cost": "model", "op_cost": "model", "stem_cost": "model",
-         "head_cost": "model", "fixed_costs": "model", "count_module": "count"}
+         "head_cost": "model", "fixed_costs": "model", "extreme_archs": "model", "count_module": "count"}
 
 __all__ = ["Cost", "conv_cost", "bn_cost", "linear_cost", "out_resolution", *_LAZY]
 

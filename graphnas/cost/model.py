@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from ..ops.registry import get_op
+from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
 from ..space import Cell, Fixed
 from .count import count_module
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..arch import Architecture
     from ..space import SearchSpace
 
-__all__ = ["op_cost", "edge_cost", "stem_cost", "head_cost", "fixed_costs", "arch_cost"]
+__all__ = ["op_cost", "edge_cost", "stem_cost", "head_cost", "fixed_costs", "arch_cost", "extreme_archs"]
 
 
 def op_cost(op: str, c_in: int, c_out: int, stride: int, res: int) -> Cost:
@@ -78,3 +78,23 @@ def arch_cost(arch: "Architecture") -> Cost:
             for i in arch.live_edges:
                 total += edge_cost(space, i, arch.ops[i], item)
     return total
+
+
+def extreme_archs(space: "SearchSpace") -> tuple["Architecture", "Architecture"]:
+    """The smallest and the largest architecture by MAdds (then parameters), edge by edge.
+
+    Each edge takes its cheapest (most expensive) candidate in the first body cell. Costs add over
+    edges, so this is exact where every edge is live; with dead-edge pruning the smallest found is
+    an upper bound of the true minimum (``none`` on every branch edge is then usually optimal).
+    """
+    cell = next(item for item in space.body if isinstance(item, Cell))
+
+    def key(i, op):
+        if op == NONE:
+            return (0, 0)
+        c = edge_cost(space, i, op, cell)
+        return (c.madds, c.params)
+
+    low = [min(e.candidates, key=lambda op: key(i, op)) for i, e in enumerate(space.edges)]
+    high = [max(e.candidates, key=lambda op: key(i, op)) for i, e in enumerate(space.edges)]
+    return space.from_ops(low), space.from_ops(high)
