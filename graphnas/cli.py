@@ -57,7 +57,12 @@ def _load_arch(space, path: str):
     file = Path(path)
     if not file.is_file():
         raise GraphnasError(f"architecture file '{path}' does not exist; write one with `graphnas sample`")
-    return space.from_json(file.read_text())
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise GraphnasError(f"architecture file '{path}' is not UTF-8 text (binary?); pass a JSON file written "
+                            f"by `graphnas sample` or Architecture.to_json()") from None
+    return space.from_json(text)
 
 
 def cmd_run(args) -> int:

@@ -43,19 +43,22 @@ def recalibrate_bn(model: nn.Module, dataset, arch=None, num_samples: int = 512,
         batch_size (int): forward batch size (default: 128).
         seed (int): which images (default: 0).
 
-    Only BN layers on the path are touched: their statistics become the exact average over the
-    subset (``momentum=None``).
+    Only BN layers on the path are touched. Their running mean becomes the exact mean over the
+    ``num_samples`` images (each batch weighted by its size, the last one cut to fit); their running
+    variance the size-weighted mean of the per-batch variances.
     """
     modules = model.path_modules(arch).values() if arch is not None else [model]
     bns = [m for mod in modules for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [bn.momentum for bn in bns]
     for bn in bns:
         bn.reset_running_stats()
-        bn.momentum = None
     was_training = model.training
     model.train()
     seen = 0
     for x, _ in make_loader(dataset, batch_size, shuffle=True, seed=seed):
+        x = x[:num_samples - seen]
+        for bn in bns:  # running <- running + n/(seen+n) * (batch - running): a size-weighted average
+            bn.momentum = len(x) / (seen + len(x))
         model(x, arch) if arch is not None else model(x)
         seen += len(x)
         if seen >= num_samples:

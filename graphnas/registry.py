@@ -79,4 +79,28 @@ def get_space(name: str, **scale) -> SearchSpace:
     if unknown:
         raise SpaceError(f"space '{name}' has no scale argument {', '.join(map(repr, unknown))}; "
                          f"it takes: {', '.join(params)}")
-    return factory(**scale)
+    return factory(**{k: _check_scale_type(name, k, v, params.get(k)) for k, v in scale.items()})
+
+
+def _check_scale_type(space: str, key: str, value, param):
+    """``value`` converted to the type of the parameter's default (int, float, bool), or a SpaceError."""
+    default = None if param is None else param.default
+    if value is None:  # "off" for optional parts (a head without its 1x1 conv); the space decides
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        kind = "true or false"
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        kind = "an integer"
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        kind = "a number"
+    else:
+        return value
+    raise SpaceError(f"{space}: scale argument {key}={value!r} must be {kind} (default {default!r})")

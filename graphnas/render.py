@@ -18,6 +18,7 @@ from .arch import Architecture
 from .errors import RenderError
 from .ops.registry import NONE
 from .space import BRANCH, FLAT, Cell, SearchSpace
+from .utils import atomic_write_bytes, atomic_write_text
 
 __all__ = ["to_dot", "render"]
 
@@ -101,8 +102,13 @@ def render(obj: Architecture | SearchSpace, path: str | Path, formats: Iterable[
     """Write ``obj`` as ``<path>.<fmt>`` for each format (and ``<path>.dot``); returns the written files.
 
     Raises:
-        RenderError: the graphviz ``dot`` binary is missing or fails.
+        RenderError: an unknown format, or the graphviz ``dot`` binary is missing or fails.
     """
+    formats = list(formats)
+    unknown = [fmt for fmt in formats if fmt not in graphviz.FORMATS]
+    if unknown:
+        raise RenderError(f"unknown image format {', '.join(map(repr, unknown))}; use svg, png or pdf "
+                          f"(graphviz knows {len(graphviz.FORMATS)} formats: graphviz.FORMATS)")
     if shutil.which("dot") is None:
         raise RenderError("graphviz's 'dot' binary is not installed; install it with "
                           "'apt-get install graphviz' (Debian/Ubuntu) or 'brew install graphviz' (macOS)")
@@ -112,13 +118,13 @@ def render(obj: Architecture | SearchSpace, path: str | Path, formats: Iterable[
     path.parent.mkdir(parents=True, exist_ok=True)
     dot = to_dot(obj, **kwargs)
     written = [path.with_suffix(".dot")]
-    written[0].write_text(dot.source)
+    atomic_write_text(written[0], dot.source)
     for fmt in formats:
         try:
             data = dot.pipe(format=fmt)
         except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as err:
             raise RenderError(f"graphviz failed to render {fmt}: {err}") from None
         out = path.with_suffix(f".{fmt}")
-        out.write_bytes(data)
+        atomic_write_bytes(out, data)
         written.append(out)
     return written

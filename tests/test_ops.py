@@ -29,7 +29,8 @@ def test_builtin_names():
     assert {"identity", "avg_pool_3x3", "max_pool_3x3"} <= set(names)
     family = {mbconv_name(k, e, se) for k in (3, 5, 7) for e in (1, 3, 4, 6) for se in (False, True)}
     assert len(family) == 24 and family <= set(names)
-    assert len(names) == 27
+    core = [n for n in names if get_op(n).factory.__module__ in ("graphnas.ops.basic", "graphnas.ops.mbconv")]
+    assert len(core) == 27  # the families spaces import add more (shuffle_*, nor_conv_*, ...)
     assert NONE not in names
     assert mbconv_name(3, 6, se=True) == "mbconv_k3_e6_se" and mbconv_name(7, 1) == "mbconv_k7_e1"
 
@@ -105,7 +106,7 @@ def test_get_op_unknown_lists_names():
         get_op("conv_9x9")
     message = str(info.value)
     assert "unknown operator 'conv_9x9'" in message
-    assert "registered operators: avg_pool_3x3, identity, max_pool_3x3, mbconv_k3_e1" in message
+    assert "registered operators: avg_pool_3x3, " in message
     assert all(name in message for name in op_names())
     assert isinstance(info.value, graphnas.GraphnasError)
 

@@ -29,6 +29,7 @@ NONE = "none"
 
 Factory = Callable[[int, int, int], nn.Module]
 CostFn = Callable[[int, int, int, int], Cost]
+CheckFn = Callable[[int, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class OpSpec:
             forward hooks, once per distinct shape (see :mod:`graphnas.cost.model`).
         same_channels (bool): the operator cannot change the channel count (identity, pooling).
         stride_one (bool): the operator cannot change the resolution (identity).
+        check (callable, optional): ``check(c_in, c_out, stride)`` raising :class:`OpError` with its own
+            message for shape rules the two flags cannot say (a ShuffleNet unit at stride 1 needs equal,
+            even widths); :meth:`fits`, spaces' ``drop_unfit`` and ``compile`` all honour it.
     """
 
     name: str
@@ -51,20 +55,31 @@ class OpSpec:
     same_channels: bool = False
     stride_one: bool = False
     description: str = ""
+    check: CheckFn | None = None
 
     def fits(self, c_in: int, c_out: int, stride: int) -> bool:
         """Whether this operator can join a (c_in, stride) source to a c_out target."""
         if self.same_channels and c_in != c_out:
             return False
-        return not (self.stride_one and stride != 1)
+        if self.stride_one and stride != 1:
+            return False
+        if self.check is not None:
+            try:
+                self.check(c_in, c_out, stride)
+            except OpError:
+                return False
+        return True
 
 
 _REGISTRY: dict[str, OpSpec] = {}
 
 
 def register_op(name: str, *, cost: CostFn | None = None, same_channels: bool = False,
-                stride_one: bool = False, description: str = "", overwrite: bool = False):
+                stride_one: bool = False, description: str = "", check: CheckFn | None = None,
+                overwrite: bool = False):
     """Decorator registering ``factory(c_in, c_out, stride) -> nn.Module`` under ``name``.
+
+    The keyword arguments are the fields of :class:`OpSpec`.
 
     Registering a name twice is an error unless ``overwrite=True``, so two modules cannot silently
     fight over one name.
@@ -76,7 +91,7 @@ def register_op(name: str, *, cost: CostFn | None = None, same_channels: bool = 
         if name in _REGISTRY and not overwrite:
             raise OpError(f"operator '{name}' is already registered; pass overwrite=True to replace it")
         _REGISTRY[name] = OpSpec(name, factory, cost, same_channels, stride_one,
-                                 description or (factory.__doc__ or "").strip().split("\n")[0])
+                                 description or (factory.__doc__ or "").strip().split("\n")[0], check)
         return factory
 
     return decorator
@@ -101,8 +116,12 @@ def check_op_fits(name: str, c_in: int, c_out: int, stride: int) -> None:
     if name == NONE:
         return
     spec = get_op(name)
-    if not spec.fits(c_in, c_out, stride):
-        raise OpError(f"operator '{name}' cannot map {c_in} channels at stride {stride} to {c_out} "
-                      f"channels (it keeps {'channels' if spec.same_channels else ''}"
-                      f"{' and ' if spec.same_channels and spec.stride_one else ''}"
-                      f"{'resolution' if spec.stride_one else ''}); offer it only on edges whose ends match")
+    if spec.fits(c_in, c_out, stride):
+        return
+    flags_ok = not (spec.same_channels and c_in != c_out) and not (spec.stride_one and stride != 1)
+    if flags_ok and spec.check is not None:
+        spec.check(c_in, c_out, stride)  # raises OpError with the operator's own explanation
+    raise OpError(f"operator '{name}' cannot map {c_in} channels at stride {stride} to {c_out} "
+                  f"channels (it keeps {'channels' if spec.same_channels else ''}"
+                  f"{' and ' if spec.same_channels and spec.stride_one else ''}"
+                  f"{'resolution' if spec.stride_one else ''}); offer it only on edges whose ends match")

@@ -10,7 +10,8 @@ Pseudocode::
                   (resampled until feasible and not yet evaluated)
         evaluate the children
 
-Every architecture is evaluated once (scores are cached by hash); infeasible ones never are.
+Every architecture is evaluated once (scores are cached by hash); infeasible ones never are. The
+search stops early when no unseen feasible architecture turns up in 1000 proposals.
 """
 
 from __future__ import annotations
@@ -44,23 +45,20 @@ def evolution(space, evaluate: Callable, constraints: Sequence = (), budget: int
     seen: dict[str, Record] = {}
     bar = tqdm(total=budget, desc="evolution", disable=not progress, leave=False, unit="arch")
 
-    def add(arch) -> None:
-        if arch.hash not in seen and len(seen) < budget:
-            seen[arch.hash] = make_record(arch, evaluate(arch), constraints)
-            bar.update(1)
-            bar.set_postfix(best=f"{max(r.score for r in seen.values()):.4f}")
+    def add(arch) -> bool:
+        if arch is None or len(seen) >= budget:
+            return False
+        seen[arch.hash] = make_record(arch, evaluate(arch), constraints)
+        bar.update(1)
+        bar.set_postfix(best=f"{max(r.score for r in seen.values()):.4f}")
+        return True
 
     def fresh(propose):
-        def proposal():
-            for _ in range(100):
-                arch = propose()
-                if arch.hash not in seen:
-                    return arch
-            return arch
-        return sample_feasible(proposal, constraints)
+        return sample_feasible(propose, constraints, exclude=seen)
 
     for _ in range(population):
-        add(fresh(lambda: space.sample(rng)))
+        if not add(fresh(lambda: space.sample(rng))):
+            break
     while len(seen) < budget:
         before = len(seen)
         top = sorted(seen.values(), key=lambda r: -r.score)[:parents]
@@ -70,7 +68,7 @@ def evolution(space, evaluate: Callable, constraints: Sequence = (), budget: int
                 add(fresh(lambda: space.mutate(pick(), mutation_prob, rng)))
             else:
                 add(fresh(lambda: space.crossover(pick(), pick(), rng)))
-        if len(seen) == before:  # the neighbourhood is exhausted (tiny spaces)
+        if len(seen) == before:  # every feasible architecture within reach is evaluated (tiny spaces)
             break
     bar.close()
     return SearchResult("evolution", list(seen.values()), list(constraints))

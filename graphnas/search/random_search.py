@@ -18,9 +18,8 @@ def random_search(space, evaluate: Callable, constraints: Sequence = (), budget:
     rng = as_rng(rng)
     records = {}
     for _ in tqdm(range(budget), desc="random", disable=not progress, leave=False, unit="arch"):
-        for _ in range(100):
-            arch = sample_feasible(lambda: space.sample(rng), constraints)
-            if arch.hash not in records:
-                records[arch.hash] = make_record(arch, evaluate(arch), constraints)
-                break
+        arch = sample_feasible(lambda: space.sample(rng), constraints, exclude=records)
+        if arch is None:  # every feasible architecture the sampler finds is already evaluated
+            break
+        records[arch.hash] = make_record(arch, evaluate(arch), constraints)
     return SearchResult("random", list(records.values()), list(constraints))

@@ -1,0 +1,155 @@
+"""Shared builder of the MobileNet-like chain spaces (``proxyless``, ``fairnas``, ``pcnas_small``, ``pcnas_large``).
+
+A chain space is a path of blocks: nodes ``0..L`` and one ``stem``-kind choice edge ``i -> i+1`` per
+choice block, so an architecture is one operator per block. Node 0 is the stem's output: the stem
+conv3x3 (``32 * width`` channels, ``stem_stride``) followed by the stem's separable projection (depthwise
+3x3 + 1x1) to ``16 * width`` channels, i.e. MobileNetV2's first block. The head is a 1x1 conv to
+``head_channels`` (1280), global average pooling and a linear classifier.
+
+The body is a list of stages ``(channels, blocks, stride)``: a stage's first block has the stage's
+stride and width, the others keep the shape. ``identity`` (a skipped block) is offered only where
+the block keeps the shape. That is decided at width 1.0 from the stage layout, not from the scaled
+widths (which can coincide, e.g. 80 and 96 channels both become 24 at width 0.25), so a space has
+the same edges and candidates, hence the same fingerprint, at every scale: an architecture found at
+32 px loads into the 224 px space. With the ProxylessNAS layout the blocks without ``identity`` are
+the first of each stage (6 of 21).
+
+Scale arguments (every chain space takes them): ``resolution``, ``width``, ``num_classes``,
+``in_channels``, ``stem_stride``, ``head_channels``, ``dropout``, and the layout ``stage_channels``,
+``stage_blocks``, ``stage_strides`` (sequences of ints of equal length; a comma-separated string such
+as ``"24,40,80"`` is accepted too, which is what ``--scale`` on the command line passes). Bad values
+raise :class:`~graphnas.errors.SpaceError` naming the argument.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+from typing import Sequence
+
+from graphnas.arch import Architecture
+from graphnas.errors import SpaceError
+from graphnas.ops import mbconv_name
+from graphnas.space import STEM, ChoiceEdge, Head, Node, SearchSpace, Stem
+from graphnas.utils import make_divisible
+
+__all__ = ["STEM_CHANNELS", "FIRST_CHANNELS", "HEAD_CHANNELS", "PROXYLESS_LAYOUT", "FAIRNAS_LAYOUT", "mbconv_ops",
+           "chain_space", "block_stages", "stage_prefix_arch"]
+
+#: Width of the stem conv and of node 0 (after the stem's separable projection), at width 1.0.
+STEM_CHANNELS = 32
+FIRST_CHANNELS = 16
+#: Width of the head's 1x1 conv at width 1.0.
+HEAD_CHANNELS = 1280
+
+#: ProxylessNAS (mobile) stages after the 16-channel stem output: 21 blocks.
+PROXYLESS_LAYOUT = dict(stage_channels=(24, 40, 80, 96, 192, 320), stage_blocks=(4, 4, 4, 4, 4, 1),
+                        stage_strides=(2, 2, 2, 1, 2, 1))
+#: FairNAS stages (the same widths and strides, 2 blocks in the first stage): 19 blocks.
+FAIRNAS_LAYOUT = dict(stage_channels=(24, 40, 80, 96, 192, 320), stage_blocks=(2, 4, 4, 4, 4, 1),
+                      stage_strides=(2, 2, 2, 1, 2, 1))
+
+
+def mbconv_ops(kernels: Sequence[int], expansions: Sequence[int]) -> tuple[str, ...]:
+    """Linear-bottleneck operator names (no SE), kernel-major: ``mbconv_k3_e3, mbconv_k3_e6, mbconv_k5_e3, ...``."""
+    return tuple(mbconv_name(k, e) for k in kernels for e in expansions)
+
+
+def _ints(name: str, arg: str, value, minimum: int) -> tuple[int, ...]:
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.replace(" ", "").split(",") if v]
+        except ValueError:
+            raise SpaceError(f"{name}: {arg}={value!r} is not a comma-separated list of ints") from None
+    elif isinstance(value, Integral) and not isinstance(value, bool):
+        value = [value]
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise SpaceError(f"{name}: {arg} must be a sequence of ints, got {value!r}") from None
+    if not items or any(isinstance(v, bool) or not isinstance(v, Integral) or v < minimum for v in items):
+        raise SpaceError(f"{name}: {arg} must be a non-empty sequence of ints >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+def _check_scalars(name: str, resolution, width, num_classes, in_channels, stem_stride, head_channels,
+                   dropout) -> None:
+    def is_int(v):
+        return isinstance(v, Integral) and not isinstance(v, bool)
+
+    problems = []
+    if not is_int(resolution) or resolution < 1:
+        problems.append(f"resolution >= 1 (an int), got {resolution!r}")
+    if isinstance(width, bool) or not isinstance(width, Real) or not math.isfinite(width) or width <= 0:
+        problems.append(f"width > 0, got {width!r}")
+    if not is_int(num_classes) or num_classes < 2:
+        problems.append(f"num_classes >= 2, got {num_classes!r}")
+    if not is_int(in_channels) or in_channels < 1:
+        problems.append(f"in_channels >= 1, got {in_channels!r}")
+    if not is_int(stem_stride) or stem_stride < 1:
+        problems.append(f"stem_stride >= 1, got {stem_stride!r}")
+    if head_channels is not None and (not is_int(head_channels) or head_channels < 1):
+        problems.append(f"head_channels >= 1 or None, got {head_channels!r}")
+    if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
+        problems.append(f"0 <= dropout < 1, got {dropout!r}")
+    if problems:
+        raise SpaceError(f"{name}: need " + "; ".join(problems))
+
+
+def chain_space(name: str, ops: Sequence[str], *, identity: bool, resolution: int, width: float, num_classes: int,
+                in_channels: int, stem_stride: int, head_channels: int | None, dropout: float,
+                stage_channels, stage_blocks, stage_strides) -> SearchSpace:
+    """Build a chain space: one choice edge per block offering ``ops`` (plus ``identity`` where the block
+    keeps the shape at width 1.0, if ``identity``). See the module docstring for the arguments."""
+    _check_scalars(name, resolution, width, num_classes, in_channels, stem_stride, head_channels, dropout)
+    channels = _ints(name, "stage_channels", stage_channels, 1)
+    blocks = _ints(name, "stage_blocks", stage_blocks, 1)
+    strides = _ints(name, "stage_strides", stage_strides, 1)
+    if not len(channels) == len(blocks) == len(strides):
+        raise SpaceError(f"{name}: stage_channels, stage_blocks and stage_strides need one entry per stage; got "
+                         f"{len(channels)}, {len(blocks)} and {len(strides)} entries")
+    total = stem_stride * math.prod(strides)
+    if resolution < total:
+        raise SpaceError(f"{name}: resolution {resolution} is too small for a total reduction of x{total} "
+                         f"(stem_stride {stem_stride} x stage strides {'*'.join(map(str, strides))}); use "
+                         f"resolution >= {total} or a smaller stem_stride")
+
+    nodes = [Node(0, 0, make_divisible(FIRST_CHANNELS * width), stem_stride)]
+    edges = []
+    c_prev, reduction = FIRST_CHANNELS, stem_stride
+    for stage, (c, n, s) in enumerate(zip(channels, blocks, strides), start=1):
+        for b in range(n):
+            stride = s if b == 0 else 1
+            reduction *= stride
+            keeps_shape = stride == 1 and c == c_prev
+            cands = tuple(ops) + (("identity",) if identity and keeps_shape else ())
+            nodes.append(Node(len(nodes), stage, make_divisible(c * width), reduction))
+            edges.append(ChoiceEdge(len(nodes) - 2, len(nodes) - 1, STEM, cands))
+            c_prev = c
+    head = Head(make_divisible(head_channels * max(1.0, width)) if head_channels else None, dropout)
+    return SearchSpace(
+        name, nodes, edges, input_shape=(in_channels, resolution, resolution), num_classes=num_classes,
+        stem=Stem(make_divisible(STEM_CHANNELS * width), stem_stride), head=head,
+        scale=dict(resolution=resolution, width=width, num_classes=num_classes, in_channels=in_channels,
+                   stem_stride=stem_stride, head_channels=head_channels, dropout=dropout,
+                   stage_channels=list(channels), stage_blocks=list(blocks), stage_strides=list(strides)),
+    )
+
+
+def block_stages(space: SearchSpace) -> list[list[int]]:
+    """Choice-edge positions grouped by stage (stage 1 first), in order."""
+    stages: dict[int, list[int]] = {}
+    for i, e in enumerate(space.edges):
+        stages.setdefault(space.nodes[e.dst].stage, []).append(i)
+    return [stages[k] for k in sorted(stages)]
+
+
+def stage_prefix_arch(space: SearchSpace, counts: Sequence[int], op: str) -> Architecture:
+    """The architecture running ``op`` on the first ``counts[s]`` blocks of stage ``s`` and ``identity`` on the
+    rest (e.g. MobileNetV2 inside the ``proxyless`` space)."""
+    stages = block_stages(space)
+    if len(counts) != len(stages) or any(not 1 <= c <= len(b) for c, b in zip(counts, stages)):
+        raise SpaceError(f"space '{space.name}': need 1..blocks operators per stage for its {len(stages)} stages "
+                         f"({', '.join(str(len(b)) for b in stages)} blocks), got {list(counts)}")
+    ops = [op if k < c else "identity" for c, b in zip(counts, stages) for k in range(len(b))]
+    return space.from_ops(ops)

@@ -1,0 +1,51 @@
+"""PC-NAS large space: the small space's 10 choices per block plus 10 NConv/DConv/RConv operators (20).
+
+The extra operators live in :mod:`graphnas.ops.pcnas` (imported, hence registered, here):
+``nconv_k1/3/5/7`` (dense conv-BN-ReLU6), ``dconv_k3/5/7`` (dilated depthwise-separable conv) and
+``rconv_k3/5/7`` (ResNet bottleneck). The families are PC-NAS's; their exact layers are graphnas's
+definitions, not checked against the paper (see that module).
+
+Stages (the ProxylessNAS backbone, as :mod:`spaces.pcnas_small`; 224 px, width 1.0):
+
+    stage  blocks  channels  stride  resolution (reduction)  candidates per block
+    stem   -       32 -> 16  2       112 (x2)   conv3x3 s2 + separable 3x3 (MobileNetV2's first block) -> node 0
+    1      1-4     24        2        56 (x4)   first 19, others 20
+    2      5-8     40        2        28 (x8)   first 19, others 20
+    3      9-12    80        2        14 (x16)  first 19, others 20
+    4      13-16   96        1        14 (x16)  first 19 (80 -> 96 ch), others 20
+    5      17-20   192       2         7 (x32)  first 19, others 20
+    6      21      320       1         7 (x32)  19 (192 -> 320 ch)
+    head   -       1280      -         1x1 conv, global pool, linear
+
+``identity`` is left out where a block changes the resolution or the width. Size: 19^6 * 20^15 =
+1,541,599,428,608,000,000,000,000,000 (about 1.5e27), :data:`SIZE`; the paper's nominal count is 20^21
+(:data:`NOMINAL_SIZE`).
+
+Scale arguments: see :mod:`spaces._mobilenet` (the layout defaults to the table above).
+"""
+
+from __future__ import annotations
+
+from graphnas.ops import pcnas
+from graphnas.space import SearchSpace
+
+from ._mobilenet import PROXYLESS_LAYOUT, chain_space
+from .pcnas_small import OPS as SMALL_OPS
+
+#: 19 operators (``identity`` is added per block where it fits): 9 MBConv + 10 NConv/DConv/RConv.
+OPS = SMALL_OPS + pcnas.PCNAS_EXTRA_OPS
+SIZE = 19 ** 6 * 20 ** 15
+NOMINAL_SIZE = 20 ** 21
+
+
+def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
+               stem_stride: int = 2, head_channels: int | None = 1280, dropout: float = 0.0,
+               stage_channels=PROXYLESS_LAYOUT["stage_channels"], stage_blocks=PROXYLESS_LAYOUT["stage_blocks"],
+               stage_strides=PROXYLESS_LAYOUT["stage_strides"]) -> SearchSpace:
+    """The PC-NAS large space at a given scale (defaults: 224 px ImageNet, width 1.0); arguments as
+    :func:`spaces.proxyless.make_space`."""
+    pcnas.register()  # idempotent: the operators stay available even if the registry was swapped since import
+    return chain_space("pcnas_large", OPS, identity=True, resolution=resolution, width=width,
+                       num_classes=num_classes, in_channels=in_channels, stem_stride=stem_stride,
+                       head_channels=head_channels, dropout=dropout, stage_channels=stage_channels,
+                       stage_blocks=stage_blocks, stage_strides=stage_strides)

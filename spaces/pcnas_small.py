@@ -1,0 +1,47 @@
+"""PC-NAS small space: a chain of 21 blocks, MBConv kernel 3/5/7 x expansion 1/3/6 plus ``identity``.
+
+PC-NAS (Li et al., "Improving One-shot NAS by Suppressing the Posterior Fading", CVPR 2020) searches
+the ProxylessNAS backbone with 10 choices per block: 9 linear bottlenecks (no squeeze-excitation) and
+``identity``. As in :mod:`spaces.proxyless`, ``identity`` is left out where a block changes the
+resolution or the width (the first block of each stage), where a skip cannot stand in for it.
+
+Stages (224 px, width 1.0):
+
+    stage  blocks  channels  stride  resolution (reduction)  candidates per block
+    stem   -       32 -> 16  2       112 (x2)   conv3x3 s2 + separable 3x3 (MobileNetV2's first block) -> node 0
+    1      1-4     24        2        56 (x4)   first 9, others 10
+    2      5-8     40        2        28 (x8)   first 9, others 10
+    3      9-12    80        2        14 (x16)  first 9, others 10
+    4      13-16   96        1        14 (x16)  first 9 (80 -> 96 ch), others 10
+    5      17-20   192       2         7 (x32)  first 9, others 10
+    6      21      320       1         7 (x32)  9 (192 -> 320 ch)
+    head   -       1280      -         1x1 conv, global pool, linear
+
+Size: 9^6 * 10^15 = 531,441,000,000,000,000,000 (about 5.3e20), :data:`SIZE`; the paper's nominal
+count is 10^21 (:data:`NOMINAL_SIZE`).
+
+Scale arguments: see :mod:`spaces._mobilenet` (the layout defaults to the table above).
+"""
+
+from __future__ import annotations
+
+from graphnas.space import SearchSpace
+
+from ._mobilenet import PROXYLESS_LAYOUT, chain_space, mbconv_ops
+
+#: The 9 linear bottlenecks (``identity`` is added per block where it fits).
+OPS = mbconv_ops((3, 5, 7), (1, 3, 6))
+SIZE = 9 ** 6 * 10 ** 15
+NOMINAL_SIZE = 10 ** 21
+
+
+def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
+               stem_stride: int = 2, head_channels: int | None = 1280, dropout: float = 0.0,
+               stage_channels=PROXYLESS_LAYOUT["stage_channels"], stage_blocks=PROXYLESS_LAYOUT["stage_blocks"],
+               stage_strides=PROXYLESS_LAYOUT["stage_strides"]) -> SearchSpace:
+    """The PC-NAS small space at a given scale (defaults: 224 px ImageNet, width 1.0); arguments as
+    :func:`spaces.proxyless.make_space`."""
+    return chain_space("pcnas_small", OPS, identity=True, resolution=resolution, width=width,
+                       num_classes=num_classes, in_channels=in_channels, stem_stride=stem_stride,
+                       head_channels=head_channels, dropout=dropout, stage_channels=stage_channels,
+                       stage_blocks=stage_blocks, stage_strides=stage_strides)

@@ -1,0 +1,161 @@
+"""One short end-to-end run of the one-shot job, then resume and checkpoint handling.
+
+st_nas needs a resolution of at least 16 at stem_stride 1 (reduction x16), so the job runs on the digits
+at 16 px (the smallest st_nas input), 1 epoch, 4 evaluations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import graphnas
+from graphnas import GraphnasError, Supernet, arch_cost
+from graphnas.cost.limits import parse_count
+from graphnas.train import TrainConfig
+from graphnas.workflow import DEFAULT_SCALE, RunConfig, restrict_ops, run
+
+OPS = ["mbconv_k3_e3_se", "identity"]
+RESOLUTION = 16
+
+
+def subspace():
+    space = graphnas.get_space("st_nas", **DEFAULT_SCALE, resolution=RESOLUTION, in_channels=1, num_classes=10)
+    return restrict_ops(space, OPS)
+
+
+def median_limit() -> str:
+    madds = [arch_cost(a).madds for a in (subspace().sample(i) for i in range(20))]
+    return f"{np.median(madds) / 1e3:.1f}K"
+
+
+def config(out: Path, **kw) -> RunConfig:
+    base = RunConfig(resolution=RESOLUTION, train=TrainConfig(epochs=1, batch_size=64, lr=0.05, momentum=0.9),
+                     ops=list(OPS), budget=4, population=2, madds=median_limit(), progress=False, out=str(out),
+                     recal_samples=128)
+    return replace(base, **kw)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wf") / "run"
+    report = run(config(out))
+    return out, report
+
+
+def test_outputs_written(first_run):
+    out, report = first_run
+    for name in ("report.json", "best_arch.json", "best_arch.svg", "best_arch.png", "best_arch.dot", "supernet.pt"):
+        assert (out / name).is_file(), name
+    assert (out / "best_arch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (out / "best_arch.svg").read_text()
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["best"] == json.loads(json.dumps(report["best"]))
+    assert report["files"]["architecture"] == str(out / "best_arch.json")
+    assert sorted(report["files"]["pictures"]) == sorted(str(out / f"best_arch.{e}") for e in ("dot", "svg", "png"))
+
+
+def test_best_arch_loads_back_and_meets_limit(first_run):
+    out, report = first_run
+    space = subspace()
+    arch = space.from_json((out / "best_arch.json").read_text())
+    assert arch.space is space and space.name == "st_nas/ops"
+    assert arch.hash == report["best"]["hash"]
+    assert list(arch.ops) == report["best"]["ops"] and list(arch.choices) == report["best"]["choices"]
+    assert set(arch.ops) <= set(OPS) | {"none"}
+    limit = parse_count(report["config"]["madds"])
+    assert report["best"]["madds"] == arch_cost(arch).madds <= limit
+    assert report["best"]["params"] == arch_cost(arch).params
+    # the limit bites: some architectures of the subspace exceed it
+    assert any(arch_cost(space.sample(i)).madds > limit for i in range(20))
+    # scale-free: the same file loads into the subspace at another resolution
+    big = restrict_ops(graphnas.get_space("st_nas", **DEFAULT_SCALE, resolution=32, in_channels=1,
+                                          num_classes=10), OPS)
+    assert big.from_json((out / "best_arch.json").read_text()).hash == arch.hash
+
+
+def test_report_contents(first_run):
+    out, report = first_run
+    best = report["best"]
+    assert 0.0 <= best["val_accuracy"] <= 1.0 and 0.0 <= best["test_accuracy"] <= 1.0
+    n_val, n_test = report["data"]["val"], report["data"]["test"]
+    assert best["val_accuracy"] * n_val == pytest.approx(round(best["val_accuracy"] * n_val))
+    assert best["test_accuracy"] * n_test == pytest.approx(round(best["test_accuracy"] * n_test))
+    assert report["data"]["input_shape"] == [1, RESOLUTION, RESOLUTION]
+    assert report["data"]["train"] + n_val + n_test == 1797
+    assert report["search"]["evaluations"] == 4
+    assert report["search"]["strategy"] == "evolution"
+    assert report["search"]["constraints"] == [f"Limit(madds <= {parse_count(report['config']['madds']):g})"]
+    pareto = report["search"]["pareto"]
+    assert pareto and pareto[-1]["score"] == best["val_accuracy"]
+    assert all(p["costs"]["madds"] <= parse_count(report["config"]["madds"]) for p in pareto)
+    history = report["supernet"]["history"]
+    assert len(history) == 1 and history[0]["epoch"] == 1
+    assert report["space"]["name"] == "st_nas/ops" and report["space"]["size"] == subspace().size
+
+
+def test_checkpoint_loads_with_weights_only(first_run):
+    out, report = first_run
+    blob = torch.load(out / "supernet.pt", map_location="cpu", weights_only=True)
+    assert set(blob) == {"state_dict", "meta"}
+    assert blob["meta"]["space"] == "st_nas/ops"
+    assert blob["meta"]["fingerprint"] == subspace().fingerprint
+    sn = Supernet(subspace())
+    sn.load_state_dict(blob["state_dict"])  # strict: every key matches
+    assert sum(p.numel() for p in sn.parameters()) == report["supernet"]["parameters"]
+
+
+def test_resume_reuses_supernet(first_run):
+    out, report = first_run
+    ckpt = out / "supernet.pt"
+    before = ckpt.read_bytes()
+    again = run(config(out, resume=True))
+    assert again["supernet"]["history"] == [{"resumed_from": str(ckpt)}]
+    assert ckpt.read_bytes() == before  # not retrained, not rewritten
+    assert again["best"]["hash"] == report["best"]["hash"]
+    assert again["best"]["val_accuracy"] == pytest.approx(report["best"]["val_accuracy"], abs=0.01)
+
+
+def test_resume_with_corrupt_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "supernet.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(GraphnasError) as info:
+        run(config(out, resume=True))
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert "supernet.pt" in msg and "unreadable" in msg
+    assert not (out / "report.json").exists()
+
+
+def test_resume_refuses_checkpoint_of_other_config(first_run, tmp_path):
+    out, _ = first_run
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "supernet.pt").write_bytes((out / "supernet.pt").read_bytes())
+    with pytest.raises(GraphnasError, match="was made for") as info:
+        run(config(other, resume=True, train=TrainConfig(epochs=2, batch_size=64, lr=0.05, momentum=0.9)))
+    assert "\n" not in str(info.value)
+
+
+def test_bad_ops_and_strategy(tmp_path):
+    with pytest.raises(GraphnasError, match="annealing"):
+        run(config(tmp_path / "a", strategy="annealing"))
+    with pytest.raises(GraphnasError):
+        run(config(tmp_path / "b", ops=["no_such_op"]))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_restrict_ops_keeps_only_given_ops():
+    space = subspace()
+    for e in space.edges:
+        assert set(e.candidates) <= set(OPS) | {"none"}
+        assert any(op != "none" for op in e.candidates)
+    # stage-crossing stem edges lose identity and keep the bottleneck only
+    assert space.edges[1].candidates == ("mbconv_k3_e3_se",)
+    assert space.edges[0].candidates == ("mbconv_k3_e3_se", "identity")
