@@ -13,14 +13,14 @@ from .errors import (ArchitectureError, ConstraintError, DataError, GraphnasErro
                      SpaceError)
 from .ops import NONE, get_op, op_names, register_op
 from .registry import get_space, register_space, space_names
-from .space import BRANCH, STEM, Cell, ChoiceEdge, Fixed, Head, Node, SearchSpace, Stem
+from .space import BRANCH, STEM, Cell, ChoiceEdge, Fixed, Head, Node, SearchSpace, Stem, Template
 from .supernet import Supernet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Architecture", "SearchSpace", "Node", "ChoiceEdge", "Stem", "Head", "Cell", "Fixed", "STEM", "BRANCH", "NONE",
-    "Network", "compile", "Supernet", "Cost", "arch_cost", "count_module", "gray_bits", "gray_encode",
+    "Template", "Network", "compile", "Supernet", "Cost", "arch_cost", "count_module", "gray_bits", "gray_encode",
     "gray_widths", "register_op", "get_op", "op_names", "register_space", "get_space", "space_names",
     "GraphnasError", "ArchitectureError", "SpaceError", "OpError", "ConstraintError", "DataError",
     "RenderError", "__version__",

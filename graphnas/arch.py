@@ -94,8 +94,9 @@ class Architecture:
         choices (sequence of int): one candidate index per choice edge.
 
     Raises:
-        ArchitectureError: wrong length, a non-integer, or an index out of range (the message names
-            the edge and its candidates).
+        ArchitectureError: wrong length, a non-integer, an index out of range (the message names
+            the edge and its candidates), or a node with an in-degree constraint that has the wrong
+            number of present incoming edges (the message names the node and the count it needs).
     """
 
     def __init__(self, space: "SearchSpace", choices: Sequence[int]) -> None:
@@ -112,6 +113,8 @@ class Architecture:
                 raise ArchitectureError(f"choice {i} = {c} is out of range for edge {e.src}->{e.dst}, which has "
                                         f"{len(e.candidates)} candidates (0..{len(e.candidates) - 1}: "
                                         f"{', '.join(e.candidates)})")
+        if space.in_degree:
+            space.check_in_degree(values)
         self.space = space
         self.choices: tuple[int, ...] = tuple(int(c) for c in values)
 
@@ -125,24 +128,35 @@ class Architecture:
     def live_edges(self) -> tuple[int, ...]:
         """Choice-edge positions that compute something, in execution order (by target, then source).
 
-        An edge is live when it is not ``none``, its source is reachable from node 0 and its target
-        reaches the output node over present edges. Dead edges are neither built nor costed, unless
-        the space sets ``prune_dead=False`` (every present edge is then live).
+        An edge is live when it is not ``none``, its source is reachable from an input node of its
+        template (node 0 in a one-template space) and its target reaches the template's output node
+        (or a node the output concatenates) over present edges. Dead edges are neither built nor
+        costed, unless the space sets ``prune_dead=False`` (every present edge is then live).
         """
         space = self.space
         present = [i for i, op in enumerate(self.ops) if op != NONE]
         if not space.prune_dead:
             return tuple(sorted(present, key=lambda i: (space.edges[i].dst, space.edges[i].src)))
-        fwd = {0}
+        fwd = set(space.input_nodes)
         for i in sorted(present, key=lambda i: (space.edges[i].dst, space.edges[i].src)):
             if space.edges[i].src in fwd:
                 fwd.add(space.edges[i].dst)
-        back = {space.output_node}
+        back = set(space.output_nodes)
         for i in sorted(present, key=lambda i: (-space.edges[i].src, -space.edges[i].dst)):
             if space.edges[i].dst in back:
                 back.add(space.edges[i].src)
         live = [i for i in present if space.edges[i].src in fwd and space.edges[i].dst in back]
         return tuple(sorted(live, key=lambda i: (space.edges[i].dst, space.edges[i].src)))
+
+    @cached_property
+    def live_inputs(self) -> tuple[tuple[int, ...], ...]:
+        """Per template, the input positions ``j`` whose node a live edge reads (or the output concatenates).
+
+        A cell's preprocessing module for input ``j`` is built, run and costed only when ``j`` is listed.
+        """
+        space = self.space
+        read = {space.edges[i].src for i in self.live_edges} | set(space.output_nodes)
+        return tuple(tuple(j for j, node in enumerate(t.nodes[:t.inputs]) if node in read) for t in space.templates)
 
     @cached_property
     def graph(self) -> nx.DiGraph:
@@ -178,12 +192,21 @@ class Architecture:
         return sum(a != b for a, b in zip(self.choices, other.choices))
 
     def neighbours(self) -> Iterator["Architecture"]:
-        """All architectures at Hamming distance 1: ``sum(n_i - 1)`` of them, edge by edge."""
+        """All architectures at Hamming distance 1: ``sum(n_i - 1)`` of them, edge by edge.
+
+        With an in-degree constraint, changing one choice can only swap the operator of a present
+        edge into a constrained node (making an edge present or absent would change the node's count),
+        so absent edges into such nodes have no neighbours; an architecture may have none at all.
+        """
+        space = self.space
         base = list(self.choices)
-        for i, r in enumerate(self.space.radices.tolist()):
+        constrained = {i: g for g in space.groups if g.k is not None for i in g.edges} if space.in_degree else {}
+        for i, r in enumerate(space.radices.tolist()):
+            g = constrained.get(i)
+            flags = g.is_none[g.edges.index(i)] if g is not None else None
             for c in range(r):
-                if c != base[i]:
-                    yield Architecture(self.space, base[:i] + [c] + base[i + 1:])
+                if c != base[i] and (flags is None or not (flags[c] or flags[base[i]])):
+                    yield Architecture(space, base[:i] + [c] + base[i + 1:])
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict:

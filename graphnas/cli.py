@@ -68,7 +68,7 @@ def _load_arch(space, path: str):
 def cmd_run(args) -> int:
     from dataclasses import replace
 
-    from .workflow import DEFAULT_SCALE, RunConfig, run
+    from .workflow import RunConfig, run
 
     base = RunConfig()
     train_cfg = replace(base.train, seed=args.seed, **{k: v for k, v in dict(
@@ -78,8 +78,8 @@ def cmd_run(args) -> int:
                                    population=args.population, madds=args.madds, params=args.params,
                                    out=args.out).items() if v is not None}
     if args.ops is not None:
-        given["ops"] = None if args.ops == ["all"] else args.ops
-    config = replace(base, **given, scale={**DEFAULT_SCALE, **_parse_scale(args.scale)}, train=train_cfg,
+        given["ops"] = args.ops
+    config = replace(base, **given, scale=_parse_scale(args.scale), train=train_cfg,
                      seed=args.seed, resume=args.resume, progress=not args.quiet)
     report = run(config)
     best = report["best"]
@@ -158,21 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from .workflow import DEFAULT_OPS, RunConfig
+    from .workflow import RunConfig
 
     d, t = RunConfig(), RunConfig().train
     p = sub.add_parser("run", help="train a supernet, search under limits, report and render the best architecture")
     p.add_argument("--space", help=f"space name or .py file (default: {d.space})")
-    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments besides the data's resolution, "
-                   f"channels and classes (default: {' '.join(f'{k}={v}' for k, v in d.scale.items())})")
+    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments besides the data's channels "
+                   "and classes, on top of the space's laptop scale (CPU_SCALE in its module; `graphnas spaces` "
+                   "lists it)")
     p.add_argument("--data", help=f"digits (built in), fashion_mnist, cifar10 or imagefolder (default: {d.data})")
     p.add_argument("--data-root", help="folder of the data set (never downloaded)")
-    p.add_argument("--resolution", type=int, help=f"input resolution (default: {d.resolution})")
+    p.add_argument("--resolution", type=int, help="input resolution (default: the space's CPU_SCALE resolution, else 16)")
     p.add_argument("--epochs", type=int, help=f"supernet training epochs (default: {t.epochs})")
     p.add_argument("--batch-size", type=int, help=f"default: {t.batch_size}")
     p.add_argument("--lr", type=float, help=f"initial learning rate (default: {t.lr})")
-    p.add_argument("--ops", nargs="+", help=f"operators kept on every edge (default: {' '.join(DEFAULT_OPS)}); "
-                   "'all' searches the whole space")
+    p.add_argument("--ops", nargs="+", help="operators kept on every edge (default: the space's CPU_OPS, e.g. "
+                   "st_nas keeps mbconv_k3_e3_se mbconv_k5_e6_se identity; else all); 'all' searches the whole space")
     p.add_argument("--strategy", help=f"evolution or random (default: {d.strategy})")
     p.add_argument("--budget", type=int, help=f"architectures to evaluate (default: {d.budget})")
     p.add_argument("--population", type=int, help=f"evolution population (default: {d.population})")

@@ -11,13 +11,14 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .errors import SpaceError
 from .space import SearchSpace
 
-__all__ = ["register_space", "get_space", "space_names", "space_factory"]
+__all__ = ["register_space", "get_space", "space_names", "space_factory", "SpaceInfo", "space_info"]
 
 _REGISTRY: dict[str, Callable[..., SearchSpace]] = {}
 
@@ -49,10 +50,41 @@ def space_names() -> list[str]:
     return sorted(set(_builtin_names()) | set(_REGISTRY))
 
 
-def space_factory(name: str) -> Callable[..., SearchSpace]:
-    """The ``make_space`` function of space ``name`` (a registered name, a built-in, or a ``.py`` path)."""
+@dataclass(frozen=True)
+class SpaceInfo:
+    """What a space module says about itself besides ``make_space``.
+
+    Args:
+        name (str): the space's name.
+        paper (str): where it comes from (module attribute ``PAPER``; empty if not given).
+        cpu_scale (dict): scale arguments that train in minutes on a laptop CPU (``CPU_SCALE``; the
+            paper scale, i.e. ``make_space()``'s defaults, when not given). It may hold ``resolution``.
+        cpu_ops (tuple of str, optional): operators a CPU-scale demo keeps (``CPU_OPS``; ``None``: all).
+        references (dict): published models that are architectures of the space (``REFERENCES``):
+            label -> ``(builder() -> Architecture at paper scale, published MAdds)``.
+    """
+
+    name: str
+    paper: str = ""
+    cpu_scale: dict = field(default_factory=dict)
+    cpu_ops: tuple[str, ...] | None = None
+    references: dict = field(default_factory=dict)
+
+
+def space_info(name: str) -> SpaceInfo:
+    """The :class:`SpaceInfo` of space ``name`` (registered factories carry none: defaults)."""
+    module = _space_module(name)
+    if module is None:
+        return SpaceInfo(name)
+    ops = getattr(module, "CPU_OPS", None)
+    return SpaceInfo(name, getattr(module, "PAPER", ""), dict(getattr(module, "CPU_SCALE", {})),
+                     tuple(ops) if ops is not None else None, dict(getattr(module, "REFERENCES", {})))
+
+
+def _space_module(name: str):
+    """The module defining space ``name``, or ``None`` for a registered factory."""
     if name in _REGISTRY:
-        return _REGISTRY[name]
+        return None
     if name.endswith(".py"):
         path = Path(name)
         if not path.is_file():
@@ -65,6 +97,14 @@ def space_factory(name: str) -> Callable[..., SearchSpace]:
     else:
         raise SpaceError(f"unknown space '{name}'; available: {', '.join(space_names())} "
                          f"(or a path to a .py file defining make_space)")
+    return module
+
+
+def space_factory(name: str) -> Callable[..., SearchSpace]:
+    """The ``make_space`` function of space ``name`` (a registered name, a built-in, or a ``.py`` path)."""
+    module = _space_module(name)
+    if module is None:
+        return _REGISTRY[name]
     if not callable(getattr(module, "make_space", None)):
         raise SpaceError(f"space module '{name}' defines no make_space(**scale) function")
     return module.make_space

@@ -3,7 +3,9 @@
 Nodes are feature maps (labelled with their width and resolution, grouped by stage); edges are
 operators: stem edges solid, branch edges dotted, the operator name as the label. Edges that are
 present but compute nothing useful (dead ends) are drawn grey. A space is drawn as its template:
-every choice edge labelled with its number of candidates.
+every choice edge labelled with its number of candidates. A space with several cell types (DARTS's
+normal and reduction cells) draws each as its own cluster, with its inputs named after the blocks
+that feed them and dashed edges into a concatenating output.
 """
 
 from __future__ import annotations
@@ -25,7 +27,30 @@ __all__ = ["to_dot", "render"]
 _STAGE_COLOURS = ["#dbe9f6", "#dff3e3", "#fdf1d6", "#f9dede", "#ece2f5", "#e0f2f1", "#f5f5dc"]
 
 
+def _add_template_nodes(dot: graphviz.Digraph, space: SearchSpace) -> None:
+    """Spaces with several cell types or multi-input cells: one cluster per template, its inputs named after
+    the blocks that feed them (``c_{k-2}``, ``c_{k-1}``), a concatenating output fed by dashed edges."""
+    for t, tmpl in enumerate(space.templates):
+        with dot.subgraph(name=f"cluster_template{t}") as sub:
+            sub.attr(label=f"{tmpl.name} cell", style="rounded,filled", color="#bbbbbb",
+                     fillcolor=_STAGE_COLOURS[t % len(_STAGE_COLOURS)], fontsize="10")
+            for j, node in enumerate(tmpl.nodes):
+                n = space.nodes[node]
+                if j < tmpl.inputs:
+                    label = f"c_{{k-{tmpl.inputs - j}}}"
+                elif node == tmpl.nodes[-1]:
+                    label = f"{tmpl.name} output" + ("\nconcat" if n.concat else "")
+                else:
+                    label = f"node {node}"
+                sub.node(str(node), label, shape="box", style="rounded,filled", fillcolor="white", fontsize="10")
+            for m in space.nodes[tmpl.nodes[-1]].concat:
+                sub.edge(str(m), str(tmpl.nodes[-1]), style="dashed", color="#777777", arrowsize="0.6")
+
+
 def _add_nodes(dot: graphviz.Digraph, space: SearchSpace) -> None:
+    if len(space.templates) > 1 or space.templates[0].inputs > 1:
+        _add_template_nodes(dot, space)
+        return
     cell_free = space.body == FLAT
     stages: dict[int, list] = {}
     for n in space.nodes:
@@ -54,7 +79,12 @@ def _body_summary(space: SearchSpace) -> str:
     """E.g. ``stem -> 5 x cell(16ch) -> nb201_resblock(32ch) -> ... -> head`` for a cell space."""
     parts, run = [], None
     for item in space.body:
-        label = f"cell({item.channels * space.nodes[0].channels}ch)" if isinstance(item, Cell) else f"{item.op}({item.channels}ch)"
+        if isinstance(item, Cell):
+            tmpl = space.templates[item.template]
+            name = tmpl.name if len(space.templates) > 1 else "cell"
+            label = f"{name}({item.channels * space.nodes[tmpl.nodes[0]].channels}ch)"
+        else:
+            label = f"{item.op}({item.channels}ch)"
         if run and run[0] == label:
             run[1] += 1
         else:

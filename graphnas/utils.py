@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["as_rng", "make_divisible", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
+__all__ = ["as_rng", "make_divisible", "atomic_target", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
 
 
 def as_rng(rng: int | np.random.Generator | None = None) -> np.random.Generator:
@@ -40,23 +41,40 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return rounded
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename.
+@contextmanager
+def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file next to ``path``, renamed onto it when the ``with`` block succeeds.
 
     A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+    The file gets the permissions ``open()`` would give it (not ``mkstemp``'s 0600)::
+
+        with atomic_target("ckpt.pt") as tmp:
+            torch.save(state, tmp)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        yield Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_target`)."""
+    with atomic_target(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

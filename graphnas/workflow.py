@@ -13,8 +13,6 @@ and ``supernet.pt`` (tensors only; reloaded with ``weights_only=True`` when ``re
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,35 +24,38 @@ from .cost.model import arch_cost
 from .data import load_dataset
 from .errors import GraphnasError
 from .estimate import SupernetEvaluator, accuracy, recalibrate_bn
-from .registry import get_space
+from .registry import get_space, space_info
 from .render import render
 from .samplers import UniformSampler
 from .search import STRATEGIES
 from .supernet import Supernet
 from .train import TrainConfig, train
-from .utils import atomic_write_json, atomic_write_text
+from .utils import atomic_target, atomic_write_json, atomic_write_text
 
-__all__ = ["RunConfig", "run", "DEFAULT_SCALE", "save_weights", "load_weights"]
+__all__ = ["RunConfig", "run", "run_space", "save_weights", "load_weights", "restrict_ops"]
 
-#: The laptop scale of the default job: narrow, low-resolution, no head conv.
-DEFAULT_SCALE = {"width": 0.25, "stem_stride": 1, "head_channels": None}
-#: Operators the default job keeps on every edge (plus ``none`` on branch edges): a subspace whose
-#: supernet trains in a minute on two cores. ``ops=None`` searches the whole space.
-DEFAULT_OPS = ("mbconv_k3_e3_se", "mbconv_k5_e6_se", "identity")
+#: Resolution of the job when neither the config nor the space's ``CPU_SCALE`` gives one.
+FALLBACK_RESOLUTION = 16
 
 
 @dataclass
 class RunConfig:
-    """Options of :func:`run` (the CLI flags of ``graphnas run`` map one to one)."""
+    """Options of :func:`run` (the CLI flags of ``graphnas run`` map one to one).
+
+    The space is built at its laptop scale (``CPU_SCALE`` of its module, see
+    :func:`graphnas.registry.space_info`) updated with ``scale``, at the data's resolution, channels
+    and classes. ``resolution`` defaults to the CPU scale's. ``ops=None`` keeps the operators the
+    space's ``CPU_OPS`` names (all of them if it names none); ``ops=["all"]`` keeps all.
+    """
 
     space: str = "st_nas"
-    scale: dict = field(default_factory=lambda: dict(DEFAULT_SCALE))
+    scale: dict = field(default_factory=dict)
     data: str = "digits"
     data_root: str | None = None
-    resolution: int = 16
+    resolution: int | None = None
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, batch_size=32, lr=0.05,
                                                                    momentum=0.9, nesterov=True))
-    ops: list | None = field(default_factory=lambda: list(DEFAULT_OPS))
+    ops: list | None = None
     strategy: str = "evolution"
     budget: int = 100
     population: int = 16
@@ -69,15 +70,8 @@ class RunConfig:
 
 def save_weights(module: torch.nn.Module, path: Path, meta: dict) -> None:
     """``torch.save`` a state dict (tensors only) plus plain metadata, atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_target(path) as tmp:
         torch.save({"state_dict": module.state_dict(), "meta": meta}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_weights(module: torch.nn.Module, path: Path, meta: dict) -> None:
@@ -113,6 +107,20 @@ def restrict_ops(space, ops) -> "SearchSpace":
     return space.subspace(allowed=allowed, name=f"{space.name}/ops")
 
 
+def run_space(name: str, data, scale: dict, ops=None) -> "SearchSpace":
+    """Space ``name`` at ``scale`` for data set ``data`` (its resolution, channels and classes).
+
+    ``ops=None`` keeps the space's ``CPU_OPS`` (all operators if it has none); ``["all"]`` keeps all.
+    """
+    c, h, _ = data.input_shape
+    space = get_space(name, **{**scale, "resolution": h, "in_channels": c, "num_classes": data.num_classes})
+    if ops is None:
+        ops = space_info(name).cpu_ops
+    if ops and list(ops) != ["all"]:
+        space = restrict_ops(space, ops)
+    return space
+
+
 def _limits(config: RunConfig) -> list[Limit]:
     limits = []
     if config.madds:
@@ -129,12 +137,12 @@ def run(config: RunConfig) -> dict:
     if config.strategy not in STRATEGIES:
         raise GraphnasError(f"unknown strategy '{config.strategy}'; choose one of {', '.join(STRATEGIES)}")
     limits = _limits(config)
-    data = load_dataset(config.data, root=config.data_root, resolution=config.resolution, seed=config.seed)
-    c, h, _ = data.input_shape
-    space = get_space(config.space, **{**config.scale, "resolution": h, "in_channels": c,
-                                       "num_classes": data.num_classes})
-    if config.ops:
-        space = restrict_ops(space, config.ops)
+    info = space_info(config.space)
+    scale = {**info.cpu_scale, **config.scale}
+    resolution = config.resolution or scale.pop("resolution", FALLBACK_RESOLUTION)
+    scale.pop("resolution", None)
+    data = load_dataset(config.data, root=config.data_root, resolution=resolution, seed=config.seed)
+    space = run_space(config.space, data, scale, config.ops)
     torch.manual_seed(config.seed)
     supernet = Supernet(space)
     meta = {"space": space.name, "fingerprint": space.fingerprint, "scale": {k: v for k, v in space.scale.items()},

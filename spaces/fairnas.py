@@ -30,6 +30,12 @@ OPS = mbconv_ops((3, 5, 7), (3, 6))
 SIZE = 6 ** 19
 
 
+#: The paper the space comes from (for tables and reports).
+PAPER = "FairNAS (Chu et al., ICCV 2021); GCN-NAS space"
+#: A scale that trains in minutes on a laptop CPU (``graphnas run``, the tests, docs/spaces.md).
+CPU_SCALE = dict(resolution=16, width=0.25, stem_stride=1, head_channels=None)
+
+
 def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
                stem_stride: int = 2, head_channels: int | None = 1280, dropout: float = 0.0,
                stage_channels=FAIRNAS_LAYOUT["stage_channels"], stage_blocks=FAIRNAS_LAYOUT["stage_blocks"],

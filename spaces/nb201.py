@@ -62,6 +62,12 @@ EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 NUM_NODES = 4
 
 
+#: The paper the space comes from (for tables and reports).
+PAPER = "NAS-Bench-201 (Dong & Yang, ICLR 2020)"
+#: A scale that trains in minutes on a laptop CPU (``graphnas run``, the tests, docs/spaces.md).
+CPU_SCALE = dict(resolution=16, channels=8, cells_per_stage=1)
+
+
 def make_space(resolution: int = 32, channels: int = 16, cells_per_stage: int = 5, num_classes: int = 10,
                in_channels: int = 3) -> SearchSpace:
     """The NAS-Bench-201 space at a given scale.

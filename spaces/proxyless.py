@@ -50,6 +50,12 @@ MOBILENET_V2_CHANNELS = (24, 32, 64, 96, 160, 320)
 MOBILENET_V2_BLOCKS = (2, 3, 4, 3, 3, 1)
 
 
+#: The paper the space comes from (for tables and reports).
+PAPER = "ProxylessNAS (Cai et al., ICLR 2019); SPOS / SE-NAS mobile space"
+#: A scale that trains in minutes on a laptop CPU (``graphnas run``, the tests, docs/spaces.md).
+CPU_SCALE = dict(resolution=16, width=0.25, stem_stride=1, head_channels=None)
+
+
 def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
                stem_stride: int = 2, head_channels: int | None = 1280, dropout: float = 0.0,
                stage_channels=PROXYLESS_LAYOUT["stage_channels"], stage_blocks=PROXYLESS_LAYOUT["stage_blocks"],
@@ -75,3 +81,7 @@ def mobilenet_v2(**scale) -> Architecture:
     MobileNetV2's stage widths; other scale arguments pass through to :func:`make_space`."""
     space = make_space(**{"stage_channels": MOBILENET_V2_CHANNELS, **scale})
     return stage_prefix_arch(space, MOBILENET_V2_BLOCKS, "mbconv_k3_e6")
+
+
+#: Published models that are architectures of this space: label -> (builder, published MAdds).
+REFERENCES = {"MobileNetV2 1.0x": (mobilenet_v2, 300e6)}

@@ -49,12 +49,19 @@ so every width must be even and every stage wider than the one before (checked h
 from __future__ import annotations
 
 import graphnas.ops.shufflenet  # noqa: F401  (registers shuffle_3, shuffle_5, shuffle_7, shuffle_x)
+from graphnas.arch import Architecture
 from graphnas.errors import SpaceError
 from graphnas.space import STEM, ChoiceEdge, Head, Node, SearchSpace, Stem
 from graphnas.utils import make_divisible
 
 #: The four choice blocks, in SPOS's order (choice_3, choice_5, choice_7, choice_x).
 OPS = ("shuffle_3", "shuffle_5", "shuffle_7", "shuffle_x")
+
+
+#: The paper the space comes from (for tables and reports).
+PAPER = "SPOS (Guo et al., ECCV 2020), block search"
+#: A scale that trains in minutes on a laptop CPU (``graphnas run``, the tests, docs/spaces.md).
+CPU_SCALE = dict(resolution=32, width=0.25, head_channels=None)
 
 
 def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
@@ -118,3 +125,18 @@ def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 100
                    stage_channels=list(stage_channels), stage_blocks=list(stage_blocks),
                    stem_channels=stem_channels, head_channels=head_channels, stem_pool=stem_pool),
     )
+
+
+#: ShuffleNetV2 1.0x's layout (three stages, 24-channel stem with max pool), as scale arguments.
+SHUFFLENET_V2 = dict(stage_channels=(116, 232, 464), stage_blocks=(4, 8, 4), stem_channels=24)
+
+
+def shufflenet_v2(**scale) -> Architecture:
+    """ShuffleNetV2 1.0x (Ma et al. 2018) as an architecture of this space built with its layout:
+    every block ``shuffle_3``; other scale arguments pass through to :func:`make_space`."""
+    space = make_space(**{**SHUFFLENET_V2, **scale})
+    return space.from_ops(["shuffle_3"] * space.num_edges)
+
+
+#: Published models that are architectures of this space: label -> (builder, published MAdds).
+REFERENCES = {"ShuffleNetV2 1.0x": (shufflenet_v2, 146e6)}

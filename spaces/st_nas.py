@@ -37,6 +37,15 @@ STAGES = [(2, 16, 1),
 OPS = tuple(mbconv_name(k, e, se=True) for k in (3, 5, 7) for e in (3, 4, 6))
 
 
+#: The paper the space comes from (for tables and reports).
+PAPER = "ST-NAS: stochastic topology NAS (Table 1 space)"
+#: A scale that trains in minutes on a laptop CPU (``graphnas run``, the tests, docs/spaces.md).
+CPU_SCALE = dict(resolution=16, width=0.25, stem_stride=1, head_channels=None)
+#: The operators the CPU-scale demo keeps (plus ``none``): a subspace whose supernet trains in a
+#: minute on two cores (the whole space needs the ST-NAS samplers to train well; see README).
+CPU_OPS = ("mbconv_k3_e3_se", "mbconv_k5_e6_se", "identity")
+
+
 def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
                stem_stride: int = 2, head_channels: int | None = 1280, dropout: float = 0.0) -> SearchSpace:
     """The ST-NAS space at a given scale.

@@ -113,3 +113,19 @@ def test_render_without_graphviz(tiny, tmp_path, monkeypatch):
     assert "apt-get install graphviz" in str(info.value)
     assert "\n" not in str(info.value)
     assert not list(tmp_path.iterdir())
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    """Atomic writes go through a temporary file; the result has open()'s permissions, not 0600."""
+    import os
+    import stat
+
+    from graphnas.utils import atomic_write_text
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "a.json", "{}")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]

@@ -18,14 +18,17 @@ import graphnas
 from graphnas import GraphnasError, Supernet, arch_cost
 from graphnas.cost.limits import parse_count
 from graphnas.train import TrainConfig
-from graphnas.workflow import DEFAULT_SCALE, RunConfig, restrict_ops, run
+from graphnas.registry import space_info
+from graphnas.workflow import RunConfig, restrict_ops, run
+
+CPU_SCALE = {k: v for k, v in space_info("st_nas").cpu_scale.items() if k != "resolution"}
 
 OPS = ["mbconv_k3_e3_se", "identity"]
 RESOLUTION = 16
 
 
 def subspace():
-    space = graphnas.get_space("st_nas", **DEFAULT_SCALE, resolution=RESOLUTION, in_channels=1, num_classes=10)
+    space = graphnas.get_space("st_nas", **CPU_SCALE, resolution=RESOLUTION, in_channels=1, num_classes=10)
     return restrict_ops(space, OPS)
 
 
@@ -74,7 +77,7 @@ def test_best_arch_loads_back_and_meets_limit(first_run):
     # the limit bites: some architectures of the subspace exceed it
     assert any(arch_cost(space.sample(i)).madds > limit for i in range(20))
     # scale-free: the same file loads into the subspace at another resolution
-    big = restrict_ops(graphnas.get_space("st_nas", **DEFAULT_SCALE, resolution=32, in_channels=1,
+    big = restrict_ops(graphnas.get_space("st_nas", **CPU_SCALE, resolution=32, in_channels=1,
                                           num_classes=10), OPS)
     assert big.from_json((out / "best_arch.json").read_text()).hash == arch.hash
 
@@ -159,3 +162,15 @@ def test_restrict_ops_keeps_only_given_ops():
     # stage-crossing stem edges lose identity and keep the bottleneck only
     assert space.edges[1].candidates == ("mbconv_k3_e3_se",)
     assert space.edges[0].candidates == ("mbconv_k3_e3_se", "identity")
+
+
+@pytest.mark.parametrize("space", ["nb201", "spos_shufflenet"])
+def test_run_any_space_at_its_cpu_scale(tmp_path, space):
+    """Without ops or scale, a space runs at its CPU_SCALE (its own resolution) with all its operators."""
+    info = space_info(space)
+    report = run(replace(config(tmp_path / space), space=space, resolution=None, ops=None, madds=None,
+                         train=TrainConfig(epochs=1, batch_size=64, lr=0.05), budget=2))
+    assert report["space"]["name"] == space  # no subspace: every operator kept
+    assert report["space"]["size"] == graphnas.get_space(space).size
+    assert report["data"]["input_shape"][1] == info.cpu_scale["resolution"]
+    assert all(report["space"]["scale"][k] == v for k, v in info.cpu_scale.items())

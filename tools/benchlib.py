@@ -32,9 +32,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def update_section(name: str, body: str) -> None:
-    """Replace (or append) the section ``name`` of BENCHMARKS.md with ``body`` (atomic write)."""
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
+def update_section(name: str, body: str, path: Path = BENCHMARKS, header: str = HEADER) -> None:
+    """Replace (or append) the section ``name`` of ``path`` (BENCHMARKS.md) with ``body`` (atomic write)."""
+    text = path.read_text() if path.exists() else header
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     block = f"{start}\n{body.rstrip()}\n\n_Updated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}._\n{end}"
     if start in text and end in text:
@@ -42,9 +42,9 @@ def update_section(name: str, body: str) -> None:
         text = before + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    tmp = BENCHMARKS.with_suffix(".md.tmp")
+    tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)
-    tmp.replace(BENCHMARKS)
+    tmp.replace(path)
 
 
 def median(values) -> float:

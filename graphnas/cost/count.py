@@ -4,6 +4,12 @@ This is the reference the analytic model (:mod:`graphnas.cost.model`) is tested 
 the fallback for custom operators registered without a closed-form cost. It follows the same
 convention (see :mod:`graphnas.cost.primitives`): multiply-adds of ``Conv2d`` and ``Linear``
 layers only, parameters of every learnable tensor.
+
+A layer that runs on a slice of its weights or counts BitOps (:mod:`graphnas.ops.slim`,
+:mod:`graphnas.ops.quant`) defines ``counted_cost(args, kwargs, output) -> Cost``: the cost of that
+call (its forward arguments and output, batch included in the tensors) for its *own* parameters
+(not its children's), divided per sample. The counter uses it instead of the rules above, so a
+supernet path counts the slices it uses, not the whole shared tensors.
 """
 
 from __future__ import annotations
@@ -28,9 +34,17 @@ def count_module(module: nn.Module, input_shape: tuple[int, ...], *args, **kwarg
     """
     madds = 0
     used: dict[int, nn.Parameter] = {}
+    own: dict[int, Cost] = {}  # modules with counted_cost: what they used, by module
 
-    def hook(mod, inputs, output):
+    def hook(mod, inputs, kwargs, output):
         nonlocal madds
+        counted = getattr(mod, "counted_cost", None)
+        if counted is not None:
+            cost = counted(inputs, kwargs, output)
+            madds += cost.madds
+            prev = own.get(id(mod))
+            own[id(mod)] = cost if prev is None else Cost(0, max(prev.params, cost.params), prev.bitops + cost.bitops)
+            return
         if isinstance(mod, nn.Conv2d):
             per_out = (mod.in_channels // mod.groups) * mod.kernel_size[0] * mod.kernel_size[1]
             madds += per_out * output[0].numel()
@@ -39,7 +53,7 @@ def count_module(module: nn.Module, input_shape: tuple[int, ...], *args, **kwarg
         for p in mod.parameters(recurse=False):
             used[id(p)] = p
 
-    handles = [m.register_forward_hook(hook) for m in module.modules()]
+    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in module.modules()]
     was_training = module.training
     try:
         module.eval()
@@ -49,5 +63,9 @@ def count_module(module: nn.Module, input_shape: tuple[int, ...], *args, **kwarg
         for h in handles:
             h.remove()
         module.train(was_training)
-    params = used.values() if args or kwargs else module.parameters()
-    return Cost(madds=int(madds), params=int(sum(p.numel() for p in params)))
+    bitops = sum(c.bitops for c in own.values())
+    if args or kwargs:
+        params = sum(p.numel() for p in used.values()) + sum(c.params for c in own.values())
+    else:
+        params = sum(p.numel() for p in module.parameters())
+    return Cost(madds=int(madds), params=int(params), bitops=int(bitops))

@@ -1,6 +1,7 @@
 """Analytic cost of architectures: MAdds and parameters summed over the DAG, without running it.
 
-``arch_cost(arch) = stem + sum(op cost of each live edge) + head``. Each operator's cost comes from
+``arch_cost(arch) = stem + sum over cells (op cost of each live edge of the cell's template + the
+preprocessing of each input a live edge reads) + fixed blocks + head``. Each operator's cost comes from
 its closed form in the registry; an operator registered without one is counted once per distinct
 shape with :func:`~graphnas.cost.count.count_module` and cached. Costs are for the space's
 configured scale and one input sample.
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from ..arch import Architecture
     from ..space import SearchSpace
 
-__all__ = ["op_cost", "edge_cost", "stem_cost", "head_cost", "fixed_costs", "arch_cost", "extreme_archs"]
+__all__ = ["op_cost", "edge_cost", "preprocess_cost", "stem_cost", "head_cost", "fixed_costs", "arch_cost",
+           "extreme_archs"]
 
 
 def op_cost(op: str, c_in: int, c_out: int, stride: int, res: int) -> Cost:
@@ -42,12 +44,16 @@ def edge_cost(space: "SearchSpace", i: int, op: str, cell: Cell = Cell()) -> Cos
     return op_cost(op, *space.edge_shape(i, cell))
 
 
+def preprocess_cost(space: "SearchSpace", k: int, j: int) -> Cost:
+    """Cost of the preprocessing of input ``j`` of body block ``k`` (a Cell whose template preprocesses)."""
+    return op_cost(space.templates[space.body[k].template].preprocess, *space.input_edge_shape(k, j))
+
+
 def stem_cost(space: "SearchSpace") -> Cost:
     """Cost of the stem (input image -> the body's input)."""
     c, h, _ = space.input_shape
-    first = space.body[0]
-    c_first = space.node_shape(0, first)[0] if isinstance(first, Cell) else space.stem.channels
-    return StemBlock.cost(c, space.stem.channels, c_first, space.stem.stride, h, space.stem.pool)
+    return StemBlock.cost(c, space.stem.channels, space.stem_out_channels, space.stem.stride, h, space.stem.pool,
+                          kernel=space.stem.kernel)
 
 
 def head_cost(space: "SearchSpace") -> Cost:
@@ -73,28 +79,50 @@ def arch_cost(arch: "Architecture") -> Cost:
     """
     space = arch.space
     total = fixed_costs(space)
-    for item in space.body:
+    live = arch.live_edges
+    for k, item in enumerate(space.body):
         if isinstance(item, Cell):
-            for i in arch.live_edges:
-                total += edge_cost(space, i, arch.ops[i], item)
+            for i in live:
+                if space.edge_template[i] == item.template:
+                    total += edge_cost(space, i, arch.ops[i], item)
+            if space.templates[item.template].preprocess is not None:
+                for j in arch.live_inputs[item.template]:
+                    total += preprocess_cost(space, k, j)
     return total
 
 
 def extreme_archs(space: "SearchSpace") -> tuple["Architecture", "Architecture"]:
     """The smallest and the largest architecture by MAdds (then parameters), edge by edge.
 
-    Each edge takes its cheapest (most expensive) candidate in the first body cell. Costs add over
-    edges, so this is exact where every edge is live; with dead-edge pruning the smallest found is
-    an upper bound of the true minimum (``none`` on every branch edge is then usually optimal).
+    Each edge takes its cheapest (most expensive) candidate in the first body cell of its template; a
+    node with an in-degree constraint keeps the ``k`` incoming edges whose cheapest (most expensive)
+    operator is cheapest (most expensive), and ``none`` elsewhere. Costs add over edges, so this is
+    exact where every edge is live; with dead-edge pruning the smallest found is an upper bound of the
+    true minimum (``none`` on every branch edge is then usually optimal).
     """
-    cell = next(item for item in space.body if isinstance(item, Cell))
+    cells = {}
+    for item in space.body:
+        if isinstance(item, Cell):
+            cells.setdefault(item.template, item)
 
     def key(i, op):
-        if op == NONE:
+        if op == NONE or space.edge_template[i] not in cells:
             return (0, 0)
-        c = edge_cost(space, i, op, cell)
+        c = edge_cost(space, i, op, cells[space.edge_template[i]])
         return (c.madds, c.params)
 
     low = [min(e.candidates, key=lambda op: key(i, op)) for i, e in enumerate(space.edges)]
     high = [max(e.candidates, key=lambda op: key(i, op)) for i, e in enumerate(space.edges)]
+    for g in space.groups:
+        if g.k is None:
+            continue
+        for ops, pick in ((low, min), (high, max)):
+            best = {i: pick((op for op in space.edges[i].candidates if op != NONE), key=lambda op: key(i, op))
+                    for i in g.edges if any(op != NONE for op in space.edges[i].candidates)}
+            forced = [i for i in g.edges if NONE not in space.edges[i].candidates]
+            optional = sorted((i for i in best if i not in forced), key=lambda i: key(i, best[i]),
+                              reverse=pick is max)
+            keep = set(forced + optional[:g.k - len(forced)])
+            for i in g.edges:
+                ops[i] = best[i] if i in keep else NONE
     return space.from_ops(low), space.from_ops(high)

@@ -5,6 +5,13 @@ position of a convolution or linear layer. Batch norm, activations, pooling, add
 element-wise products of squeeze-excitation are not counted. Parameters count every learnable
 tensor, batch-norm affine weights included; running statistics are buffers and are not counted.
 :func:`graphnas.cost.count.count_module` counts a built module under the same convention.
+
+BitOps (mixed-precision search): ``MAdds x weight bits x activation bits`` of every *quantised*
+layer (:class:`graphnas.ops.quant.QConv2d`), including one that a candidate runs at 32/32 bits.
+Layers that are full precision by construction (plain ``Conv2d``/``Linear``: the stem, the classifier,
+every operator outside a quantised space) count 0 BitOps: they are the same in every architecture of a
+space, and counting them at 32 x 32 would add a constant that swamps the differences being searched
+(ResNet-18's 7x7 stem alone would be 118M x 1024 = 121G BitOps, 4.5x the whole body at 4/4 bits).
 """
 
 from __future__ import annotations
@@ -16,17 +23,25 @@ __all__ = ["Cost", "out_resolution", "conv_cost", "bn_cost", "linear_cost"]
 
 @dataclass(frozen=True)
 class Cost:
-    """Multiply-adds and parameters of a module, per input sample (Python ints, exact).
+    """Multiply-adds, parameters and BitOps of a module, per input sample (Python ints, exact).
 
-    >>> Cost(10, 2) + Cost(5, 1)
-    Cost(madds=15, params=3)
+    ``bitops`` is 0 unless the module has quantised layers (see the module docstring); the ``repr``
+    leaves it out when it is 0.
+
+    >>> Cost(10, 2) + Cost(5, 1, bitops=80)
+    Cost(madds=15, params=3, bitops=80)
     """
 
     madds: int = 0
     params: int = 0
+    bitops: int = 0
 
     def __add__(self, other: "Cost") -> "Cost":
-        return Cost(self.madds + other.madds, self.params + other.params)
+        return Cost(self.madds + other.madds, self.params + other.params, self.bitops + other.bitops)
+
+    def __repr__(self) -> str:
+        extra = f", bitops={self.bitops}" if self.bitops else ""
+        return f"Cost(madds={self.madds}, params={self.params}{extra})"
 
     def __radd__(self, other):  # lets sum() start from 0
         if other == 0:

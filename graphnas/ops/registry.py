@@ -10,19 +10,30 @@ Example::
     @register_op("conv_3x3", cost=lambda c_in, c_out, stride, res: conv_cost(c_in, c_out, 3, stride, res))
     def conv3x3(c_in, c_out, stride):
         return nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+
+Weight sharing *within* an edge (SPOS's channel and mixed-precision search): operators that differ only
+in a setting the weights can share (a width to slice, a bit width to quantise to) join a *family*.
+:func:`register_family` registers ``build(c_in, c_out, stride, configs) -> module``, which allocates one
+module large enough for every listed config and runs any of them as ``module(x, config)``; each member
+op is registered with ``family=`` and its own hashable ``config``. The op's factory still builds its
+standalone module (its own, smaller weights), whose state dict must be the leading slice
+(``[:n0, :n1, ...]``) of the family module's, key by key. The :class:`~graphnas.supernet.Supernet`
+builds one family module per edge and family, runs candidate ``op`` through it with ``op``'s config,
+and extracts by slicing. Operators without a family are unaffected.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable, Sequence
 
 from torch import nn
 
 from ..cost.primitives import Cost
 from ..errors import OpError
 
-__all__ = ["NONE", "OpSpec", "register_op", "get_op", "op_names", "check_op_fits"]
+__all__ = ["NONE", "OpSpec", "FamilySpec", "register_op", "register_family", "get_op", "get_family", "op_names",
+           "family_names", "check_op_fits"]
 
 #: The name of the absent operator: a branch edge that chooses it does not exist in the network.
 NONE = "none"
@@ -30,6 +41,7 @@ NONE = "none"
 Factory = Callable[[int, int, int], nn.Module]
 CostFn = Callable[[int, int, int, int], Cost]
 CheckFn = Callable[[int, int, int], None]
+FamilyBuild = Callable[[int, int, int, Sequence[Hashable]], nn.Module]
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,10 @@ class OpSpec:
         check (callable, optional): ``check(c_in, c_out, stride)`` raising :class:`OpError` with its own
             message for shape rules the two flags cannot say (a ShuffleNet unit at stride 1 needs equal,
             even widths); :meth:`fits`, spaces' ``drop_unfit`` and ``compile`` all honour it.
+        family (str, optional): the key of a registered :class:`FamilySpec` whose shared module can run
+            this operator (see the module docstring); ``None`` (default): the op has its own weights.
+        config (hashable, optional): what the family module needs to run this op (e.g. a width ratio and
+            bit widths); passed to the family's ``build`` and to its module's ``forward(x, config)``.
     """
 
     name: str
@@ -56,6 +72,8 @@ class OpSpec:
     stride_one: bool = False
     description: str = ""
     check: CheckFn | None = None
+    family: str | None = None
+    config: Hashable = None
 
     def fits(self, c_in: int, c_out: int, stride: int) -> bool:
         """Whether this operator can join a (c_in, stride) source to a c_out target."""
@@ -71,30 +89,98 @@ class OpSpec:
         return True
 
 
+@dataclass(frozen=True)
+class FamilySpec:
+    """A family of operators that share one set of weights on an edge.
+
+    Args:
+        key (str): the family's name; the supernet's module for it is ``edges.e<i>.<key>``, so it must be a
+            valid module name (no ``.``) and differ from every operator name.
+        build (callable): ``build(c_in, c_out, stride, configs) -> nn.Module``: one module that can run every
+            config in ``configs`` (the configs of the edge's candidates of this family, in candidate order) as
+            ``module(x, config)``, with the input and output shapes of the standalone op.
+        description (str): one line for listings.
+    """
+
+    key: str
+    build: FamilyBuild
+    description: str = ""
+
+
 _REGISTRY: dict[str, OpSpec] = {}
+_FAMILIES: dict[str, FamilySpec] = {}
 
 
 def register_op(name: str, *, cost: CostFn | None = None, same_channels: bool = False,
                 stride_one: bool = False, description: str = "", check: CheckFn | None = None,
-                overwrite: bool = False):
+                family: str | None = None, config: Hashable = None, overwrite: bool = False):
     """Decorator registering ``factory(c_in, c_out, stride) -> nn.Module`` under ``name``.
 
-    The keyword arguments are the fields of :class:`OpSpec`.
+    The keyword arguments are the fields of :class:`OpSpec`; ``family`` must already be registered with
+    :func:`register_family`, and ``config`` must be hashable.
 
     Registering a name twice is an error unless ``overwrite=True``, so two modules cannot silently
     fight over one name.
     """
     if name == NONE:
         raise OpError(f"'{NONE}' is reserved for an absent branch edge; choose another operator name")
+    if name in _FAMILIES:
+        raise OpError(f"'{name}' is the name of an operator family; choose another operator name")
+    if family is not None:
+        get_family(family)
+        try:
+            hash(config)
+        except TypeError:
+            raise OpError(f"operator '{name}': config {config!r} is not hashable; use a tuple or NamedTuple") from None
 
     def decorator(factory: Factory) -> Factory:
         if name in _REGISTRY and not overwrite:
             raise OpError(f"operator '{name}' is already registered; pass overwrite=True to replace it")
         _REGISTRY[name] = OpSpec(name, factory, cost, same_channels, stride_one,
-                                 description or (factory.__doc__ or "").strip().split("\n")[0], check)
+                                 description or (factory.__doc__ or "").strip().split("\n")[0], check,
+                                 family, config)
         return factory
 
     return decorator
+
+
+def register_family(key: str, *, description: str = "", overwrite: bool = False):
+    """Decorator registering ``build(c_in, c_out, stride, configs) -> nn.Module`` as family ``key``.
+
+    Example::
+
+        @register_family("my_conv_widths")
+        def build(c_in, c_out, stride, configs):
+            return SlicedConv(c_in, max(c.width for c in configs), stride)  # forward(x, config)
+
+        register_op("my_conv_w8", family="my_conv_widths", config=Width(8))(lambda c_in, c_out, s: ...)
+    """
+    if not key or "." in key or key == NONE:
+        raise OpError(f"family key {key!r} must be a non-empty module name without '.', not '{NONE}'")
+    if key in _REGISTRY:
+        raise OpError(f"'{key}' is already an operator name; give the family another key")
+
+    def decorator(build: FamilyBuild) -> FamilyBuild:
+        if key in _FAMILIES and not overwrite:
+            raise OpError(f"operator family '{key}' is already registered; pass overwrite=True to replace it")
+        _FAMILIES[key] = FamilySpec(key, build, description or (build.__doc__ or "").strip().split("\n")[0])
+        return build
+
+    return decorator
+
+
+def get_family(key: str) -> FamilySpec:
+    """Look up a registered operator family; the error lists the registered keys."""
+    try:
+        return _FAMILIES[key]
+    except KeyError:
+        raise OpError(f"unknown operator family '{key}'; registered families: {', '.join(sorted(_FAMILIES)) or 'none'} "
+                      f"(register one with graphnas.ops.register_family before its operators)") from None
+
+
+def family_names() -> list[str]:
+    """Keys of all registered operator families, sorted."""
+    return sorted(_FAMILIES)
 
 
 def get_op(name: str) -> OpSpec:

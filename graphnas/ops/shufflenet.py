@@ -104,13 +104,14 @@ def shuffle_fits(c_in: int, c_out: int, stride: int) -> bool:
     return True
 
 
-def unit_layers(c_in: int, c_out: int, stride: int, kernel: int, xception: bool = False
+def unit_layers(c_in: int, c_out: int, stride: int, kernel: int, xception: bool = False, mid: int | None = None
                 ) -> tuple[tuple[LayerSpec, ...], tuple[LayerSpec, ...]]:
     """The layers of a unit: ``(projection branch, main branch)``; the projection is empty at stride 1.
 
+    ``mid`` is the main branch's bottleneck width (default: ``c_out // 2``; SPOS's channel search varies it).
     Shapes are assumed valid (see :func:`check_shuffle_shape`).
     """
-    mid = c_out // 2
+    mid = c_out // 2 if mid is None else mid
     if stride == 1:
         inp = c_in // 2  # the half that goes through the main branch
         proj: tuple[LayerSpec, ...] = ()

@@ -11,16 +11,18 @@ __all__ = ["StemBlock", "HeadBlock"]
 
 
 class StemBlock(nn.Module):
-    """conv3x3(``c_in`` -> ``channels``, ``stride``) -> BN -> ReLU6 [-> 3x3 max pool, stride 2], then, if
-    ``c_out != channels``, a depthwise 3x3 -> BN -> ReLU6 -> 1x1 to ``c_out`` -> BN (MobileNetV2's first block).
+    """conv ``kernel`` x ``kernel`` (3 by default; ``c_in`` -> ``channels``, ``stride``) -> BN -> ReLU6 (left
+    out when ``act=False``) [-> 3x3 max pool, stride 2], then, if ``c_out != channels``, a depthwise 3x3 -> BN
+    -> ReLU6 -> 1x1 to ``c_out`` -> BN (MobileNetV2's first block).
 
     Shapes:
         input ``(N, c_in, H, W)``, output ``(N, c_out, ceil(H/r), ceil(W/r))`` with ``r = stride * (2 if pool)``.
     """
 
-    def __init__(self, c_in: int, channels: int, c_out: int, stride: int, pool: bool = False) -> None:
+    def __init__(self, c_in: int, channels: int, c_out: int, stride: int, pool: bool = False,
+                 act: bool = True, kernel: int = 3) -> None:
         super().__init__()
-        self.conv = ConvBNAct(c_in, channels, 3, stride)
+        self.conv = ConvBNAct(c_in, channels, kernel, stride, act=act)
         self.pool = nn.MaxPool2d(3, 2, 1) if pool else None
         if c_out != channels:
             self.depthwise = ConvBNAct(channels, channels, 3, groups=channels)
@@ -37,8 +39,9 @@ class StemBlock(nn.Module):
         return x
 
     @staticmethod
-    def cost(c_in: int, channels: int, c_out: int, stride: int, res: int, pool: bool = False) -> Cost:
-        total = ConvBNAct.cost(c_in, channels, 3, stride, res)
+    def cost(c_in: int, channels: int, c_out: int, stride: int, res: int, pool: bool = False,
+             kernel: int = 3) -> Cost:
+        total = ConvBNAct.cost(c_in, channels, kernel, stride, res)
         if c_out != channels:
             r = out_resolution(out_resolution(res, stride), 2 if pool else 1)
             total += ConvBNAct.cost(channels, channels, 3, 1, r, groups=channels) + ConvBNAct.cost(channels, c_out, 1, 1, r)
