@@ -134,7 +134,10 @@ def cmd_cost(args) -> int:
     space = _load_space(args)
     arch = _load_arch(space, args.arch)
     cost = arch_cost(arch)
-    print(json.dumps({"hash": arch.hash, "madds": cost.madds, "params": cost.params, "scale": space.scale}))
+    out = {"hash": arch.hash, "madds": cost.madds, "params": cost.params}
+    if cost.bitops:  # quantised spaces: multiply-adds x weight bits x activation bits
+        out["bitops"] = cost.bitops
+    print(json.dumps({**out, "scale": space.scale}))
     return 0
 
 

@@ -291,3 +291,13 @@ def test_subprocess_help(tmp_path):
     for cmd in ("run", "spaces", "sample", "cost", "render"):
         assert cmd in proc.stdout
     assert proc.stderr == ""
+
+
+def test_cost_reports_bitops_for_quantised_spaces(tmp_path, capsys):
+    path = tmp_path / "q.json"
+    assert main(["sample", "spos_quant", "--seed", "3", "--out", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["cost", "spos_quant", "--arch", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = arch_cost(graphnas.get_space("spos_quant").from_json(path.read_text()))
+    assert out["bitops"] == expected.bitops > out["madds"] == expected.madds
