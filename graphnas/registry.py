@@ -61,7 +61,9 @@ class SpaceInfo:
             paper scale, i.e. ``make_space()``'s defaults, when not given). It may hold ``resolution``.
         cpu_ops (tuple of str, optional): operators a CPU-scale demo keeps (``CPU_OPS``; ``None``: all).
         references (dict): published models that are architectures of the space (``REFERENCES``):
-            label -> ``(builder() -> Architecture at paper scale, published MAdds)``.
+            label -> ``(builder() -> Architecture, published)``; in the module ``published`` is MAdds
+            (a number) or a dict ``{"madds": ..., "params": ...}`` of the figures the paper gives, here
+            always the dict.
     """
 
     name: str
@@ -77,8 +79,10 @@ def space_info(name: str) -> SpaceInfo:
     if module is None:
         return SpaceInfo(name)
     ops = getattr(module, "CPU_OPS", None)
+    refs = {label: (build, published if isinstance(published, dict) else {"madds": published})
+            for label, (build, published) in getattr(module, "REFERENCES", {}).items()}
     return SpaceInfo(name, getattr(module, "PAPER", ""), dict(getattr(module, "CPU_SCALE", {})),
-                     tuple(ops) if ops is not None else None, dict(getattr(module, "REFERENCES", {})))
+                     tuple(ops) if ops is not None else None, refs)
 
 
 def _space_module(name: str):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -31,6 +32,9 @@ from .search import STRATEGIES
 from .supernet import Supernet
 from .train import TrainConfig, train
 from .utils import atomic_target, atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from .space import SearchSpace
 
 __all__ = ["RunConfig", "run", "run_space", "save_weights", "load_weights", "restrict_ops"]
 

@@ -208,3 +208,13 @@ def from_genotype(space: SearchSpace, genotype) -> Architecture:
                                         f"pairs read different inputs")
             ops[i] = TO_GRAPHNAS[op]
     return space.from_ops(ops)
+
+
+def darts_v2() -> Architecture:
+    """DARTS-V2 in its evaluation network (C=36, 20 cells, 32 px CIFAR-10), the paper's Table 1 row."""
+    return from_genotype(make_space(channels=36, layers=20), DARTS_V2)
+
+
+#: Published models that are architectures of this space: label -> (builder, published figures).
+#: DARTS publishes parameters (3.3M, without the auxiliary head), not multiply-adds.
+REFERENCES = {"DARTS-V2 (C=36, 20 cells)": (darts_v2, {"params": 3.3e6})}

@@ -5,8 +5,9 @@ For every built-in space, the same random architectures (same process) are coste
 ``graphnas.arch_cost`` (closed form over the DAG) and by compiling the network and counting its
 multiply-adds and parameters with forward hooks (``graphnas.count_module``). The figure is the
 ratio of the median time per architecture (count / analytic) and the largest relative MAdds
-difference. The analytic model caches operator costs by shape; the first architecture of a space
-pays for filling that cache and is timed separately ("cold").
+difference. The analytic model builds a per-space table of every candidate's cost on first use
+(``graphnas.cost.model.cost_table``); the first architecture of a space pays for it and is timed
+separately ("cold").
 
     python tools/bench_cost.py [--archs 20] [--scale cpu|paper] [--threads 2]
 """
@@ -46,6 +47,7 @@ def main() -> None:
         space = graphnas.get_space(name, **scale)
         archs = [space.sample(1000 + k) for k in range(args.archs)]
         _spec_cost.cache_clear()
+        space.__dict__.pop("_cost_table", None)
         _, cold = timed(lambda: arch_cost(archs[0]))
         analytic, counted, worst = [], [], 0.0
         for arch in archs[1:]:
@@ -68,7 +70,7 @@ def main() -> None:
     body = (f"## Analytic cost vs counting the compiled module (issue 4)\n\n"
             f"`python tools/bench_cost.py --archs {args.archs} --scale {args.scale} --threads {args.threads}`\n\n"
             f"{args.archs - 1} random architectures per space at its {'CPU' if args.scale == 'cpu' else 'paper'} scale "
-            f"(after one cold call that fills the operator-cost cache). Counting = compile + one forward pass "
+            f"(after one cold call that builds the space's cost table). Counting = compile + one forward pass "
             f"with hooks. Goal: analytic at least 100x faster; parameters equal, MAdds within 1%.\n\n"
             "| space | input | analytic, median | analytic, cold | compile + count, median | speed-up | "
             "largest MAdds difference |\n|---|---|---|---|---|---|---|\n" + "\n".join(rows) +

@@ -30,7 +30,7 @@ run --space NAME` uses it). `graphnas spaces` prints the same figures; `graphnas
 def human(n: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= scale:
-            return f"{n / scale:.1f}{unit}" if n / scale < 100 else f"{n / scale:.0f}{unit}"
+            return f"{n / scale:.3g}{unit}"
     return f"{n:g}"
 
 
@@ -42,7 +42,7 @@ def candidates(space) -> str:
 def main() -> None:
     rows = ["| space | paper | choice edges | candidates per edge | exact size | MAdds (smallest - largest) "
             "| parameters (smallest - largest) | CPU scale |", "|---|---|---|---|---|---|---|---|"]
-    refs = ["| space | model | analytic MAdds | published | difference |", "|---|---|---|---|---|"]
+    refs = ["| space | model | figure | analytic | published | difference |", "|---|---|---|---|---|---|"]
     for name in _builtin_names():
         info = space_info(name)
         space = graphnas.get_space(name)
@@ -55,12 +55,16 @@ def main() -> None:
                     f"| {human(low.madds)} - {human(high.madds)} | {human(low.params)} - {human(high.params)} "
                     f"| {scale} |")
         for label, (build, published) in info.references.items():
-            madds = arch_cost(build()).madds
-            refs.append(f"| `{name}` | {label} | {madds:,} | {human(published)} | {100 * (madds - published) / published:+.2f}% |")
+            cost = arch_cost(build())
+            for metric, value in published.items():
+                ours = getattr(cost, metric)
+                refs.append(f"| `{name}` | {label} | {'MAdds' if metric == 'madds' else metric} | {ours:,} "
+                            f"| {human(value)} | {100 * (ours - value) / value:+.2f}% |")
     update_section("table", "## The spaces at paper scale\n\n" + "\n".join(rows), DOC, HEADER)
     update_section("references", "## Published models as architectures of the spaces\n\n"
-                   "Analytic MAdds (multiply-adds of convolutions and the classifier, graphnas's convention) "
-                   "against the figure the model's paper publishes; the tests hold every row within 2%.\n\n"
+                   "Analytic cost (MAdds: multiply-adds of convolutions and the classifier, graphnas's convention; "
+                   "parameters: every learnable tensor) against the figure the model's paper publishes; "
+                   "the tests hold every row within 2%.\n\n"
                    + "\n".join(refs), DOC, HEADER)
     print(DOC.read_text())
 

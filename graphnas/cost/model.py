@@ -10,7 +10,7 @@ configured scale and one input sample.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..space import SearchSpace
 
 __all__ = ["op_cost", "edge_cost", "preprocess_cost", "stem_cost", "head_cost", "fixed_costs", "arch_cost",
-           "extreme_archs"]
+           "CostTable", "cost_table", "extreme_archs"]
 
 
 def op_cost(op: str, c_in: int, c_out: int, stride: int, res: int) -> Cost:
@@ -73,22 +73,59 @@ def fixed_costs(space: "SearchSpace") -> Cost:
 
 
 def arch_cost(arch: "Architecture") -> Cost:
-    """MAdds and parameters of ``arch`` at its space's scale (live edges of every cell, plus fixed parts).
+    """MAdds, parameters and BitOps of ``arch`` at its space's scale (live edges of every cell, plus fixed parts).
+
+    Reads the space's :func:`cost_table` (built on first use), so after that an architecture costs
+    one table lookup per live edge.
 
     >>> # cost = arch_cost(space.sample(0)); cost.madds, cost.params
     """
-    space = arch.space
-    total = fixed_costs(space)
-    live = arch.live_edges
-    for k, item in enumerate(space.body):
-        if isinstance(item, Cell):
-            for i in live:
-                if space.edge_template[i] == item.template:
-                    total += edge_cost(space, i, arch.ops[i], item)
-            if space.templates[item.template].preprocess is not None:
-                for j in arch.live_inputs[item.template]:
-                    total += preprocess_cost(space, k, j)
-    return total
+    table = cost_table(arch.space)
+    rows = [table.edges[i][c] for i, c in zip(arch.live_edges, (arch.choices[i] for i in arch.live_edges))]
+    rows += [table.inputs[t][j] for t, inputs in enumerate(arch.live_inputs) for j in inputs]
+    return Cost(table.fixed.madds + sum(r[0] for r in rows), table.fixed.params + sum(r[1] for r in rows),
+                table.fixed.bitops + sum(r[2] for r in rows))
+
+
+class CostTable(NamedTuple):
+    """Every cost an architecture of one space can add up, precomputed.
+
+    Attributes:
+        fixed (Cost): stem, head and fixed body blocks.
+        edges (tuple): ``edges[i][c]`` = ``(madds, params, bitops)`` of candidate ``c`` on choice edge
+            ``i``, summed over every body cell of the edge's template (``(0, 0, 0)`` for ``none``).
+        inputs (tuple): ``inputs[t][j]`` = the same for the preprocessing of input ``j`` of template
+            ``t``, summed over its cells (``(0, 0, 0)`` when the template does not preprocess).
+    """
+
+    fixed: Cost
+    edges: tuple
+    inputs: tuple
+
+
+def cost_table(space: "SearchSpace") -> CostTable:
+    """The :class:`CostTable` of ``space`` (computed once per space object and kept on it)."""
+    table = space.__dict__.get("_cost_table")
+    if table is None:
+        table = space.__dict__["_cost_table"] = _build_cost_table(space)
+    return table
+
+
+def _build_cost_table(space: "SearchSpace") -> CostTable:
+    def triple(c: Cost) -> tuple[int, int, int]:
+        return (c.madds, c.params, c.bitops)
+
+    edges = []
+    for i, e in enumerate(space.edges):
+        cells = [item for item in space.body if isinstance(item, Cell) and item.template == space.edge_template[i]]
+        edges.append(tuple(triple(sum((edge_cost(space, i, op, cell) for cell in cells), Cost()))
+                           if op != NONE else (0, 0, 0) for op in e.candidates))
+    inputs = []
+    for t, tmpl in enumerate(space.templates):
+        blocks = [k for k, item in enumerate(space.body) if isinstance(item, Cell) and item.template == t]
+        inputs.append(tuple(triple(sum((preprocess_cost(space, k, j) for k in blocks), Cost()))
+                            if tmpl.preprocess is not None else (0, 0, 0) for j in range(tmpl.inputs)))
+    return CostTable(fixed_costs(space), tuple(edges), tuple(inputs))
 
 
 def extreme_archs(space: "SearchSpace") -> tuple["Architecture", "Architecture"]:
