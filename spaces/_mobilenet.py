@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
-from typing import Sequence
+from typing import Callable, Sequence
 
 from graphnas.arch import Architecture
 from graphnas.errors import SpaceError
@@ -134,6 +134,44 @@ def chain_space(name: str, ops: Sequence[str], *, identity: bool, resolution: in
                    stem_stride=stem_stride, head_channels=head_channels, dropout=dropout,
                    stage_channels=list(channels), stage_blocks=list(blocks), stage_strides=list(strides)),
     )
+
+
+def chain_factory(name: str, ops: Sequence[str], *, identity: bool, layout: dict, title: str,
+                  before: Callable[[], None] | None = None) -> Callable[..., SearchSpace]:
+    """The ``make_space(**scale)`` of a chain space: :func:`chain_space` with paper-scale defaults.
+
+    Args:
+        name (str): the space's name.
+        ops (sequence of str): the operators every block offers.
+        identity (bool): add ``identity`` where a block keeps the shape.
+        layout (dict): default ``stage_channels``, ``stage_blocks`` and ``stage_strides``.
+        title (str): the first words of the docstring (``"The FairNAS space"``).
+        before (callable, optional): run before building (e.g. registering the space's operators).
+    """
+
+    def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
+                   stem_stride: int = 2, head_channels: int | None = HEAD_CHANNELS, dropout: float = 0.0,
+                   stage_channels=layout["stage_channels"], stage_blocks=layout["stage_blocks"],
+                   stage_strides=layout["stage_strides"]) -> SearchSpace:
+        if before is not None:
+            before()
+        return chain_space(name, ops, identity=identity, resolution=resolution, width=width,
+                           num_classes=num_classes, in_channels=in_channels, stem_stride=stem_stride,
+                           head_channels=head_channels, dropout=dropout, stage_channels=stage_channels,
+                           stage_blocks=stage_blocks, stage_strides=stage_strides)
+
+    make_space.__doc__ = f"""{title} at a given scale (defaults: 224 px ImageNet, width 1.0).
+
+    Args:
+        resolution (int): input size; at least ``stem_stride`` times the product of the stage strides.
+        width (float): width multiplier for every stage, the stem and (above 1) the head.
+        num_classes (int), in_channels (int): classifier outputs and image channels.
+        stem_stride (int): stride of the stem conv (2 for ImageNet, 1 for tiny images).
+        head_channels (int, optional): width of the head's 1x1 conv, ``None`` for none.
+        dropout (float): dropout before the classifier.
+        stage_channels, stage_blocks, stage_strides: the stage layout (default: the module's table).
+    """
+    return make_space
 
 
 def block_stages(space: SearchSpace) -> list[list[int]]:

@@ -27,9 +27,8 @@ Scale arguments: see :mod:`spaces._mobilenet` (the layout defaults to the table 
 from __future__ import annotations
 
 from graphnas.ops import pcnas
-from graphnas.space import SearchSpace
 
-from ._mobilenet import PROXYLESS_LAYOUT, chain_space
+from ._mobilenet import PROXYLESS_LAYOUT, chain_factory
 from .pcnas_small import OPS as SMALL_OPS
 
 #: 19 operators (``identity`` is added per block where it fits): 9 MBConv + 10 NConv/DConv/RConv.
@@ -44,14 +43,5 @@ PAPER = "PC-NAS (Li et al., CVPR 2020), large space"
 CPU_SCALE = dict(resolution=16, width=0.25, stem_stride=1, head_channels=None)
 
 
-def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
-               stem_stride: int = 2, head_channels: int | None = 1280, dropout: float = 0.0,
-               stage_channels=PROXYLESS_LAYOUT["stage_channels"], stage_blocks=PROXYLESS_LAYOUT["stage_blocks"],
-               stage_strides=PROXYLESS_LAYOUT["stage_strides"]) -> SearchSpace:
-    """The PC-NAS large space at a given scale (defaults: 224 px ImageNet, width 1.0); arguments as
-    :func:`spaces.proxyless.make_space`."""
-    pcnas.register()  # idempotent: the operators stay available even if the registry was swapped since import
-    return chain_space("pcnas_large", OPS, identity=True, resolution=resolution, width=width,
-                       num_classes=num_classes, in_channels=in_channels, stem_stride=stem_stride,
-                       head_channels=head_channels, dropout=dropout, stage_channels=stage_channels,
-                       stage_blocks=stage_blocks, stage_strides=stage_strides)
+make_space = chain_factory("pcnas_large", OPS, identity=True, layout=PROXYLESS_LAYOUT,
+                           title="The PC-NAS large space", before=pcnas.register)

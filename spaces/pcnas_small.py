@@ -25,9 +25,8 @@ Scale arguments: see :mod:`spaces._mobilenet` (the layout defaults to the table 
 
 from __future__ import annotations
 
-from graphnas.space import SearchSpace
 
-from ._mobilenet import PROXYLESS_LAYOUT, chain_space, mbconv_ops
+from ._mobilenet import PROXYLESS_LAYOUT, chain_factory, mbconv_ops
 
 #: The 9 linear bottlenecks (``identity`` is added per block where it fits).
 OPS = mbconv_ops((3, 5, 7), (1, 3, 6))
@@ -41,13 +40,5 @@ PAPER = "PC-NAS (Li et al., CVPR 2020), small space"
 CPU_SCALE = dict(resolution=16, width=0.25, stem_stride=1, head_channels=None)
 
 
-def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
-               stem_stride: int = 2, head_channels: int | None = 1280, dropout: float = 0.0,
-               stage_channels=PROXYLESS_LAYOUT["stage_channels"], stage_blocks=PROXYLESS_LAYOUT["stage_blocks"],
-               stage_strides=PROXYLESS_LAYOUT["stage_strides"]) -> SearchSpace:
-    """The PC-NAS small space at a given scale (defaults: 224 px ImageNet, width 1.0); arguments as
-    :func:`spaces.proxyless.make_space`."""
-    return chain_space("pcnas_small", OPS, identity=True, resolution=resolution, width=width,
-                       num_classes=num_classes, in_channels=in_channels, stem_stride=stem_stride,
-                       head_channels=head_channels, dropout=dropout, stage_channels=stage_channels,
-                       stage_blocks=stage_blocks, stage_strides=stage_strides)
+make_space = chain_factory("pcnas_small", OPS, identity=True, layout=PROXYLESS_LAYOUT,
+                           title="The PC-NAS small space")

@@ -34,9 +34,8 @@ default to the table above).
 from __future__ import annotations
 
 from graphnas.arch import Architecture
-from graphnas.space import SearchSpace
 
-from ._mobilenet import PROXYLESS_LAYOUT, chain_space, mbconv_ops, stage_prefix_arch
+from ._mobilenet import PROXYLESS_LAYOUT, chain_factory, mbconv_ops, stage_prefix_arch
 
 OPS = mbconv_ops((3, 5, 7), (3, 6))
 #: Exact size with the default layout: 6 first-of-stage blocks without identity, 15 blocks with it.
@@ -56,24 +55,8 @@ PAPER = "ProxylessNAS (Cai et al., ICLR 2019); SPOS / SE-NAS mobile space"
 CPU_SCALE = dict(resolution=16, width=0.25, stem_stride=1, head_channels=None)
 
 
-def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
-               stem_stride: int = 2, head_channels: int | None = 1280, dropout: float = 0.0,
-               stage_channels=PROXYLESS_LAYOUT["stage_channels"], stage_blocks=PROXYLESS_LAYOUT["stage_blocks"],
-               stage_strides=PROXYLESS_LAYOUT["stage_strides"]) -> SearchSpace:
-    """The ProxylessNAS mobile space at a given scale (defaults: 224 px ImageNet, width 1.0).
-
-    Args:
-        resolution (int): input size; at least ``stem_stride * 16`` with the default strides.
-        width (float): width multiplier for every stage, the stem and (above 1) the head.
-        num_classes (int), in_channels (int): classifier outputs and image channels.
-        stem_stride (int): stride of the stem conv (2 for ImageNet, 1 for tiny images).
-        head_channels (int, optional): width of the head's 1x1 conv, ``None`` for none.
-        dropout (float): dropout before the classifier.
-        stage_channels, stage_blocks, stage_strides: the stage layout (default: the table above).
-    """
-    return chain_space("proxyless", OPS, identity=True, resolution=resolution, width=width, num_classes=num_classes,
-                       in_channels=in_channels, stem_stride=stem_stride, head_channels=head_channels, dropout=dropout,
-                       stage_channels=stage_channels, stage_blocks=stage_blocks, stage_strides=stage_strides)
+make_space = chain_factory("proxyless", OPS, identity=True, layout=PROXYLESS_LAYOUT,
+                           title="The ProxylessNAS mobile space")
 
 
 def mobilenet_v2(**scale) -> Architecture:
