@@ -3,6 +3,7 @@
 Commands::
 
     graphnas run      train a supernet, search under limits, report and render the best architecture
+    graphnas train    train a supernet only: checkpoints, exact --resume, weight averaging, torchrun
     graphnas spaces   list the search spaces with their exact sizes
     graphnas sample   write a random architecture of a space as JSON
     graphnas cost     analytic MAdds and parameters of an architecture
@@ -94,6 +95,35 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from dataclasses import replace
+
+    from .distributed import is_main
+    from .train import TrainConfig
+    from .train_job import TrainJob, run_train_job
+
+    given = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+                 weight_decay=args.weight_decay, label_smoothing=args.label_smoothing)
+    train_cfg = replace(TrainConfig(), seed=args.seed, nesterov=args.nesterov,
+                        **{k: v for k, v in given.items() if v is not None})
+    if args.checkpoint_every < 0:
+        raise GraphnasError(f"--checkpoint-every {args.checkpoint_every} must be >= 0 (0: at epoch ends only)")
+    job = TrainJob(space=args.space, scale=_parse_scale(args.scale), ops=args.ops, data=args.data,
+                   data_root=args.data_root, resolution=args.resolution, sampler=args.sampler,
+                   sampler_options=_parse_scale(args.sampler_option), train=train_cfg, out=args.out,
+                   resume=args.resume, average_last_epoch=args.average_last_epoch,
+                   checkpoint_every=args.checkpoint_every, device=args.device, progress=not args.quiet)
+    supernet, result = run_train_job(job)
+    if is_main():
+        last = result.history[-1]
+        print(f"space {supernet.space.name}: {sum(p.numel() for p in supernet.parameters())} supernet parameters; "
+              f"trained steps {result.start_step}-{result.step} of {result.total_steps}")
+        print(f"epoch {last['epoch']}: loss {last['loss']:.4f}, train acc {last['accuracy']:.4f}, lr {last['lr']:.3g}"
+              + ("; averaged weights of the last epoch stored" if result.averaged_state_dict is not None else ""))
+        print(f"wrote {result.checkpoint} and {Path(args.out) / 'train_log.json'}")
+    return 0
+
+
 def cmd_spaces(args) -> int:
     from .registry import get_space, space_names
 
@@ -161,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    from .train import TrainConfig
     from .workflow import RunConfig
 
     d, t = RunConfig(), RunConfig().train
@@ -187,6 +218,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("train", help="train a supernet only (one sampled path per step), with checkpoints, "
+                       "exact resume, weight averaging; runs unchanged under torchrun --nproc_per_node N")
+    p.add_argument("--space", default="st_nas", help="space name or .py file (default: st_nas)")
+    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments on top of the space's CPU_SCALE")
+    p.add_argument("--ops", nargs="+", help="operators kept on every edge (default: the space's CPU_OPS; 'all')")
+    p.add_argument("--data", default="digits", help="digits (built in), fashion_mnist, cifar10 or imagefolder")
+    p.add_argument("--data-root", help="folder of the data set (never downloaded)")
+    p.add_argument("--resolution", type=int, help="input resolution (default: the space's CPU_SCALE resolution, else 16)")
+    p.add_argument("--sampler", default="uniform", help="path sampler kind: uniform, stnas, constrained, pool "
+                   "(graphnas.samplers.make_sampler; default: uniform)")
+    p.add_argument("--sampler-option", nargs="*", metavar="KEY=VALUE", help="sampler options, e.g. p_drop=0.2 "
+                   "or madds=300M")
+    tc = TrainConfig()
+    p.add_argument("--epochs", type=int, help=f"default: {tc.epochs}")
+    p.add_argument("--batch-size", type=int, help=f"global batch, split over torchrun processes (default: {tc.batch_size})")
+    p.add_argument("--lr", type=float, help=f"initial learning rate, cosine-annealed to 0 (default: {tc.lr})")
+    p.add_argument("--momentum", type=float, help=f"SGD momentum; 0 decouples consecutive paths (default: {tc.momentum})")
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (with --momentum > 0)")
+    p.add_argument("--weight-decay", type=float, help=f"default: {tc.weight_decay}")
+    p.add_argument("--label-smoothing", type=float, help=f"default: {tc.label_smoothing}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/train", help="folder of checkpoint.pt and train_log.json (default: runs/train)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue from <out>/checkpoint.pt (start from scratch if there is none), or from the "
+                   "given file (which must exist)")
+    p.add_argument("--average-last-epoch", action="store_true", help="also store the mean of the weights over the "
+                   "iterations of the last epoch (SE-NAS)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                   help="checkpoint every STEPS steps as well as at every epoch end (default: 0, epoch ends only)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda (cuda:LOCAL_RANK under torchrun), cuda:N or auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("spaces", help="list the search spaces: exact size, MAdds and parameters of the smallest "
                        "and largest architecture at the default (paper) scale")

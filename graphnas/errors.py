@@ -13,6 +13,8 @@ __all__ = [
     "ConstraintError",
     "DataError",
     "RenderError",
+    "CheckpointError",
+    "EstimatorError",
 ]
 
 
@@ -42,3 +44,11 @@ class DataError(GraphnasError, ValueError):
 
 class RenderError(GraphnasError, RuntimeError):
     """Rendering failed (for example, the graphviz `dot` binary is not installed)."""
+
+
+class CheckpointError(GraphnasError, ValueError):
+    """A checkpoint is unreadable, truncated, or was made for another space, model or training config."""
+
+
+class EstimatorError(GraphnasError, ValueError):
+    """Estimator or ranking input is malformed (weights that do not fit, mismatched score vectors, ...)."""

@@ -3,16 +3,29 @@
 A supernet trained one path at a time accumulates batch-norm running statistics over *all* the
 paths it saw, so evaluating one path with them is biased. :func:`recalibrate_bn` recomputes the
 statistics of the chosen path on a fixed subset of training data before evaluation (SPOS).
+:func:`score_path` is the two together, the one scoring step that :class:`SupernetEvaluator` and the
+estimators of :mod:`graphnas.estimators` share. Batches go to the device of the model's first
+parameter or buffer, so the functions run unchanged on a GPU supernet.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import torch
 from torch import nn
 
 from .data import make_loader
+from .errors import EstimatorError
 
-__all__ = ["accuracy", "recalibrate_bn", "SupernetEvaluator"]
+__all__ = ["EstimatorError", "accuracy", "recalibrate_bn", "score_path", "SupernetEvaluator"]
+
+
+def _device(model: nn.Module):
+    """Device of ``model``'s first parameter or buffer, or None for a model without tensors."""
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        return t.device
+    return None
 
 
 @torch.no_grad()
@@ -20,8 +33,11 @@ def accuracy(model: nn.Module, dataset, arch=None, batch_size: int = 256) -> flo
     """Top-1 accuracy of ``model`` (or of ``model``'s path ``arch`` for a supernet) in eval mode."""
     was_training = model.training
     model.eval()
+    device = _device(model)
     correct = total = 0
     for x, y in make_loader(dataset, batch_size, shuffle=False):
+        if device is not None:
+            x, y = x.to(device), y.to(device)
         logits = model(x, arch) if arch is not None else model(x)
         correct += (logits.argmax(1) == y).sum().item()
         total += len(y)
@@ -54,9 +70,12 @@ def recalibrate_bn(model: nn.Module, dataset, arch=None, num_samples: int = 512,
         bn.reset_running_stats()
     was_training = model.training
     model.train()
+    device = _device(model)
     seen = 0
     for x, _ in make_loader(dataset, batch_size, shuffle=True, seed=seed):
         x = x[:num_samples - seen]
+        if device is not None:
+            x = x.to(device)
         for bn in bns:  # running <- running + n/(seen+n) * (batch - running): a size-weighted average
             bn.momentum = len(x) / (seen + len(x))
         model(x, arch) if arch is not None else model(x)
@@ -66,6 +85,28 @@ def recalibrate_bn(model: nn.Module, dataset, arch=None, num_samples: int = 512,
     for bn, momentum in zip(bns, saved):
         bn.momentum = momentum
     model.train(was_training)
+
+
+def score_path(model: nn.Module, eval_set, arch=None, train_set=None, recal_samples: int = 512, seed: int = 0,
+               batch_size: int = 256) -> float:
+    """Accuracy of ``model`` (or its path ``arch``) on ``eval_set``, after BN recalibration on ``train_set``.
+
+    Args:
+        model (nn.Module): a Supernet (with ``arch``) or a standalone network.
+        eval_set (Dataset): data to score on.
+        arch (Architecture, optional): the path, for a supernet.
+        train_set (Dataset, optional): data to recalibrate BN on (:func:`recalibrate_bn`); ``None``
+            evaluates with the running statistics the model holds.
+        recal_samples (int): images used for recalibration (default: 512).
+        seed (int): which images: the same seed gives every architecture the same subset (default: 0).
+        batch_size (int): evaluation batch size (default: 256).
+
+    Returns:
+        float: top-1 accuracy in [0, 1]. Recalibration leaves the new statistics in ``model``.
+    """
+    if train_set is not None:
+        recalibrate_bn(model, train_set, arch, num_samples=recal_samples, seed=seed)
+    return accuracy(model, eval_set, arch, batch_size)
 
 
 class SupernetEvaluator:
@@ -88,8 +129,7 @@ class SupernetEvaluator:
 
     def __call__(self, arch) -> float:
         if arch.hash not in self.cache:
-            if self.train_set is not None:
-                recalibrate_bn(self.supernet, self.train_set, arch, self.recal_samples)
-            self.cache[arch.hash] = accuracy(self.supernet, self.val_set, arch, self.batch_size)
+            self.cache[arch.hash] = score_path(self.supernet, self.val_set, arch, self.train_set, self.recal_samples,
+                                               batch_size=self.batch_size)
             self.calls += 1
         return self.cache[arch.hash]

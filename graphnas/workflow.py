@@ -20,18 +20,18 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .checkpoint import load_weights, save_weights
 from .cost.limits import Limit, parse_count
 from .cost.model import arch_cost
 from .data import load_dataset
 from .errors import GraphnasError
 from .estimate import SupernetEvaluator, accuracy, recalibrate_bn
 from .registry import get_space, space_info
-from .render import render
 from .samplers import UniformSampler
 from .search import STRATEGIES
 from .supernet import Supernet
 from .train import TrainConfig, train
-from .utils import atomic_target, atomic_write_json, atomic_write_text
+from .utils import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
     from .space import SearchSpace
@@ -70,25 +70,6 @@ class RunConfig:
     seed: int = 0
     resume: bool = False
     progress: bool = True
-
-
-def save_weights(module: torch.nn.Module, path: Path, meta: dict) -> None:
-    """``torch.save`` a state dict (tensors only) plus plain metadata, atomically (temp file + rename)."""
-    with atomic_target(path) as tmp:
-        torch.save({"state_dict": module.state_dict(), "meta": meta}, tmp)
-
-
-def load_weights(module: torch.nn.Module, path: Path, meta: dict) -> None:
-    """Load weights written by :func:`save_weights`, refusing a file made for another space or scale."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        saved = blob["meta"]
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-        raise GraphnasError(f"checkpoint {path} is unreadable ({type(err).__name__}); delete it or run "
-                            f"without --resume") from None
-    if saved != meta:
-        raise GraphnasError(f"checkpoint {path} was made for {saved}, not {meta}; use another --out folder")
-    module.load_state_dict(blob["state_dict"])
 
 
 def restrict_ops(space, ops) -> "SearchSpace":
@@ -175,6 +156,8 @@ def run(config: RunConfig) -> dict:
     recalibrate_bn(supernet, data.train, best.arch, config.recal_samples)
     test_acc = accuracy(supernet, data.test, best.arch)
     atomic_write_text(out / "best_arch.json", best.arch.to_json() + "\n")
+    from .render import render  # graphviz only where a picture is drawn
+
     pictures = [str(p) for p in render(best.arch, out / "best_arch")]
     timings["total_seconds"] = time.perf_counter() - start
     report = {

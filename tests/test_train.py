@@ -223,3 +223,92 @@ def test_same_seed_same_history_standalone(small_train):
         hist = train(m, data, TrainConfig(epochs=2, batch_size=32, seed=7), progress=False)
         h.append([(x["loss"], x["accuracy"], x["lr"]) for x in hist])
     assert h[0] == h[1]
+
+
+# ---------------------------------------------------------------------- fit(): files, options, devices, CLI
+def test_fit_writes_log_and_checkpoint_for_standalone(small_train, tmp_path):
+    import json
+
+    from graphnas.checkpoint import load_checkpoint, model_meta
+    from graphnas.train import CHECKPOINT, LOG, fit
+
+    net = graphnas.compile(digits_space().arch([0, 0, 1, 1]))
+    res = fit(net, Subset(small_train, range(96)), TrainConfig(epochs=2, batch_size=32), progress=False,
+              out=tmp_path / "run")
+    assert res.step == res.total_steps == 6 and res.averaged_state_dict is None
+    log = json.loads((tmp_path / "run" / LOG).read_text())
+    assert log["history"] == res.history and log["world_size"] == 1 and log["step"] == 6
+    blob = load_checkpoint(tmp_path / "run" / CHECKPOINT, model_meta(net))
+    assert blob["meta"]["arch"] == net.arch.hash  # a standalone network is tied to its architecture
+    assert all(torch.equal(blob["model"][k], v) for k, v in net.state_dict().items())
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=0.0), dict(momentum=1.0), dict(label_smoothing=1.0),
+                                 dict(batch_size=1000)])
+def test_bad_options_one_line(small_train, bad):
+    net = graphnas.compile(digits_space().arch([0, 0, 1, 1]))
+    with pytest.raises(graphnas.GraphnasError) as info:
+        train(net, small_train, TrainConfig(**bad), progress=False)
+    assert "\n" not in str(info.value) and next(iter(bad)) in str(info.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_trains_on_the_models_device(small_train, channels_last):
+    space = digits_space()
+    sn = Supernet(space).to("cuda")
+    history = train(sn, Subset(small_train, range(64)), TrainConfig(epochs=1, batch_size=32,
+                    channels_last=channels_last), sampler=UniformSampler(space), progress=False)
+    assert len(history) == 1 and math.isfinite(history[0]["loss"])
+    assert all(p.device.type == "cuda" for p in sn.parameters())
+
+
+TINY_SPACE_FILE = '''
+from graphnas import ChoiceEdge, Node, SearchSpace, Stem
+
+CPU_SCALE = {"resolution": 8}
+
+def make_space(resolution=8, num_classes=10, in_channels=1):
+    nodes = [Node(0, 0, 8, 1), Node(1, 0, 8, 1), Node(2, 1, 16, 2)]
+    edges = [ChoiceEdge(0, 1, "stem", ("mbconv_k3_e3", "identity")),
+             ChoiceEdge(1, 2, "stem", ("mbconv_k3_e3", "mbconv_k5_e3"))]
+    return SearchSpace("clitiny", nodes, edges, input_shape=(in_channels, resolution, resolution),
+                       num_classes=num_classes, stem=Stem(8))
+'''
+
+
+def test_cli_train_resume_and_refusal(tmp_path, capsys):
+    from graphnas.checkpoint import load_averaged
+    from graphnas.cli import main
+
+    space_file = tmp_path / "clitiny.py"
+    space_file.write_text(TINY_SPACE_FILE)
+    out = tmp_path / "run"
+    args = ["train", "--space", str(space_file), "--epochs", "1", "--batch-size", "256", "--out", str(out),
+            "--quiet", "--average-last-epoch", "--momentum", "0.9", "--label-smoothing", "0.1"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "space clitiny" in printed and "averaged weights" in printed and "checkpoint.pt" in printed
+    assert load_averaged(out / "checkpoint.pt")
+    before = (out / "checkpoint.pt").read_bytes()
+    assert main(args + ["--resume"]) == 0  # finished: nothing retrained or rewritten
+    assert (out / "checkpoint.pt").read_bytes() == before
+    capsys.readouterr()
+    assert main(args[:-5] + ["--lr", "0.3", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("graphnas: error: checkpoint") and "\n" not in err and "lr 0.1 -> 0.3" in err
+    assert main(args + ["--resume", str(tmp_path / "missing.pt")]) == 2
+    assert main(["train", "--space", str(space_file), "--device", "tpu", "--quiet"]) == 2
+    assert main(["train", "--space", str(space_file), "--sampler", "nope", "--quiet", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown sampler 'nope'" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_tools_train_supernet_wraps_cli():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(__file__).parent.parent / "tools" / "train_supernet.py"
+    proc = subprocess.run([sys.executable, str(tool), "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--average-last-epoch" in proc.stdout and "--resume" in proc.stdout

@@ -76,7 +76,7 @@ def pareto_front(records: Sequence[Record], cost: str = "madds") -> list[Record]
 
 
 def sample_feasible(propose: Callable[[], Architecture], constraints: Sequence, tries: int = 1000,
-                    exclude: Container[str] = ()) -> Architecture | None:
+                    exclude: Container[str] = (), fix: str = "loosen the limit") -> Architecture | None:
     """Call ``propose()`` until an architecture meets every constraint (at most ``tries`` times).
 
     Args:
@@ -84,6 +84,7 @@ def sample_feasible(propose: Callable[[], Architecture], constraints: Sequence, 
         constraints (sequence of Limit): all must hold.
         tries (int): proposals before giving up (default: 1000).
         exclude (container of str): hashes not to return (architectures already evaluated).
+        fix (str): what the error tells the user to do (default: ``"loosen the limit"``).
 
     Returns:
         The first feasible proposal not in ``exclude``, or ``None`` when feasible proposals came
@@ -108,4 +109,4 @@ def sample_feasible(propose: Callable[[], Architecture], constraints: Sequence, 
     if any_feasible:
         return None
     detail = ", ".join(f"{c.metric} <= {c.value:g} (smallest seen {lowest[c.metric]:g})" for c in constraints)
-    raise ConstraintError(f"no architecture met {detail} in {tries} tries; loosen the limit")
+    raise ConstraintError(f"no architecture met {detail} in {tries} tries; {fix}")

@@ -1,0 +1,210 @@
+#!/usr/bin/env python
+"""Ground truth: train architectures from scratch (several seeds, one budget) and table their accuracy.
+
+Each (architecture, seed) pair is one job: build the standalone network, train it with the given
+recipe on the training split, record validation and test accuracy. The table is a JSON file,
+rewritten atomically after every finished job; a rerun skips the jobs already in it, so an
+interrupted run resumes where it stopped. A table made with another space, scale, data set or
+recipe is refused (use another ``--table``). Jobs run in ``--workers`` processes (on one GPU they
+share it; on CPU give each one thread with ``--threads``).
+
+    python tools/train_standalone.py --space st_nas --data fashion_mnist --sample 16 \\
+        --seeds 0 1 2 --epochs 15 --table runs/ground_truth.json [--device cuda --workers 8]
+
+Architectures come from ``--archs FILE`` (a JSON list of architecture objects, as written by
+``Architecture.to_json``) or ``--sample N``: N architectures of the space spread evenly over its
+MAdds range (the N quantiles of 4,000 uniform samples), so that the ground truth spans real gaps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+RECIPE_KEYS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing")
+
+
+def build_space(args):
+    from graphnas.data import load_dataset
+    from graphnas.registry import space_info
+    from graphnas.workflow import run_space
+
+    scale = {**space_info(args.space).cpu_scale, **json.loads(args.scale)}
+    resolution = args.resolution or scale.pop("resolution", 16)
+    scale.pop("resolution", None)
+    data = load_dataset(args.data, root=args.data_root, resolution=resolution, seed=args.data_seed,
+                        **({"train_size": args.train_size} if args.train_size else {}))
+    return run_space(args.space, data, scale, None if args.ops == ["cpu"] else args.ops), data
+
+
+def spread_archs(space, n: int, seed: int = 0, pool: int = 4000) -> list:
+    """``n`` distinct architectures at evenly spaced MAdds quantiles of ``pool`` uniform samples."""
+    from graphnas import arch_cost
+
+    rng = np.random.default_rng(seed)
+    archs = sorted((space.sample(rng) for _ in range(pool)), key=lambda a: arch_cost(a).madds)
+    picked, seen = [], set()
+    for q in np.linspace(0, len(archs) - 1, n).round().astype(int):
+        k = int(q)
+        while archs[k].hash in seen:
+            k += 1
+        picked.append(archs[k])
+        seen.add(archs[k].hash)
+    return picked
+
+
+_STATE: dict = {}
+
+
+def _on_device_class():
+    from torch import nn
+
+    class OnDevice(nn.Module):
+        """Runs ``net`` on its device for CPU batches and hands the logits back on the CPU."""
+
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x.to(next(self.net.parameters()).device, non_blocking=True)).float().cpu()
+
+    return OnDevice
+
+
+def _OnDevice(net):  # noqa: N802 - reads as a class at the call site
+    return _on_device_class()(net)
+
+
+def _init_worker(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    _STATE["args"] = args
+    _STATE["space"], _STATE["data"] = build_space(args)
+
+
+def _job(item: tuple[str, int]) -> dict:
+    import torch
+
+    from graphnas import compile
+    from graphnas.estimate import accuracy
+    from graphnas.train import TrainConfig, train
+
+    arch_json, seed = item
+    args, space, data = _STATE["args"], _STATE["space"], _STATE["data"]
+    arch = space.from_json(arch_json)
+    torch.manual_seed(seed)
+    net = compile(arch).to(args.device)
+    config = TrainConfig(seed=seed, **{k: getattr(args, k) for k in RECIPE_KEYS})
+    start = time.perf_counter()
+    history = train(net, data.train, config, progress=False)
+    return {"hash": arch.hash, "seed": seed, "val_accuracy": accuracy(net, data.val),
+            "test_accuracy": accuracy(net, data.test), "train_accuracy_last_epoch": history[-1]["accuracy"],
+            "seconds": time.perf_counter() - start, "device": args.device}
+
+
+def load_table(path: Path, meta: dict) -> dict:
+    if not path.exists():
+        return {"meta": meta, "archs": {}, "runs": []}
+    try:
+        table = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        sys.exit(f"train_standalone: error: table {path} is unreadable ({err}); delete it or pass another --table")
+    if table.get("meta") != meta:
+        sys.exit(f"train_standalone: error: table {path} was made with {table.get('meta')}, not {meta}; "
+                 f"pass another --table")
+    return table
+
+
+def summarise(table: dict) -> dict:
+    """Per architecture: mean and standard deviation of test accuracy over seeds."""
+    by = {}
+    for run in table["runs"]:
+        by.setdefault(run["hash"], []).append(run["test_accuracy"])
+    return {h: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "seeds": len(v)}
+            for h, v in by.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--space", default="st_nas")
+    ap.add_argument("--scale", default="{}", help="JSON of scale arguments over the space's CPU_SCALE")
+    ap.add_argument("--ops", nargs="+", default=["cpu"], help="operators kept ('cpu': the space's CPU_OPS; 'all')")
+    ap.add_argument("--data", default="fashion_mnist")
+    ap.add_argument("--data-root", default=None, help="data folder (default: the loader's)")
+    ap.add_argument("--resolution", type=int, default=None)
+    ap.add_argument("--train-size", type=int, default=None)
+    ap.add_argument("--data-seed", type=int, default=0)
+    group = ap.add_mutually_exclusive_group(required=True)
+    group.add_argument("--archs", help="JSON list of architectures")
+    group.add_argument("--sample", type=int, help="this many architectures spread over the MAdds range")
+    ap.add_argument("--sample-seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--weight-decay", type=float, default=4e-5)
+    ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    ap.add_argument("--table", required=True)
+    args = ap.parse_args(argv)
+
+    from graphnas import arch_cost
+    from graphnas.utils import atomic_write_json
+
+    space, _ = build_space(args)
+    if args.archs:
+        try:
+            archs = [space.from_json(json.dumps(obj)) for obj in json.loads(Path(args.archs).read_text())]
+        except (OSError, ValueError) as err:
+            sys.exit(f"train_standalone: error: cannot read architectures from {args.archs} ({err})")
+    else:
+        archs = spread_archs(space, args.sample, args.sample_seed)
+    meta = {"space": space.name, "fingerprint": space.fingerprint, "scale": space.scale, "data": args.data,
+            "train_size": args.train_size, "data_seed": args.data_seed,
+            "recipe": {k: getattr(args, k) for k in RECIPE_KEYS}}
+    path = Path(args.table)
+    table = load_table(path, meta)
+    for a in archs:
+        cost = arch_cost(a)
+        table["archs"].setdefault(a.hash, {"arch": json.loads(a.to_json()), "madds": cost.madds, "params": cost.params})
+    done = {(r["hash"], r["seed"]) for r in table["runs"]}
+    jobs = [(a.to_json(), s) for s in args.seeds for a in archs if (a.hash, s) not in done]
+    print(f"{len(archs)} architectures x {len(args.seeds)} seeds: {len(done)} done, {len(jobs)} to train "
+          f"({args.workers} workers on {args.device})", flush=True)
+    atomic_write_json(path, table)
+    start = time.perf_counter()
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(args.workers, initializer=_init_worker, initargs=(args,)) as pool:
+        for k, run in enumerate(pool.imap_unordered(_job, jobs), 1):
+            table["runs"].append(run)
+            atomic_write_json(path, table)
+            print(f"[{k}/{len(jobs)}] {run['hash']} seed {run['seed']}: test {run['test_accuracy']:.4f} "
+                  f"({run['seconds']:.0f} s, {time.perf_counter() - start:.0f} s elapsed)", flush=True)
+    summary = summarise(table)
+    table["summary"] = summary
+    atomic_write_json(path, table)
+    stds = [s["std"] for s in summary.values() if s["seeds"] > 1]
+    means = sorted(s["mean"] for s in summary.values())
+    if stds:
+        print(f"test accuracy {means[0]:.4f}-{means[-1]:.4f} over {len(means)} architectures; "
+              f"median seed std {statistics.median(stds):.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())
