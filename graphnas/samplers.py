@@ -23,24 +23,7 @@ so a branch edge is ``none`` with probability ``p_drop`` and each real operator 
 all edges (no per-edge Python loop). Spaces with in-degree constraints (DARTS) are refused: an
 independent drop per edge would break "exactly k inputs".
 
-**Calibrating p_drop** (:func:`calibrate`, :func:`calibrate_p_drop`). The expected cost is
-``E_p[C] = fixed + E_p[sum over live edges of c_i(op_i)]``. When every present edge is always live
-(ST-NAS: the stem chain reaches every node) this is linear in ``p``:
-``fixed + sum_stem mean_R c_i + (1 - p) * sum_branch mean_R c_i``; with dead-edge pruning it is a
-polynomial in ``p`` in general, so graphnas estimates it by Monte Carlo for the general case::
-
-    C_hat(p) = (1/N) * sum_n C(x_n(p)),   x_n(p) = the draw above on fixed variates (u_n, v_n)
-
-Common random numbers: the ``(2, N, E)`` variates are drawn once and reused for every ``p``. As
-``p`` grows the dropped set ``{v < p}`` only grows, a smaller present set has a smaller live set
-(and reads fewer cell inputs), and costs are non-negative, so ``C_hat`` is non-increasing in ``p``;
-bisection on ``[0, 1]`` keeping ``C_hat(lo) >= T >= C_hat(hi)`` is therefore exact on the estimate.
-``C_hat`` is a step function (steps of one edge's cost over ``N``), so the result is the bisection
-point closest to ``T``; it must be within ``tol * T`` or more samples are asked for. Costs come
-from the space's cost table (``cost_table``) with liveness computed for all ``N`` draws at once,
-exactly as :func:`~graphnas.cost.model.arch_cost` counts (live edges plus the cell inputs they read).
-The tolerance bounds the estimate; its distance from the true expectation is the Monte-Carlo
-standard error ``sd / sqrt(N)``, reported as ``stderr``.
+**Calibrating p_drop** lives in :mod:`graphnas.calibration` (:func:`calibrate`, re-exported here).
 
 **Unsatisfiable limits up front.** For a MAdds/params/BitOps limit on a space without in-degree
 constraints, the architecture taking each edge's cheapest candidate for that metric (``none`` where
@@ -52,20 +35,18 @@ parameter minimum.) A limit below it raises at once; other limits fail after ``m
 from __future__ import annotations
 
 import inspect
-import math
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .arch import Architecture
+from .calibration import (Calibration, calibrate, calibrate_p_drop, check_stnas_space, expected_cost, stnas_draw,
+                          stnas_tables)
 from .cost.limits import Limit, parse_count
 from .cost.model import arch_cost, cost_table
-from .errors import ArchitectureError, ConstraintError, GraphnasError, SpaceError
-from .ops.registry import NONE
+from .errors import ArchitectureError, ConstraintError, GraphnasError
 from .search.result import sample_feasible
 from .space import SearchSpace
-from .utils import as_rng
 
 __all__ = ["Sampler", "UniformSampler", "ConstrainedSampler", "STNASSampler", "PoolSampler", "Calibration",
            "calibrate", "calibrate_p_drop", "expected_cost", "make_sampler", "SAMPLERS"]
@@ -124,21 +105,19 @@ class STNASSampler:
     """
 
     def __init__(self, space: SearchSpace, p_drop: float) -> None:
-        if space.in_degree:
-            raise SpaceError(f"space '{space.name}' has in-degree constraints (nodes must keep exactly k inputs), "
-                             f"which ST-NAS's independent edge drops would break; use the 'uniform' sampler")
+        check_stnas_space(space)
         if isinstance(p_drop, bool) or not isinstance(p_drop, (int, float, np.floating)) or not 0 <= p_drop <= 1:
             raise GraphnasError(f"p_drop must be a probability in [0, 1], got {p_drop!r}")
         self.space = space
         self.p_drop = float(p_drop)
-        self._tables = _draw_tables(space)
+        self._tables = stnas_tables(space)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` choice vectors at once, ``(n, E)`` int64; ``draw(rng, 1)[0]`` is what ``self(rng)`` returns."""
-        return _draw(self._tables, rng.random((2, n, self.space.num_edges)), self.p_drop)
+        return stnas_draw(self._tables, rng.random((2, n, self.space.num_edges)), self.p_drop)
 
     def __call__(self, rng: np.random.Generator) -> Architecture:
-        return Architecture(self.space, _draw(self._tables, rng.random((2, self.space.num_edges)), self.p_drop))
+        return Architecture(self.space, stnas_draw(self._tables, rng.random((2, self.space.num_edges)), self.p_drop))
 
     def describe(self) -> dict:
         return {"kind": "stnas", **_space_info(self.space), "p_drop": self.p_drop}
@@ -147,203 +126,6 @@ class STNASSampler:
         return f"STNASSampler(space={self.space.name!r}, p_drop={self.p_drop:g})"
 
 
-def _draw_tables(space: SearchSpace) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(real, n_real, none, droppable)``: padded real-candidate indices ``(E, R)``, their counts, the
-    index of ``none`` (0 where absent) and whether an edge offers it. An edge whose only candidate
-    is ``none`` (a subspace fixed it) lists ``none`` as its one "real" candidate, so it never runs."""
-    cands = [[j for j, op in enumerate(e.candidates) if op != NONE] or [e.candidates.index(NONE)]
-             for e in space.edges]
-    real = np.zeros((len(cands), max(map(len, cands))), dtype=np.int64)
-    for i, c in enumerate(cands):
-        real[i, :len(c)] = c
-    n_real = np.array([len(c) for c in cands], dtype=np.int64)
-    droppable = np.array([NONE in e.candidates for e in space.edges], dtype=bool)
-    none = np.array([e.candidates.index(NONE) if NONE in e.candidates else 0 for e in space.edges], dtype=np.int64)
-    return real, n_real, none, droppable
-
-
-def _draw(tables, u: np.ndarray, p: float) -> np.ndarray:
-    """Choice vectors from variates ``u`` (``(2, ..., E)``: operator, drop) at drop probability ``p``."""
-    real, n_real, none, droppable = tables
-    pick = np.minimum((u[0] * n_real).astype(np.int64), n_real - 1)  # min guards u * n rounding up to n
-    ops = real[np.arange(len(n_real)), pick]
-    return np.where(droppable & (u[1] < p), none, ops)
-
-
-# ---------------------------------------------------------------------- costs of many architectures
-def _batch_cost(space: SearchSpace, choices: np.ndarray, metric: str = "madds") -> np.ndarray:
-    """Cost of every choice vector in ``choices`` (``(N, E)``), exactly as ``arch_cost`` counts: ``(N,)`` float.
-
-    Liveness is propagated for all rows at once: forward from the templates' input nodes over present
-    edges in order of target, backward from the output nodes in reverse order of source (node ids are
-    topological, so one pass each is complete); a cell input's preprocessing counts when a live edge
-    reads it or the output concatenates it.
-    """
-    table = cost_table(space)
-    m = _METRICS.index(metric)
-    width = int(space.radices.max())
-    costs = np.zeros((space.num_edges, width))
-    is_none = np.zeros((space.num_edges, width), dtype=bool)
-    for i, (e, row) in enumerate(zip(space.edges, table.edges)):
-        costs[i, :len(row)] = [r[m] for r in row]
-        is_none[i, :len(row)] = [op == NONE for op in e.candidates]
-    cols = np.arange(space.num_edges)
-    present = ~is_none[cols, choices]
-    live = _live(space, present)
-    total = np.where(live, costs[cols, choices], 0.0).sum(axis=1) + getattr(table.fixed, metric)
-    read = np.zeros((len(choices), len(space.nodes)), dtype=bool)
-    read[:, list(space.output_nodes)] = True
-    for i, e in enumerate(space.edges):
-        read[:, e.src] |= live[:, i]
-    for t, tmpl in enumerate(space.templates):
-        for j, node in enumerate(tmpl.nodes[:tmpl.inputs]):
-            total += np.where(read[:, node], table.inputs[t][j][m], 0)
-    return total
-
-
-def _live(space: SearchSpace, present: np.ndarray) -> np.ndarray:
-    """Which present edges are live, per row of ``present`` (``(N, E)`` bool)."""
-    if not space.prune_dead:
-        return present
-    edges = space.edges
-    fwd = np.zeros((len(present), len(space.nodes)), dtype=bool)
-    fwd[:, list(space.input_nodes)] = True
-    for i in sorted(range(len(edges)), key=lambda i: (edges[i].dst, edges[i].src)):
-        fwd[:, edges[i].dst] |= fwd[:, edges[i].src] & present[:, i]
-    back = np.zeros_like(fwd)
-    back[:, list(space.output_nodes)] = True
-    for i in sorted(range(len(edges)), key=lambda i: (-edges[i].src, -edges[i].dst)):
-        back[:, edges[i].src] |= back[:, edges[i].dst] & present[:, i]
-    src = [e.src for e in edges]
-    dst = [e.dst for e in edges]
-    return present & fwd[:, src] & back[:, dst]
-
-
-# ---------------------------------------------------------------------- calibration
-@dataclass(frozen=True)
-class Calibration:
-    """What :func:`calibrate` found.
-
-    Attributes:
-        p_drop (float): the drop probability.
-        target (float): the requested expected cost (counts).
-        achieved (float): the Monte-Carlo estimate of the expected cost at ``p_drop`` (counts).
-        stderr (float): its standard error, ``sd / sqrt(samples)``.
-        range (tuple of float): the estimate at ``p_drop=1`` and at ``p_drop=0`` (what is reachable).
-        samples (int): Monte-Carlo draws.
-        metric (str): ``'madds'``, ``'params'`` or ``'bitops'``.
-    """
-
-    p_drop: float
-    target: float
-    achieved: float
-    stderr: float
-    range: tuple[float, float]
-    samples: int
-    metric: str = "madds"
-
-    def to_dict(self) -> dict:
-        return {"p_drop": self.p_drop, "target": self.target, "achieved": self.achieved, "stderr": self.stderr,
-                "range": list(self.range), "samples": self.samples, "metric": self.metric}
-
-
-def _check_samples(samples) -> int:
-    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
-        raise GraphnasError(f"samples must be a positive integer, got {samples!r}")
-    return int(samples)
-
-
-def expected_cost(space: SearchSpace, p_drop: float, samples: int = 2000, rng=0,
-                  metric: str = "madds") -> tuple[float, float]:
-    """Monte-Carlo estimate of the expected cost of :class:`STNASSampler` draws: ``(mean, stderr)`` in counts.
-
-    With the same ``rng`` seed the variates are the same for every ``p_drop`` (common random
-    numbers), so the estimate is non-increasing in ``p_drop``.
-    """
-    sampler = STNASSampler(space, p_drop)
-    costs = _batch_cost(space, sampler.draw(as_rng(rng), _check_samples(samples)), metric)
-    return float(costs.mean()), float(costs.std(ddof=1) / math.sqrt(len(costs))) if len(costs) > 1 else 0.0
-
-
-def calibrate(space: SearchSpace, target_madds, samples: int = 2000, tol: float = 1e-3, rng=0,
-              metric: str = "madds") -> Calibration:
-    """Find the ST-NAS ``p_drop`` whose expected cost is ``target_madds`` (bisection on a CRN estimate).
-
-    Args:
-        space (SearchSpace): a space :class:`STNASSampler` accepts.
-        target_madds (float or str): the expected cost, a count or a string with a unit (``"300M"``).
-        samples (int): Monte-Carlo draws (default: 2000).
-        tol (float): relative tolerance on the estimate, ``|achieved - target| <= tol * target`` (default: 1e-3).
-        rng (int or Generator): seeds the variates (default: 0, so calibration is reproducible).
-        metric (str): ``'madds'`` (default), ``'params'`` or ``'bitops'``.
-
-    Raises:
-        ConstraintError: the target is outside ``[C_hat(1), C_hat(0)]`` (the message gives the range in
-            M), or the estimate's steps are coarser than ``tol`` (raise ``samples``).
-    """
-    if metric not in _METRICS:
-        raise GraphnasError(f"unknown cost metric '{metric}'; choose one of {', '.join(_METRICS)}")
-    target = parse_count(target_madds, metric) if isinstance(target_madds, str) else target_madds
-    if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(target) or target <= 0:
-        raise ConstraintError(f"target {metric} {target_madds!r} must be a positive count, e.g. 300M")
-    if not 0 < tol < 1:
-        raise GraphnasError(f"tol is a relative tolerance in (0, 1), got {tol!r}")
-    target = float(target)
-    samples = _check_samples(samples)
-    tables = STNASSampler(space, 0.0)._tables
-    u = as_rng(rng).random((2, samples, space.num_edges))
-
-    def estimate(p: float) -> np.ndarray:
-        return _batch_cost(space, _draw(tables, u, p), metric)
-
-    def result(p: float, costs: np.ndarray) -> Calibration:
-        stderr = float(costs.std(ddof=1) / math.sqrt(samples)) if samples > 1 else 0.0
-        return Calibration(p, target, float(costs.mean()), stderr, (low, high), samples, metric)
-
-    hi_costs, lo_costs = estimate(0.0), estimate(1.0)
-    high, low = float(hi_costs.mean()), float(lo_costs.mean())
-    slack = tol * target
-    if not low - slack <= target <= high + slack:
-        raise ConstraintError(
-            f"target {_millions(target)} expected {metric} is outside what ST-NAS sampling reaches on space "
-            f"'{space.name}': [{_millions(low)} at p_drop=1, {_millions(high)} at p_drop=0]; choose a target "
-            f"in that range or change the space's scale or operators")
-    if abs(high - target) <= slack:
-        return result(0.0, hi_costs)
-    if abs(low - target) <= slack:
-        return result(1.0, lo_costs)
-    lo, hi = 0.0, 1.0  # invariant: C_hat(lo) > target > C_hat(hi)
-    best = (abs(high - target), 0.0, hi_costs)
-    for _ in range(64):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        costs = estimate(mid)
-        value = float(costs.mean())
-        if abs(value - target) < best[0]:
-            best = (abs(value - target), mid, costs)
-        if abs(value - target) <= slack:
-            break
-        lo, hi = (mid, hi) if value > target else (lo, mid)
-    miss, p, costs = best
-    if miss > slack:
-        raise ConstraintError(
-            f"the {samples}-sample estimate of expected {metric} jumps past target {_millions(target)} (closest "
-            f"{_millions(float(costs.mean()))} at p_drop={p:.6g}); raise samples or loosen tol={tol:g}")
-    return result(p, costs)
-
-
-def calibrate_p_drop(space: SearchSpace, target_madds, samples: int = 2000, tol: float = 1e-3, rng=0) -> float:
-    """The ST-NAS ``p_drop`` whose expected MAdds is ``target_madds`` (see :func:`calibrate`, which also
-    returns the achieved estimate and its standard error).
-
-    >>> # p = calibrate_p_drop(space, "300M"); sampler = STNASSampler(space, p)
-    """
-    return calibrate(space, target_madds, samples=samples, tol=tol, rng=rng).p_drop
-
-
-# ---------------------------------------------------------------------- limits
 def _smallest(space: SearchSpace, metric: str) -> Architecture | None:
     """The architecture of least ``metric`` (exact; see the module docstring), or None under in-degree constraints."""
     if space.in_degree:

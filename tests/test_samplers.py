@@ -13,8 +13,9 @@ import graphnas
 from graphnas import ChoiceEdge, Node, SearchSpace, Stem, arch_cost
 from graphnas.cost.limits import Limit
 from graphnas.errors import ArchitectureError, ConstraintError, GraphnasError, SpaceError
+from graphnas.calibration import batch_cost
 from graphnas.samplers import (SAMPLERS, Calibration, ConstrainedSampler, PoolSampler, STNASSampler, UniformSampler,
-                               _batch_cost, calibrate, calibrate_p_drop, expected_cost, make_sampler)
+                               calibrate, calibrate_p_drop, expected_cost, make_sampler)
 
 ST_CPU = dict(resolution=16, width=0.25, stem_stride=1, head_channels=None, in_channels=1, num_classes=10)
 
@@ -153,7 +154,7 @@ def test_batch_cost_matches_arch_cost(name, st_cpu, request):
     archs = [space.sample(k) for k in range(200)]
     choices = np.array([a.choices for a in archs])
     for metric in ("madds", "params"):
-        assert _batch_cost(space, choices, metric).tolist() == [getattr(arch_cost(a), metric) for a in archs]
+        assert batch_cost(space, choices, metric).tolist() == [getattr(arch_cost(a), metric) for a in archs]
 
 
 # ---------------------------------------------------------------------- calibration
