@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up graphnas on a fresh machine: OS packages (graphviz's `dot`, Fashion-MNIST), a virtual
-# environment in .venv with pinned torch, and graphnas itself (editable, with test extras).
+# environment in .venv with pinned torch, and graphnas itself (editable, with test and onnx extras).
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,7 +27,7 @@ stamp=.venv/.graphnas-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing torch and graphnas into .venv (a few minutes on a fresh machine)"
   .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-  .venv/bin/python -m pip install -q -e ".[test]"
+  .venv/bin/python -m pip install -q -e ".[test,onnx]"
   touch "$stamp"
 fi
 echo "setup: ready (.venv/bin/graphnas, .venv/bin/python -m pytest)"

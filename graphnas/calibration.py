@@ -38,7 +38,7 @@ from .space import SearchSpace
 from .utils import as_rng
 
 __all__ = ["Calibration", "calibrate", "calibrate_p_drop", "expected_cost", "stnas_tables", "stnas_draw",
-           "check_stnas_space", "batch_cost"]
+           "check_stnas_space", "batch_cost", "liveness"]
 
 _METRICS = ("madds", "params", "bitops")  # the fields of Cost, in cost-table order
 
@@ -88,24 +88,33 @@ def batch_cost(space: SearchSpace, choices: np.ndarray, metric: str = "madds") -
     """
     table = cost_table(space)
     m = _METRICS.index(metric)
-    width = int(space.radices.max())
-    costs = np.zeros((space.num_edges, width))
-    is_none = np.zeros((space.num_edges, width), dtype=bool)
-    for i, (e, row) in enumerate(zip(space.edges, table.edges)):
-        costs[i, :len(row)] = [r[m] for r in row]
-        is_none[i, :len(row)] = [op == NONE for op in e.candidates]
+    values = np.zeros((space.num_edges, int(space.radices.max())))
+    for i, row in enumerate(table.edges):
+        values[i, :len(row)] = [r[m] for r in row]
+    live, read = liveness(space, choices)
     cols = np.arange(space.num_edges)
-    present = ~is_none[cols, choices]
-    live = _live(space, present)
-    total = np.where(live, costs[cols, choices], 0.0).sum(axis=1) + getattr(table.fixed, metric)
-    read = np.zeros((len(choices), len(space.nodes)), dtype=bool)
-    read[:, list(space.output_nodes)] = True
-    for i, e in enumerate(space.edges):
-        read[:, e.src] |= live[:, i]
+    total = np.where(live, values[cols, choices], 0.0).sum(axis=1) + getattr(table.fixed, metric)
     for t, tmpl in enumerate(space.templates):
         for j, node in enumerate(tmpl.nodes[:tmpl.inputs]):
             total += np.where(read[:, node], table.inputs[t][j][m], 0)
     return total
+
+
+def liveness(space: SearchSpace, choices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(live, read)`` of every choice vector in ``choices`` (``(N, E)``): which edges run (``(N, E)``) and
+    which nodes are read, by a live edge or as an output (``(N, nodes)``), as :class:`Architecture` decides."""
+    choices = np.asarray(choices)
+    width = int(space.radices.max())
+    is_none = np.zeros((space.num_edges, width), dtype=bool)
+    for i, e in enumerate(space.edges):
+        is_none[i, :len(e.candidates)] = [op == NONE for op in e.candidates]
+    present = ~is_none[np.arange(space.num_edges), choices]
+    live = _live(space, present)
+    read = np.zeros((len(choices), len(space.nodes)), dtype=bool)
+    read[:, list(space.output_nodes)] = True
+    for i, e in enumerate(space.edges):
+        read[:, e.src] |= live[:, i]
+    return live, read
 
 
 def _live(space: SearchSpace, present: np.ndarray) -> np.ndarray:

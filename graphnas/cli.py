@@ -1,8 +1,10 @@
-"""The ``graphnas`` command line (also ``python -m graphnas``). All argument parsing lives here.
+"""The ``graphnas`` command line (also ``python -m graphnas``). Argument parsing lives here (for
+``graphnas latency``, in :mod:`graphnas.cli_latency`).
 
 Commands::
 
     graphnas run      train a supernet, search under limits, report and render the best architecture
+    graphnas latency  build a measured latency table for a space on this device, validate it, predict
     graphnas train    train a supernet only: checkpoints, exact --resume, weight averaging, torchrun
     graphnas spaces   list the search spaces with their exact sizes
     graphnas sample   write a random architecture of a space as JSON
@@ -77,6 +79,7 @@ def cmd_run(args) -> int:
     given = {k: v for k, v in dict(space=args.space, data=args.data, data_root=args.data_root,
                                    resolution=args.resolution, strategy=args.strategy, budget=args.budget,
                                    population=args.population, madds=args.madds, params=args.params,
+                                   latency=args.latency, latency_table=args.latency_table,
                                    out=args.out).items() if v is not None}
     if args.ops is not None:
         given["ops"] = args.ops
@@ -90,6 +93,7 @@ def cmd_run(args) -> int:
           f"{report['search']['evaluations']} architectures evaluated in {report['timings']['search_seconds']:.0f} s")
     print(f"best architecture {best['hash']}: val acc {best['val_accuracy']:.4f}, test acc {best['test_accuracy']:.4f}, "
           f"{best['madds'] / 1e6:.2f}M MAdds, {best['params'] / 1e6:.3f}M params"
+          + (f", {best['latency_ms']:.2f} ms predicted" if best.get("latency_ms") is not None else "")
           + (f" (limits: {', '.join(report['search']['constraints'])})" if report['search']['constraints'] else ""))
     print(f"wrote {args.out}/report.json, {', '.join(report['files']['pictures'])}")
     return 0
@@ -213,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--population", type=int, help=f"evolution population (default: {d.population})")
     p.add_argument("--madds", help="MAdds limit with a unit, e.g. 1.5M")
     p.add_argument("--params", help="parameter limit with a unit, e.g. 300K")
+    p.add_argument("--latency", help="latency limit with a unit, e.g. 4ms, predicted by a measured table of this "
+                   "machine (--latency-table, else <out>/latency.db built by the job)")
+    p.add_argument("--latency-table", help="latency table of the job's space from `graphnas latency build`")
     p.add_argument("--out", help=f"output folder (default: {d.out})")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")
@@ -277,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output path without extension")
     p.add_argument("--formats", nargs="+", default=["svg", "png"])
     p.set_defaults(func=cmd_render)
+
+    from .cli_latency import add_latency_parser
+
+    add_latency_parser(sub)
     return parser
 
 

@@ -15,6 +15,9 @@ __all__ = [
     "RenderError",
     "CheckpointError",
     "EstimatorError",
+    "LatencyError",
+    "LookupTableError",
+    "PredictorError",
 ]
 
 
@@ -52,3 +55,15 @@ class CheckpointError(GraphnasError, ValueError):
 
 class EstimatorError(GraphnasError, ValueError):
     """Estimator or ranking input is malformed (weights that do not fit, mismatched score vectors, ...)."""
+
+
+class LatencyError(GraphnasError, ValueError):
+    """A latency table is missing, corrupt, incomplete, or was built for another space, scale or device."""
+
+
+class LookupTableError(GraphnasError, ValueError):
+    """A lookup table is missing, corrupt, incomplete, built for another space, or lacks the metric a query asks for."""
+
+
+class PredictorError(GraphnasError, ValueError):
+    """Accuracy-predictor input is malformed (labels outside the space, too few labels, an unsupported space, ...)."""

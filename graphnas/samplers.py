@@ -42,7 +42,7 @@ import numpy as np
 from .arch import Architecture
 from .calibration import (Calibration, calibrate, calibrate_p_drop, check_stnas_space, expected_cost, stnas_draw,
                           stnas_tables)
-from .cost.limits import Limit, parse_count
+from .cost.limits import Limit, make_limit
 from .cost.model import arch_cost, cost_table
 from .errors import ArchitectureError, ConstraintError, GraphnasError
 from .search.result import sample_feasible
@@ -240,11 +240,6 @@ class PoolSampler:
 
 
 # ---------------------------------------------------------------------- by name
-def _count_limit(metric: str, value) -> Limit:
-    bound = parse_count(value, metric) if isinstance(value, str) else float(value)
-    return Limit(metric, bound, lambda a: getattr(arch_cost(a), metric))
-
-
 def _make_uniform(space):
     return UniformSampler(space)
 
@@ -258,10 +253,21 @@ def _make_stnas(space, p_drop=None, target_madds=None, samples=2000, rng=0):
     return STNASSampler(space, p_drop)
 
 
-def _make_constrained(space, madds=None, params=None, limits=(), max_tries=1000, base="uniform", **base_options):
-    limits = list(limits) + [_count_limit(m, v) for m, v in (("madds", madds), ("params", params)) if v is not None]
+def _make_constrained(space, madds=None, params=None, latency=None, latency_table=None, limits=(), max_tries=1000,
+                      base="uniform", **base_options):
+    model = None
+    if latency is not None:
+        if latency_table is None:
+            raise GraphnasError("the 'constrained' sampler's latency limit needs latency_table=FILE (built with "
+                                "`graphnas latency build`)")
+        from .cost.latency import LatencyModel
+
+        model = LatencyModel.load(latency_table, space)
+    limits = list(limits) + [make_limit(m, v, model) for m, v in (("madds", madds), ("params", params),
+                                                                   ("latency", latency)) if v is not None]
     if not limits:
-        raise GraphnasError("the 'constrained' sampler needs a limit: madds='300M', params='5M' or limits=[Limit]")
+        raise GraphnasError("the 'constrained' sampler needs a limit: madds='300M', params='5M', latency='17ms' "
+                            "(with latency_table=FILE) or limits=[Limit]")
     base = make_sampler(base, space, **base_options) if isinstance(base, str) else base
     return ConstrainedSampler(base, limits, max_tries=max_tries)
 
@@ -281,7 +287,8 @@ def _make_pool(space, archs, weights=None):
 
 #: Sampler builders by name: ``make_sampler(kind, space, **options)``.
 SAMPLERS = {"uniform": _make_uniform, "constrained": _make_constrained, "stnas": _make_stnas, "pool": _make_pool}
-_OPTIONS = {"uniform": (), "constrained": ("madds", "params", "limits", "max_tries", "base", "<base options>"),
+_OPTIONS = {"uniform": (), "constrained": ("madds", "params", "latency", "latency_table", "limits", "max_tries", "base",
+                                           "<base options>"),
             "stnas": ("p_drop", "target_madds", "samples", "rng"), "pool": ("archs", "weights")}
 
 
@@ -289,7 +296,8 @@ def make_sampler(kind: str, space: SearchSpace, **options) -> Sampler:
     """Build a sampler by name (for the CLI).
 
     Kinds and options: ``uniform``; ``stnas`` (``p_drop``, or ``target_madds`` to calibrate it with
-    ``samples``, ``rng``); ``constrained`` (``madds``/``params`` as ``"300M"`` or counts, ``limits``,
+    ``samples``, ``rng``); ``constrained`` (``madds``/``params`` as ``"300M"`` or counts, ``latency``
+    as ``"17ms"`` with ``latency_table`` (a file from ``graphnas latency build``), ``limits``,
     ``max_tries``, ``base`` kind or sampler (default ``uniform``) and the base's options); ``pool``
     (``archs`` as Architectures, choice vectors or op lists, ``weights``).
 

@@ -67,13 +67,7 @@ def pick_device(name: str) -> torch.device:
 
 def build_sampler(kind: str, space, **options):
     """The path sampler ``kind`` over ``space``, through :func:`graphnas.samplers.make_sampler`."""
-    make = getattr(samplers, "make_sampler", None)
-    if make is not None:
-        return make(kind, space, **options)
-    # HOOK: samplers.make_sampler is being written; until it lands only 'uniform' exists.
-    if kind != "uniform" or options:
-        raise GraphnasError(f"sampler '{kind}' with options {options} is not available; use --sampler uniform")
-    return samplers.UniformSampler(space)
+    return samplers.make_sampler(kind, space, **options)
 
 
 def run_train_job(job: TrainJob) -> tuple[Supernet, TrainResult]:

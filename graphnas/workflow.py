@@ -3,8 +3,9 @@
 :func:`run` is what ``graphnas run`` (and the README's quick start) executes::
 
     data set  ->  space at the data's scale  ->  Supernet trained with uniform single paths
-              ->  evolution (or random) search under MAdds/parameter limits, scoring paths on
-                  validation data after BN recalibration
+              ->  evolution (or random) search under MAdds/parameter/latency limits, scoring paths
+                  on validation data after BN recalibration (a latency limit uses the measured model
+                  of this machine: ``latency_table``, or ``<out>/latency.db`` built here)
               ->  best architecture: test accuracy under shared weights, MAdds, JSON, SVG/PNG
 
 Everything is written under ``out``: ``report.json``, ``best_arch.json``, ``best_arch.svg``/``.png``
@@ -21,8 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .checkpoint import load_weights, save_weights
-from .cost.limits import Limit, parse_count
-from .cost.model import arch_cost
+from .cost.limits import Limit, make_limit, parse_latency
 from .data import load_dataset
 from .errors import GraphnasError
 from .estimate import SupernetEvaluator, accuracy, recalibrate_bn
@@ -65,6 +65,8 @@ class RunConfig:
     population: int = 16
     madds: str | None = None
     params: str | None = None
+    latency: str | None = None
+    latency_table: str | None = None
     recal_samples: int = 256
     out: str = "runs/demo"
     seed: int = 0
@@ -106,13 +108,36 @@ def run_space(name: str, data, scale: dict, ops=None) -> "SearchSpace":
     return space
 
 
-def _limits(config: RunConfig) -> list[Limit]:
-    limits = []
-    if config.madds:
-        limits.append(Limit("madds", parse_count(config.madds, "MAdds"), lambda a: arch_cost(a).madds))
-    if config.params:
-        limits.append(Limit("params", parse_count(config.params, "parameters"), lambda a: arch_cost(a).params))
-    return limits
+def _check_limits(config: RunConfig) -> None:
+    """Parse every limit before any work, so a typo fails in a second, not after training."""
+    for metric, value in (("madds", config.madds), ("params", config.params)):
+        if value:
+            make_limit(metric, value)
+    if config.latency:
+        parse_latency(config.latency)
+
+
+def latency_model(config: RunConfig, space: "SearchSpace", progress: bool = True):
+    """The latency model of the job's space on this machine's CPU: ``config.latency_table`` when given
+    (checked against the space and this device), else ``<out>/latency.db``, built (or resumed) here."""
+    from .cost.latency import LatencyModel, build_table
+    from .cost.timing import TorchBackend
+
+    backend = TorchBackend("cpu", torch.get_num_threads())
+    if config.latency_table:
+        return LatencyModel.load(config.latency_table, space, backend)
+    path = Path(config.out) / "latency.db"
+    if path.exists():
+        try:
+            return LatencyModel.load(path, space, backend)
+        except GraphnasError:
+            pass  # incomplete: resume below; foreign: build_table says so
+    return build_table(space, path, backend, progress=progress)
+
+
+def _limits(config: RunConfig, latency=None) -> list[Limit]:
+    return [make_limit(metric, value, latency) for metric, value in
+            (("madds", config.madds), ("params", config.params), ("latency", config.latency)) if value]
 
 
 def run(config: RunConfig) -> dict:
@@ -121,7 +146,7 @@ def run(config: RunConfig) -> dict:
     out = Path(config.out)
     if config.strategy not in STRATEGIES:
         raise GraphnasError(f"unknown strategy '{config.strategy}'; choose one of {', '.join(STRATEGIES)}")
-    limits = _limits(config)
+    _check_limits(config)
     info = space_info(config.space)
     scale = {**info.cpu_scale, **config.scale}
     resolution = config.resolution or scale.pop("resolution", FALLBACK_RESOLUTION)
@@ -134,6 +159,12 @@ def run(config: RunConfig) -> dict:
             "data": config.data, "train": config.train.to_dict()}
     ckpt = out / "supernet.pt"
     timings = {}
+    latency = None
+    if config.latency or config.latency_table:  # before training: a bad table fails in seconds
+        t0 = time.perf_counter()
+        latency = latency_model(config, space, config.progress)
+        timings["latency_table_seconds"] = time.perf_counter() - t0
+    limits = _limits(config, latency)
     t0 = time.perf_counter()
     if config.resume and ckpt.exists():
         load_weights(supernet, ckpt, meta)
@@ -169,7 +200,10 @@ def run(config: RunConfig) -> dict:
         "search": {k: v for k, v in result.to_dict().items() if k != "history"},
         "best": {"hash": best.arch.hash, "ops": list(best.arch.ops), "choices": list(best.arch.choices),
                  "val_accuracy": best.score, "test_accuracy": test_acc, "madds": best.costs["madds"],
-                 "params": best.costs["params"]},
+                 "params": best.costs["params"],
+                 "latency_ms": latency.latency(best.arch) if latency is not None else None},
+        "latency": ({"table": latency.path, "device": latency.device, "batch": latency.batch,
+                     "correction": latency.meta.get("correction")} if latency is not None else None),
         "files": {"architecture": str(out / "best_arch.json"), "pictures": pictures, "supernet": str(ckpt)},
         "timings": timings,
     }

@@ -174,3 +174,20 @@ def test_run_any_space_at_its_cpu_scale(tmp_path, space):
     assert report["space"]["size"] == graphnas.get_space(space).size
     assert report["data"]["input_shape"][1] == info.cpu_scale["resolution"]
     assert all(report["space"]["scale"][k] == v for k, v in info.cpu_scale.items())
+
+
+def test_latency_limit_uses_a_measured_table_of_the_jobs_space(first_run):
+    from graphnas.cost.latency import LatencyModel
+
+    out, _ = first_run
+    report = run(config(out, resume=True, madds=None, latency="1000ms"))  # builds <out>/latency.db
+    table = out / "latency.db"
+    assert table.is_file() and report["latency"]["table"] == str(table)
+    model = LatencyModel.load(table, subspace())
+    assert report["best"]["latency_ms"] == pytest.approx(model.latency(subspace().from_json(
+        (out / "best_arch.json").read_text())))
+    bound = float(np.median([model.latency(subspace().sample(k)) for k in range(30)]))
+    bites = run(config(out, resume=True, madds=None, latency=f"{bound:.4f}ms"))  # reuses the table
+    assert bites["best"]["latency_ms"] <= bound + 1e-4
+    assert any("latency" in c for c in bites["search"]["constraints"])
+    assert bites["timings"]["latency_table_seconds"] < report["timings"]["latency_table_seconds"]

@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..errors import ConstraintError
 
-__all__ = ["parse_latency", "parse_count", "Limit"]
+__all__ = ["parse_latency", "parse_count", "Limit", "make_limit", "METRICS"]
 
 _NUMBER = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
 _LATENCY_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -67,3 +67,36 @@ class Limit:
 
     def __repr__(self) -> str:
         return f"Limit({self.metric} <= {self.value:g})"
+
+
+#: Metrics a :class:`Limit` can bound, with their names in messages.
+METRICS = {"madds": "MAdds", "params": "parameters", "bitops": "BitOps", "latency": "latency"}
+
+
+def make_limit(metric: str, value, latency=None) -> Limit:
+    """The limit ``metric <= value``; the one way graphnas turns a user's limit into a :class:`Limit`.
+
+    Args:
+        metric (str): ``'madds'``, ``'params'``, ``'bitops'`` (analytic cost) or ``'latency'``.
+        value (str or float): ``"330M"`` / ``"17ms"`` (parsed, units required) or a number in the
+            metric's unit (counts, milliseconds).
+        latency (LatencyModel, optional): predicts latency; required for ``'latency'``.
+    """
+    if metric not in METRICS:
+        raise ConstraintError(f"unknown limit metric '{metric}'; choose one of {', '.join(METRICS)}")
+    if metric == "latency":
+        if latency is None:
+            raise ConstraintError("a latency limit needs a latency table for this device; build one with "
+                                  "`graphnas latency build SPACE --out FILE` and pass it")
+        bound = parse_latency(value) if isinstance(value, str) else float(value)
+        return Limit("latency", bound, latency.latency)
+    bound = parse_count(value, METRICS[metric]) if isinstance(value, str) else float(value)
+    if bound < 0:
+        raise ConstraintError(f"{METRICS[metric]} limit {value} is negative")
+
+    def measure(arch) -> float:
+        from .model import arch_cost
+
+        return getattr(arch_cost(arch), metric)
+
+    return Limit(metric, bound, measure)

@@ -1,0 +1,642 @@
+"""Measured latency: a per-operator table for one space on one device, and the model that adds it up.
+
+**Entries.** An architecture's network is a stem, the operators of its live edges (in every cell of
+their template), the preprocessing of the cell inputs they read, fixed blocks, additions where
+several edges enter a node, concatenations, and a head. Each is an :class:`Entry` (kind, operator,
+input channels, output channels, stride, input resolution); a space has a few hundred distinct ones
+however many architectures it holds (:func:`space_entries`). :func:`build_table` times each once on
+the chosen backend (:mod:`graphnas.cost.timing`) and stores the medians in SQLite
+(:mod:`graphnas.cost.latency_store`) with the device's description.
+
+**Prediction.** ``latency(arch) = sum of its entries + c0 + c1 * calls``: the sum is what each part
+costs alone; ``c0`` and ``c1`` (a constant and a per-module-call term, ``calls`` = operator modules the
+network runs) are fitted by least squares on a few whole networks timed at build time, to absorb what
+a sum misses (the executor's own overhead, caches). :class:`LatencyModel` answers ``latency(arch)``
+for constraints, search and lookup tables, and :meth:`LatencyModel.batch_latency` for many choice
+vectors at once. :func:`validate` times fresh networks and reports how far the prediction is off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import LatencyError
+from ..ops.registry import NONE, get_op
+from ..ops.stemhead import HeadBlock, StemBlock
+from ..parts import Cell, Fixed
+from .latency_store import LatencyStore
+from .timing import REFERENCE_INPUT, Backend, Measurement, TimingConfig, TorchBackend, measure_many, reference_module
+
+if TYPE_CHECKING:
+    from ..arch import Architecture
+    from ..space import SearchSpace
+
+__all__ = ["Entry", "space_entries", "entry_module", "root_space", "spread_archs", "LatencyModel", "build_table",
+           "measure_networks", "Validation", "validate", "plot_validation"]
+
+
+class Entry(NamedTuple):
+    """One distinct operator instance: ``kind`` is ``'op'`` (a registered operator: edges, preprocessing,
+    fixed blocks), ``'stem'``, ``'head'``, ``'add'`` (summing one more input into a node) or ``'concat'``."""
+
+    kind: str
+    op: str
+    c_in: int
+    c_out: int
+    stride: int
+    res: int
+
+    @property
+    def key(self) -> str:
+        return "|".join(map(str, self))
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.c_in}->{self.c_out} stride {self.stride} at {self.res}px"
+
+
+class _Terms(NamedTuple):
+    fixed: tuple        # entries every architecture runs
+    edges: tuple        # edges[i][c]: entries of candidate c on edge i (one per cell; () for none)
+    inputs: tuple       # inputs[t][j]: entries of the preprocessing of input j of template t
+    adds: tuple         # adds[n]: entries of one more input summed into node n (one per cell)
+
+
+def root_space(space: "SearchSpace") -> "SearchSpace":
+    """The space a (sub)space was cut from (itself if it is not a subspace)."""
+    while space.parent is not None:
+        space = space.parent
+    return space
+
+
+def _terms(space: "SearchSpace") -> _Terms:
+    cached = space.__dict__.get("_latency_terms")
+    if cached is not None:
+        return cached
+    h = space.input_shape[1]
+    cells = {t: [item for item in space.body if isinstance(item, Cell) and item.template == t]
+             for t in range(len(space.templates))}
+    stem = space.stem
+    fixed = [Entry("stem", f"stem(c={stem.channels},pool={int(stem.pool)},act={int(stem.act)},k={stem.kernel})",
+                   space.input_shape[0], space.stem_out_channels, stem.stride, h)]
+    c_last, r_last = space.out_shape
+    fixed.append(Entry("head", f"head(c={space.head.channels},bn={int(space.head.bn)})", c_last, space.num_classes,
+                       1, r_last))
+    for item, (c_in, red_in), (c_out, red_out) in space.blocks:
+        if isinstance(item, Fixed):
+            fixed.append(Entry("op", item.op, c_in, c_out, red_out // red_in, -(-h // red_in)))
+    for node in space.nodes:
+        if node.concat:
+            t = space._node_template[node.id]
+            for cell in cells[t]:
+                widths = [space.node_shape(m, cell)[0] for m in node.concat]
+                res = space.node_shape(node.id, cell)[1]
+                fixed.append(Entry("concat", "concat(" + "+".join(map(str, widths)) + ")", widths[0], sum(widths), 1,
+                                   res))
+    edges = tuple(tuple(() if op == NONE else tuple(Entry("op", op, *space.edge_shape(i, cell))
+                                                     for cell in cells[space.edge_template[i]])
+                        for op in e.candidates) for i, e in enumerate(space.edges))
+    inputs = []
+    for t, tmpl in enumerate(space.templates):
+        blocks = [k for k, item in enumerate(space.body) if isinstance(item, Cell) and item.template == t]
+        inputs.append(tuple(tuple(Entry("op", tmpl.preprocess, *space.input_edge_shape(k, j)) for k in blocks)
+                            if tmpl.preprocess is not None else () for j in range(tmpl.inputs)))
+    adds = []
+    for node in space.nodes:
+        t = space._node_template[node.id]
+        adds.append(tuple(Entry("add", "add", c, c, 1, r)
+                          for c, r in (space.node_shape(node.id, cell) for cell in cells[t])))
+    terms = _Terms(tuple(fixed), edges, tuple(inputs), tuple(adds))
+    space.__dict__["_latency_terms"] = terms
+    return terms
+
+
+def space_entries(space: "SearchSpace") -> list[Entry]:
+    """The distinct entries any architecture of ``space`` can run, in a fixed order.
+
+    Additions are listed only for nodes that more than one choice edge can enter.
+    """
+    t = _terms(space)
+    indeg = Counter(e.dst for e in space.edges)
+    found = dict.fromkeys(t.fixed)
+    for row in t.edges:
+        for entries in row:
+            found.update(dict.fromkeys(entries))
+    for row in t.inputs:
+        for entries in row:
+            found.update(dict.fromkeys(entries))
+    for n, entries in enumerate(t.adds):
+        if indeg[n] > 1:
+            found.update(dict.fromkeys(entries))
+    return list(found)
+
+
+class _Add(nn.Module):
+    """``x + other`` for a fixed ``other`` of ``x``'s shape (a buffer, so every backend can export it)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.register_buffer("other", torch.randn(shape, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x):
+        return x + self.other
+
+
+class _Concat(nn.Module):
+    """``x`` concatenated with fixed tensors of the other widths, along channels."""
+
+    def __init__(self, batch: int, widths: Sequence[int], res: int) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.rest = nn.ParameterList([nn.Parameter(torch.randn(batch, c, res, res, generator=gen), requires_grad=False)
+                                      for c in widths[1:]])
+
+    def forward(self, x):
+        return torch.cat([x, *self.rest], dim=1)
+
+
+def entry_module(space: "SearchSpace", entry: Entry, batch: int = 1) -> nn.Module:
+    """A fresh module that runs ``entry`` (as the network of an architecture of ``space`` would) on inputs
+    of shape ``(batch, entry.c_in, entry.res, entry.res)``."""
+    if entry.kind == "op":
+        return get_op(entry.op).factory(entry.c_in, entry.c_out, entry.stride)
+    if entry.kind == "stem":
+        s = space.stem
+        return StemBlock(entry.c_in, s.channels, entry.c_out, entry.stride, s.pool, act=s.act, kernel=s.kernel)
+    if entry.kind == "head":
+        return HeadBlock(entry.c_in, space.head.channels, entry.c_out, 0.0, space.head.bn)
+    if entry.kind == "add":
+        return _Add((batch, entry.c_in, entry.res, entry.res))
+    if entry.kind == "concat":
+        return _Concat(batch, [int(w) for w in entry.op[len("concat("):-1].split("+")], entry.res)
+    raise LatencyError(f"unknown latency entry kind '{entry.kind}'")
+
+
+# ---------------------------------------------------------------------- architectures to time
+def spread_archs(space: "SearchSpace", n: int, rng=0, exclude: Sequence[str] = ()) -> list["Architecture"]:
+    """``n`` distinct architectures spread evenly over the MAdds range of ``space``.
+
+    A pool of random architectures (half uniform, half with each optional edge dropped at a random
+    rate, so sparse topologies appear too) is sorted by MAdds and sampled at evenly spaced ranks.
+    Hashes in ``exclude`` are left out (to validate on networks the fit did not see).
+    """
+    from ..calibration import batch_cost
+    from ..utils import as_rng
+
+    rng = as_rng(rng)
+    skip = set(exclude)
+    pool_size = max(40 * n, 2000)
+    if space.in_degree:
+        archs = {}
+        for _ in range(pool_size // 4):
+            a = space.sample(rng)
+            archs.setdefault(a.hash, a)
+        pool = list(archs.values())
+    else:
+        choices = rng.integers(0, space.radices, size=(pool_size, space.num_edges))
+        has_none = [NONE in e.candidates for e in space.edges]
+        none_idx = np.array([e.candidates.index(NONE) if NONE in e.candidates else 0 for e in space.edges])
+        half = pool_size // 2
+        drop = (rng.random((half, space.num_edges)) < rng.random((half, 1))) & np.array(has_none)
+        choices[:half] = np.where(drop, none_idx, choices[:half])
+        choices = np.unique(choices, axis=0)
+        pool = [space.arch(c) for c in choices]
+    pool = [a for a in pool if a.hash not in skip]
+    if len(pool) <= n:
+        return pool
+    madds = batch_cost(space, np.array([a.choices for a in pool]))
+    order = np.argsort(madds, kind="stable")
+    picks = np.unique(np.round(np.linspace(0, len(pool) - 1, n)).astype(int))
+    return [pool[order[k]] for k in picks]
+
+
+#: Whole networks are timed this many at a time, for the fit and for validation alike: how many other
+#: networks run between two bursts of one changes how warm its caches are, so both use the same.
+NETWORK_CHUNK = 16
+
+
+def measure_networks(archs: Sequence["Architecture"], backend: Backend, batch: int = 1,
+                     timing: TimingConfig = TimingConfig(), burst: int = 5) -> tuple[list[Measurement], Measurement]:
+    """Latency of the whole compiled network of each architecture, and of the reference workload timed
+    alongside (call inside ``backend.session()``).
+
+    Each network runs back to back in bursts of ``burst`` calls, as a deployed model does, and the
+    bursts of all networks are interleaved so that the machine's drift falls on all of them alike
+    (:func:`~graphnas.cost.timing.measure_many`). All the networks are held in memory at once.
+    """
+    from ..compile import compile as compile_arch
+
+    fns = [backend.prepare(compile_arch(a), (batch, *a.space.input_shape)) for a in archs]
+    return _with_reference(backend, fns, timing, burst)
+
+
+def _with_reference(backend: Backend, fns, timing: TimingConfig, burst: int) -> tuple[list[Measurement], Measurement]:
+    out = measure_many([backend.prepare(reference_module(), REFERENCE_INPUT), *fns], timing, burst=burst)
+    return out[1:], out[0]
+
+
+def _rescaled(m: Measurement, factor: float) -> Measurement:
+    return Measurement(m.ms * factor, m.spread, m.runs, m.stable)
+
+
+def _read(store: LatencyStore) -> tuple[dict, dict, dict]:
+    """``(meta, entries, fit networks)`` of a table with every timing brought to one machine speed.
+
+    Each chunk was timed with the reference workload; the anchor (``meta['reference_ms']``) is the
+    median of those reference timings, and a timing made with reference ``r`` is scaled by
+    ``anchor / r``. Fit networks map hash -> measurement.
+    """
+    meta, raw = store.meta(), store.entries()
+    fit = store.networks("fit")
+    refs = sorted({ref for _, ref in raw.values()} | {ref for *_, ref in fit})
+    anchor = float(np.median(refs)) if refs else 1.0
+    meta["reference_ms"] = anchor
+    entries = {k: _rescaled(m, anchor / ref) for k, (m, ref) in raw.items()}
+    return meta, entries, {h: _rescaled(m, anchor / ref) for h, _, m, ref in fit}
+
+
+def _chunks(items: Sequence, size: int):
+    for k in range(0, len(items), size):
+        yield items[k:k + size]
+
+
+# ---------------------------------------------------------------------- the model
+@dataclass(frozen=True)
+class _Bound:
+    fixed: float
+    edges: tuple         # ms per edge per candidate
+    edge_calls: tuple    # module calls per edge (its cells)
+    inputs: tuple        # ms per template per input
+    input_calls: tuple
+    adds: tuple          # ms per node of one more summed input
+
+
+class LatencyModel:
+    """Predicted latency from a table (see the module doc). Load one with :meth:`load`.
+
+    Args:
+        meta (dict): the table's metadata (space, scale, batch, device, correction, ...).
+        entries (dict): entry key -> :class:`~graphnas.cost.timing.Measurement`.
+        path (str, optional): where the table lives, for messages.
+    """
+
+    def __init__(self, meta: dict, entries: dict, path: str | None = None) -> None:
+        self.meta = meta
+        self.entries = entries
+        self.path = path
+        corr = meta.get("correction") or {}
+        self.c0 = float(corr.get("const_ms", 0.0))
+        self.c1 = float(corr.get("per_call_ms", 0.0))
+        self._bound: dict[int, tuple] = {}
+
+    @classmethod
+    def load(cls, path: str | Path, space: "SearchSpace | None" = None,
+             backend: Backend | dict | None = None) -> "LatencyModel":
+        """Read the table at ``path``; with ``space`` (``backend``) check that it was built for it."""
+        store = LatencyStore.open(path)
+        try:
+            meta, entries, _ = _read(store)
+        finally:
+            store.close()
+        if not meta.get("complete"):
+            raise LatencyError(f"latency table {path} is incomplete ({len(entries)} entries timed, no correction "
+                               f"fitted); finish it by running the same `graphnas latency build` again")
+        model = cls(meta, entries, str(path))
+        if space is not None:
+            model.check_space(space)
+        if backend is not None:
+            model.check_device(backend)
+        return model
+
+    @property
+    def device(self) -> dict:
+        return self.meta["device"]
+
+    @property
+    def batch(self) -> int:
+        return int(self.meta["batch"])
+
+    @property
+    def reference_ms(self) -> float:
+        """The reference workload's latency when the table was built (see :func:`build_table`)."""
+        return float(self.meta.get("reference_ms") or 1.0)
+
+    def describe_device(self) -> str:
+        d = self.device
+        where = d.get("gpu") or d.get("cpu", "?")
+        return f"{d.get('backend')} {d.get('device')} ({where}, {d.get('threads')} threads)"
+
+    def check_space(self, space: "SearchSpace") -> None:
+        """Refuse a space other than the table's (the root space's name, scale and input shape must match)."""
+        root = root_space(space)
+        want = (self.meta["space"], _jsonable(self.meta["scale"]), list(self.meta["input_shape"]))
+        have = (root.name, _jsonable(space.scale), list(space.input_shape))
+        if want != have:
+            raise LatencyError(f"latency table {self.path} was built for space '{want[0]}' at scale {want[1]}, "
+                               f"not '{have[0]}' at {have[1]}; build one with `graphnas latency build {have[0]}` "
+                               f"and the same scale")
+
+    def check_device(self, backend: Backend | dict) -> None:
+        """Refuse a device other than the table's (every field of its description must match)."""
+        want = self.device
+        have = backend.describe() if isinstance(backend, Backend) else backend
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        if diff:
+            shown = ", ".join(f"{k}: table {want.get(k)!r} vs {have.get(k)!r}" for k in diff)
+            raise LatencyError(f"latency table {self.path} was measured on another device ({shown}); build a table "
+                               f"on this device with `graphnas latency build`")
+
+    def _bind(self, space: "SearchSpace") -> _Bound:
+        got = self._bound.get(id(space))
+        if got is not None and got[0] is space:
+            return got[1]
+        self.check_space(space)
+        terms = _terms(space)
+
+        def ms(entries) -> float:  # NaN where the table lacks an entry: an error only if an arch uses it
+            return sum(self.entries[e.key].ms if e.key in self.entries else float("nan") for e in entries)
+
+        indeg = Counter(e.dst for e in space.edges)
+        bound = _Bound(ms(terms.fixed),
+                       tuple(tuple(ms(c) for c in row) for row in terms.edges),
+                       tuple(max((len(c) for c in row), default=0) for row in terms.edges),
+                       tuple(tuple(ms(j) for j in row) for row in terms.inputs),
+                       tuple(tuple(len(j) for j in row) for row in terms.inputs),
+                       tuple(ms(a) if indeg[n] > 1 else 0.0
+                             for n, a in enumerate(terms.adds)))
+        self._bound[id(space)] = (space, bound)
+        return bound
+
+    def parts(self, arch: "Architecture") -> tuple[float, int]:
+        """``(sum of the entries of arch, operator module calls)``: the model's inputs before correction."""
+        b = self._bind(arch.space)
+        live = arch.live_edges
+        total = b.fixed + sum(b.edges[i][arch.choices[i]] for i in live)
+        calls = sum(b.edge_calls[i] for i in live)
+        for t, inputs in enumerate(arch.live_inputs):
+            total += sum(b.inputs[t][j] for j in inputs)
+            calls += sum(b.input_calls[t][j] for j in inputs)
+        indeg = Counter(arch.space.edges[i].dst for i in live)
+        total += sum((k - 1) * b.adds[n] for n, k in indeg.items() if k > 1)
+        return total, calls
+
+    def latency(self, arch: "Architecture") -> float:
+        """Predicted latency of ``arch`` in milliseconds, on the table's device and batch size."""
+        total, calls = self.parts(arch)
+        if math.isnan(total):
+            self._raise_missing(arch)
+        return total + self.c0 + self.c1 * calls
+
+    def _raise_missing(self, arch: "Architecture") -> None:
+        space, t = arch.space, _terms(arch.space)
+        used = list(t.fixed) + [e for i in arch.live_edges for e in t.edges[i][arch.choices[i]]]
+        used += [e for tp, inputs in enumerate(arch.live_inputs) for j in inputs for e in t.inputs[tp][j]]
+        used += [e for n, k in Counter(space.edges[i].dst for i in arch.live_edges).items() if k > 1 for e in t.adds[n]]
+        e = next(e for e in used if e.key not in self.entries)
+        raise LatencyError(f"latency table {self.path} has no entry for {e} (kind {e.kind}), which architecture "
+                           f"{arch.hash} of space '{space.name}' needs; build the table for this space and its "
+                           f"operators (graphnas latency build resumes the file and adds what is missing)")
+
+    def batch_latency(self, space: "SearchSpace", choices: np.ndarray) -> np.ndarray:
+        """:meth:`latency` of every choice vector in ``choices`` (``(N, E)``) at once: ``(N,)`` ms."""
+        from ..calibration import liveness
+
+        b = self._bind(space)
+        choices = np.asarray(choices)
+        width = int(space.radices.max())
+        values = np.zeros((space.num_edges, width))
+        for i, row in enumerate(b.edges):
+            values[i, :len(row)] = row
+        live, read = liveness(space, choices)
+        cols = np.arange(space.num_edges)
+        total = np.where(live, values[cols, choices], 0.0).sum(axis=1) + b.fixed
+        calls = live @ np.array(b.edge_calls, dtype=float)
+        for t, tmpl in enumerate(space.templates):
+            for j, node in enumerate(tmpl.nodes[:tmpl.inputs]):
+                total += np.where(read[:, node], b.inputs[t][j], 0.0)
+                calls += np.where(read[:, node], b.input_calls[t][j], 0)
+        dst = np.zeros((space.num_edges, len(space.nodes)))
+        dst[cols, [e.dst for e in space.edges]] = 1
+        extra = np.maximum(live @ dst - 1, 0)
+        total += np.where(extra > 0, extra * np.array(b.adds), 0.0).sum(axis=1)
+        bad = np.flatnonzero(np.isnan(total))
+        if len(bad):
+            self._raise_missing(space.arch(choices[bad[0]]))
+        return total + self.c0 + self.c1 * calls
+
+    def __repr__(self) -> str:
+        return (f"LatencyModel(space={self.meta['space']!r}, batch={self.batch}, device={self.describe_device()!r}, "
+                f"entries={len(self.entries)})")
+
+
+def _jsonable(value):
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def _fit_correction(rows: Sequence[tuple[float, int, float]]) -> dict:
+    """Least squares of ``measured - sum = c0 + c1 * calls`` over ``(sum, calls, measured)`` rows."""
+    if not rows:
+        return {"const_ms": 0.0, "per_call_ms": 0.0, "networks": 0}
+    sums, calls, measured = (np.array(x, dtype=float) for x in zip(*rows))
+    if len(rows) == 1 or np.ptp(calls) == 0:
+        coef = np.array([float(np.mean(measured - sums)), 0.0])
+    else:
+        coef, *_ = np.linalg.lstsq(np.stack([np.ones_like(calls), calls], 1), measured - sums, rcond=None)
+    resid = measured - (sums + coef[0] + coef[1] * calls)
+    return {"const_ms": float(coef[0]), "per_call_ms": float(coef[1]), "networks": len(rows),
+            "rms_residual_ms": float(np.sqrt(np.mean(resid ** 2)))}
+
+
+# ---------------------------------------------------------------------- building
+def _table_meta(space: "SearchSpace", backend: Backend, batch: int, timing: TimingConfig) -> dict:
+    from .. import __version__
+
+    return {"space": root_space(space).name, "scale": _jsonable(space.scale), "input_shape": list(space.input_shape),
+            "num_classes": space.num_classes, "batch": batch, "device": backend.describe(),
+            "timing": timing.to_dict(), "graphnas": __version__}
+
+
+def build_table(space: "SearchSpace", path: str | Path, backend: Backend | None = None, batch: int = 1,
+                timing: TimingConfig = TimingConfig(), fit_networks: int = 16, seed: int = 0,
+                progress: bool = True, chunk_size: int = 64) -> LatencyModel:
+    """Time every entry of ``space`` on ``backend`` and fit the correction; returns the model.
+
+    The table at ``path`` is created, or resumed when it exists (it must then be for the same space,
+    scale, batch size and device). ``fit_networks`` whole networks spread over the cost range are
+    timed to fit ``c0`` and ``c1``. Entries are timed interleaved, ``chunk_size`` at a time, and each chunk
+    is committed when done, so an interruption loses at most one chunk. Every chunk is timed together
+    with a fixed reference workload (:func:`~graphnas.cost.timing.reference_module`) and stored raw with
+    that reference timing; reading the table brings every chunk to the median reference speed
+    (:func:`_read`), so a machine that drifts while the table is built does not skew its entries.
+    """
+    if batch < 1:
+        raise LatencyError(f"batch size must be at least 1; got {batch}")
+    backend = backend or TorchBackend("cpu")
+    meta = _table_meta(space, backend, batch, timing)
+    path = Path(path)
+    start = time.perf_counter()
+    if path.exists():
+        store = LatencyStore.open(path)
+        old = store.meta()
+        keys = ("space", "scale", "input_shape", "batch", "device")
+        if any(_jsonable(old.get(k)) != _jsonable(meta[k]) for k in keys):
+            diff = [k for k in keys if _jsonable(old.get(k)) != _jsonable(meta[k])]
+            store.close()
+            shown = ", ".join(repr(old.get(k)) for k in diff)
+            raise LatencyError(f"latency table {path} exists for another {'/'.join(diff)} ({shown}); choose another "
+                               f"--out or delete it")
+    else:
+        store = LatencyStore.create(path, meta)
+    try:
+        done = store.entries()
+        todo = [e for e in space_entries(space) if e.key not in done]
+        fit_archs = spread_archs(space, fit_networks, rng=seed) if fit_networks else []
+        timed = {h for h, *_ in store.networks("fit")}
+        with backend.session(), tqdm(total=len(todo), desc="latency entries", disable=not progress, leave=False,
+                                     unit="entry") as bar:
+            for chunk in _chunks(todo, chunk_size):
+                fns = [backend.prepare(entry_module(space, e, batch), (batch, e.c_in, e.res, e.res)) for e in chunk]
+                measured, ref = _with_reference(backend, fns, timing, burst=1)
+                store.put_entries(zip(chunk, measured), ref.ms)
+                bar.update(len(chunk))
+            for chunk in _chunks([a for a in fit_archs if a.hash not in timed], NETWORK_CHUNK):
+                measured, ref = measure_networks(chunk, backend, batch, timing)
+                store.put_networks("fit", zip(chunk, measured), ref.ms)
+        meta, entries, fit = _read(store)
+        model = LatencyModel({**meta, "correction": None}, entries, str(path))
+        correction = _fit_correction([(*model.parts(a), fit[a.hash].ms) for a in fit_archs])
+        seconds = float(meta.get("build_seconds", 0.0)) + time.perf_counter() - start
+        ops = sorted(set(meta.get("ops", [])) | {op for e in space.edges for op in e.candidates if op != NONE})
+        store.set_meta(correction=correction, complete=True, build_seconds=seconds, entries=len(entries),
+                       reference_ms=meta["reference_ms"], ops=ops)
+        meta = store.meta() | {"reference_ms": meta["reference_ms"]}
+    finally:
+        store.close()
+    return LatencyModel(meta, entries, str(path))
+
+
+# ---------------------------------------------------------------------- validation
+@dataclass
+class Validation:
+    """Predicted vs measured latency of whole networks.
+
+    Attributes:
+        hashes (list): the architectures.
+        predicted, measured (ndarray): milliseconds, at the speed the table was built at (measured
+            times are divided by ``drift``).
+        spread (ndarray): each measurement's interquartile range over its median.
+        seconds (float): wall time spent compiling and timing the networks.
+        drift (float): how much slower the machine ran the reference workload now than when the
+            table was built (1.05 = 5% slower); ``raw_measured`` undoes the rescaling.
+    """
+
+    hashes: list
+    predicted: np.ndarray
+    measured: np.ndarray
+    spread: np.ndarray
+    seconds: float
+    drift: float = 1.0
+
+    @property
+    def raw_measured(self) -> np.ndarray:
+        return self.measured * self.drift
+
+    @property
+    def rel_error(self) -> np.ndarray:
+        return (self.predicted - self.measured) / self.measured
+
+    def summary(self) -> dict:
+        from ..ranking import kendall_tau
+
+        err = np.abs(self.rel_error)
+        return {"networks": len(self.hashes), "median_abs_error": float(np.median(err)),
+                "p90_abs_error": float(np.quantile(err, 0.9)), "within_10pct": float(np.mean(err <= 0.10)),
+                "kendall_tau": kendall_tau(self.predicted, self.measured) if len(self.hashes) > 1 else float("nan"),
+                "measured_ms": [float(self.measured.min()), float(self.measured.max())],
+                "median_spread": float(np.median(self.spread)), "seconds_per_network": self.seconds / len(self.hashes),
+                "drift": self.drift,
+                "within_10pct_raw": float(np.mean(np.abs(self.predicted - self.raw_measured)
+                                                  <= 0.1 * self.raw_measured))}
+
+
+def validate(model: LatencyModel, space: "SearchSpace", backend: Backend, n: int = 100, seed: int = 1,
+             timing: TimingConfig = TimingConfig(), progress: bool = True, store_path: str | Path | None = None,
+             chunk_size: int = NETWORK_CHUNK) -> Validation:
+    """Time ``n`` fresh networks spread over the cost range (none of the fit networks) and compare.
+
+    The backend must describe the table's device. The networks are timed with the reference workload,
+    and measured times are rescaled by its drift since the build (``Validation.drift``; the raw
+    figures stay available). With ``store_path`` (the table), the timed networks are stored under
+    role ``'validate'`` and reused by a rerun. Networks are timed ``chunk_size`` at a time, as the fit
+    networks were (see :func:`measure_networks`).
+    """
+    model.check_space(space)
+    model.check_device(backend)
+    fit = set()
+    store = LatencyStore.open(store_path) if store_path else None
+    try:
+        if store is not None:
+            fit = {h for h, *_ in store.networks("fit")}
+            old = {h: (m, ref) for h, _, m, ref in store.networks("validate")}
+        else:
+            old = {}
+        archs = spread_archs(space, n, rng=seed, exclude=fit)
+        start = time.perf_counter()
+        measured = []
+        todo = [a for a in archs if a.hash not in old]
+        with backend.session(), tqdm(total=len(todo), desc="validate", disable=not progress, leave=False,
+                                     unit="net") as bar:
+            for chunk in _chunks(todo, chunk_size):
+                measured, ref = measure_networks(chunk, backend, model.batch, timing)
+                old.update((a.hash, (m, ref.ms)) for a, m in zip(chunk, measured))
+                if store is not None:
+                    store.put_networks("validate", zip(chunk, measured), ref.ms)
+                bar.update(len(chunk))
+        drift = [old[a.hash][1] / model.reference_ms for a in archs]
+        measured = [_rescaled(old[a.hash][0], 1 / d) for a, d in zip(archs, drift)]
+        seconds = time.perf_counter() - start
+    finally:
+        if store is not None:
+            store.close()
+    return Validation([a.hash for a in archs], np.array([model.latency(a) for a in archs]),
+                      np.array([m.ms for m in measured]), np.array([m.spread for m in measured]), seconds,
+                      float(np.mean(drift)))
+
+
+def plot_validation(v: Validation, path: str | Path, title: str | None = None) -> Path:
+    """Scatter of predicted vs measured latency with the +-10% band, written to ``path`` (PNG/SVG/PDF)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..utils import atomic_target
+
+    s = v.summary()
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    lo, hi = float(min(v.measured.min(), v.predicted.min())), float(max(v.measured.max(), v.predicted.max()))
+    xs = np.linspace(lo * 0.9, hi * 1.1, 10)
+    ax.plot(xs, xs, color="black", lw=1)
+    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="grey", alpha=0.2, label="+-10%")
+    ax.scatter(v.measured, v.predicted, s=12)
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(title or f"within 10%: {s['within_10pct']:.0%}, tau {s['kendall_tau']:.3f}", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    plt.close(fig)
+    return path
