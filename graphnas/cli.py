@@ -1,10 +1,11 @@
 """The ``graphnas`` command line (also ``python -m graphnas``). Argument parsing lives here (for
-``graphnas latency``, in :mod:`graphnas.cli_latency`).
+``graphnas latency`` and ``graphnas lookup``, in :mod:`graphnas.cli_latency` and :mod:`graphnas.cli_lookup`).
 
 Commands::
 
     graphnas run      train a supernet, search under limits, report and render the best architecture
     graphnas latency  build a measured latency table for a space on this device, validate it, predict
+    graphnas lookup   best architectures of a lookup table under latency/MAdds/parameter limits
     graphnas train    train a supernet only: checkpoints, exact --resume, weight averaging, torchrun
     graphnas spaces   list the search spaces with their exact sizes
     graphnas sample   write a random architecture of a space as JSON
@@ -288,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_latency import add_latency_parser
 
     add_latency_parser(sub)
+
+    from .cli_lookup import add_lookup_parser
+
+    add_lookup_parser(sub)
     return parser
 
 
