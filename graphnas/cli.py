@@ -213,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help=f"initial learning rate (default: {t.lr})")
     p.add_argument("--ops", nargs="+", help="operators kept on every edge (default: the space's CPU_OPS, e.g. "
                    "st_nas keeps mbconv_k3_e3_se mbconv_k5_e6_se identity; else all); 'all' searches the whole space")
-    p.add_argument("--strategy", help=f"evolution or random (default: {d.strategy})")
+    p.add_argument("--strategy", help=f"evolution, random or gcn (GCN-NAS: segments, a GCN predictor, "
+                   f"super-cells) (default: {d.strategy})")
     p.add_argument("--budget", type=int, help=f"architectures to evaluate (default: {d.budget})")
     p.add_argument("--population", type=int, help=f"evolution population (default: {d.population})")
     p.add_argument("--madds", help="MAdds limit with a unit, e.g. 1.5M")

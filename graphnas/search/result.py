@@ -45,11 +45,14 @@ class SearchResult:
         best (Record): the highest-scoring feasible record.
         pareto (list of Record): records not dominated in (score up, MAdds down), by MAdds.
         constraints (list): the limits that were applied.
+        details (dict): what a strategy leaves besides records (the gcn strategy: its last subspace and
+            the predicted score of every architecture in it); not part of :meth:`to_dict`.
     """
 
     strategy: str
     history: list[Record]
     constraints: list = field(default_factory=list)
+    details: dict = field(default_factory=dict)
 
     @property
     def best(self) -> Record:

@@ -1,0 +1,68 @@
+"""Node features of the Hamming graph: the architecture's choices as bits.
+
+``gray`` (default): the reflected Gray code of each choice, ``ceil(log2 r_i)`` bits for position
+``i`` (most significant first; a fixed position, ``r_i = 1``, has none), as in GCN-NAS; reuses
+:func:`graphnas.arch.gray_bits`. NAS-Bench-201: 6 x 3 = 18 bits. Consecutive candidates differ
+in one bit, so the code is compact but imposes an order on the candidates.
+
+``onehot``: one column per candidate of every position with more than one (``sum r_i`` columns,
+fixed positions left out); no order imposed, wider.
+
+Features are float32 tensors ``[n, bits]``, computed from node ids (the mixed-radix index) without
+building :class:`~graphnas.arch.Architecture` objects, so millions of rows take seconds; for spaces
+too large to hold ``[N, bits]`` at once, call them on chunks of ids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..arch import gray_bits, gray_widths
+from ..errors import PredictorError
+from .hamming import _size, choices_of, radices_of
+
+__all__ = ["FEATURES", "gray_features", "onehot_features", "node_features", "feature_width"]
+
+FEATURES = ("gray", "onehot")
+
+
+def _all_or(ids, radices: np.ndarray) -> np.ndarray:
+    return np.arange(_size(radices), dtype=np.int64) if ids is None else ids
+
+
+def gray_features(space, ids=None) -> torch.Tensor:
+    """Gray-code bits of nodes ``ids`` (default: all), ``[n, sum(ceil(log2 r_i))]`` float32."""
+    r = radices_of(space)
+    c = choices_of(r, _all_or(ids, r))
+    return torch.from_numpy(gray_bits(c, r).astype(np.float32))
+
+
+def onehot_features(space, ids=None) -> torch.Tensor:
+    """One-hot choices of nodes ``ids`` (default: all), ``[n, sum of r_i over positions with r_i > 1]`` float32."""
+    r = radices_of(space)
+    c = choices_of(r, _all_or(ids, r))
+    free = np.flatnonzero(r > 1)
+    offsets = np.concatenate([[0], np.cumsum(r[free])[:-1]]).astype(np.int64)
+    out = np.zeros((len(c), int(r[free].sum())), dtype=np.float32)
+    out[np.arange(len(c))[:, None], offsets[None, :] + c[:, free]] = 1.0
+    return torch.from_numpy(out)
+
+
+def feature_width(space, kind: str = "gray") -> int:
+    """Columns of :func:`node_features` for ``space``."""
+    r = radices_of(space)
+    return int(gray_widths(r).sum()) if kind == "gray" else int(r[r > 1].sum())
+
+
+def node_features(space, ids=None, kind: str = "gray") -> torch.Tensor:
+    """Features of nodes ``ids`` (default: all): ``kind`` is ``"gray"`` or ``"onehot"``.
+
+    Raises:
+        PredictorError: unknown ``kind``, or a space with a single architecture (no features).
+    """
+    if kind not in FEATURES:
+        raise PredictorError(f"unknown feature kind {kind!r}; use one of {', '.join(FEATURES)}")
+    if feature_width(space, kind) == 0:
+        raise PredictorError("the space has a single architecture: there is nothing to predict")
+    return gray_features(space, ids) if kind == "gray" else onehot_features(space, ids)
