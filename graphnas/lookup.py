@@ -272,11 +272,11 @@ def _latency_meta(model: "LatencyModel | None") -> dict | None:
     return {"device": model.device, "describe": model.describe_device(), "table": model.path, "batch": model.batch}
 
 
-def _digest(space, predicted, choices, measured, model, extra: dict) -> str:
+def _digest(space, predicted, choices, measured, model, extra: dict, latency=None) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([space.fingerprint, json.loads(json.dumps(space.scale)), extra], sort_keys=True,
                         default=str).encode())
-    for a in (predicted, choices, measured):
+    for a in (predicted, choices, measured, latency):
         h.update(b"-" if a is None else np.ascontiguousarray(a).tobytes())
     if model is not None:
         h.update(json.dumps([model.c0, model.c1, model.batch, model.device,
@@ -512,7 +512,7 @@ class LookupTable:
     @classmethod
     def build(cls, path: str | Path, space: "SearchSpace", predicted, choices=None, measured=None,
               latency_model: "LatencyModel | None" = None, meta: dict | None = None, batch: int = BATCH,
-              progress: bool = False) -> "LookupTable":
+              progress: bool = False, latency=None, latency_source: str | None = None) -> "LookupTable":
         """Write a lookup table (or resume an interrupted build of the same inputs) and open it.
 
         Args:
@@ -524,7 +524,11 @@ class LookupTable:
             choices (array_like, optional): ``(N, E)`` choice vectors (distinct architectures).
             measured (array_like, optional): ``(N,)`` measured accuracies, NaN where unknown.
             latency_model (LatencyModel, optional): predicts each architecture's latency; its table
-                must be of ``space``. Without one, latency is NULL and latency queries are refused.
+                must be of ``space``. Without one (and without ``latency``), latency is NULL and latency
+                queries are refused.
+            latency (array_like, optional): ``(N,)`` latencies in ms aligned like ``predicted``, measured
+                elsewhere (a benchmark's table, a device farm), instead of ``latency_model``.
+            latency_source (str, optional): where ``latency`` comes from, kept in ``meta['latency']``.
             meta (dict, optional): extra JSON-able metadata, e.g. ``{"predictor": "gcn v3, seed 0",
                 "supernet": "<checkpoint sha256>"}``.
             batch (int): rows per transaction (default: :data:`BATCH`).
@@ -552,8 +556,16 @@ class LookupTable:
         predicted, choices, indices, measured = _check_inputs(space, predicted, choices, measured)
         if latency_model is not None:
             latency_model.check_space(space)
+        if latency is not None:
+            if latency_model is not None:
+                raise LookupTableError("give latency_model or latency (an array), not both")
+            latency = np.asarray(latency, dtype=np.float64)
+            if latency.shape != predicted.shape or not np.isfinite(latency).all() or (latency < 0).any():
+                raise LookupTableError(f"latency must be {predicted.shape[0]} finite non-negative milliseconds "
+                                       f"aligned with predicted; got shape {latency.shape}")
         n = len(predicted)
-        digest = _digest(space, predicted, choices, measured, latency_model, extra)
+        digest = _digest(space, predicted, choices, measured, latency_model, {**extra, "_latency": latency_source}
+                         if latency is not None else extra, latency)
         if path.exists():
             conn, info = _resume(path, digest)
             if info.get("complete"):
@@ -561,7 +573,9 @@ class LookupTable:
                 return cls.open(path, space)
         else:
             info = {"format": FORMAT, **_space_meta(space), "rows": n, "predictor": None, "supernet": None,
-                    **extra, "latency": _latency_meta(latency_model), "inputs": digest, "done": 0,
+                    **extra, "latency": _latency_meta(latency_model) if latency is None else
+                    {"device": None, "describe": latency_source or "given per architecture", "table": None,
+                     "batch": None}, "inputs": digest, "done": 0,
                     "complete": False, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
                         timespec="seconds"), "build_seconds": 0.0, "batch": int(batch)}
             conn = _create(path, info)
@@ -578,8 +592,12 @@ class LookupTable:
                     hi = min(n, lo + batch)
                     idx = np.arange(lo, hi, dtype=np.int64) if indices is None else indices[lo:hi]
                     ch = choices_of(space, idx) if choices is None else choices[lo:hi]
-                    lat = latency_model.batch_latency(space, ch).tolist() if latency_model is not None \
-                        else [None] * (hi - lo)
+                    if latency is not None:
+                        lat = latency[lo:hi].tolist()
+                    elif latency_model is not None:
+                        lat = latency_model.batch_latency(space, ch).tolist()
+                    else:
+                        lat = [None] * (hi - lo)
                     meas = [None] * (hi - lo) if measured is None else \
                         [None if math.isnan(v) else v for v in measured[lo:hi].tolist()]
                     rows = zip(idx.tolist(), arch_hashes(space, ch), predicted[lo:hi].tolist(), meas,

@@ -418,3 +418,23 @@ def test_a_space_with_in_degree_constraints_ranks_by_its_constrained_index(tmp_p
     bad[1] = [0, 0, 0, 0, 0, 0]  # node 2 and node 3 keep no input
     with pytest.raises(LookupTableError, match="choices:"):
         LookupTable.build(tmp_path / "bad.db", toy, np.zeros(2), choices=bad)
+
+
+def test_latency_given_as_an_array(tmp_path, space):
+    rng = np.random.default_rng(5)
+    predicted = rng.random(space.size)
+    latency = rng.uniform(5.0, 25.0, space.size)
+    table = LookupTable.build(tmp_path / "given.db", space, predicted, latency=latency,
+                              latency_source="a benchmark's measured latency")
+    assert table.has_latency and table.meta["latency"]["describe"] == "a benchmark's measured latency"
+    for limit in (6.0, 12.5, 20.0):
+        got = table.query(latency=f"{limit}ms", top=3)
+        ok = np.flatnonzero(latency <= limit)
+        want = ok[np.lexsort((ok, -predicted[ok]))][:3]
+        assert [r.index for r in got] == want.tolist()
+        assert [r.latency for r in got] == pytest.approx(latency[want].tolist())
+    with pytest.raises(LookupTableError, match="not both"):
+        LookupTable.build(tmp_path / "both.db", space, predicted, latency=latency,
+                          latency_model=synthetic_latency(space))
+    with pytest.raises(LookupTableError, match="finite non-negative"):
+        LookupTable.build(tmp_path / "bad.db", space, predicted, latency=-latency)
