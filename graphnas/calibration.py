@@ -38,7 +38,8 @@ from .space import SearchSpace
 from .utils import as_rng
 
 __all__ = ["Calibration", "calibrate", "calibrate_p_drop", "expected_cost", "stnas_tables", "stnas_draw",
-           "check_stnas_space", "batch_cost", "liveness"]
+           "check_stnas_space", "batch_cost", "liveness",
+           "live_sum"]
 
 _METRICS = ("madds", "params", "bitops")  # the fields of Cost, in cost-table order
 
@@ -88,15 +89,23 @@ def batch_cost(space: SearchSpace, choices: np.ndarray, metric: str = "madds") -
     """
     table = cost_table(space)
     m = _METRICS.index(metric)
+    return live_sum(space, choices, [[r[m] for r in row] for row in table.edges],
+                    [[v[m] for v in row] for row in table.inputs]) + getattr(table.fixed, metric)
+
+
+def live_sum(space: SearchSpace, choices: np.ndarray, edges, inputs, live_read=None) -> np.ndarray:
+    """Per choice vector of ``choices`` (``(N, E)``): ``edges[i][c_i]`` summed over its live edges plus
+    ``inputs[t][j]`` over the cell inputs it reads (``(N,)`` float); the one sum behind every per-edge
+    table (costs, latency). ``live_read`` reuses a :func:`liveness` result of the same choices."""
+    choices = np.asarray(choices)
+    live, read = live_read if live_read is not None else liveness(space, choices)
     values = np.zeros((space.num_edges, int(space.radices.max())))
-    for i, row in enumerate(table.edges):
-        values[i, :len(row)] = [r[m] for r in row]
-    live, read = liveness(space, choices)
-    cols = np.arange(space.num_edges)
-    total = np.where(live, values[cols, choices], 0.0).sum(axis=1) + getattr(table.fixed, metric)
+    for i, row in enumerate(edges):
+        values[i, :len(row)] = row
+    total = np.where(live, values[np.arange(space.num_edges), choices], 0.0).sum(axis=1)
     for t, tmpl in enumerate(space.templates):
         for j, node in enumerate(tmpl.nodes[:tmpl.inputs]):
-            total += np.where(read[:, node], table.inputs[t][j][m], 0)
+            total += np.where(read[:, node], inputs[t][j], 0.0)
     return total
 
 

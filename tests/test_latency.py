@@ -35,10 +35,7 @@ def synthetic(space, seed: int = 0, c0: float = 0.25, c1: float = 0.01) -> Laten
     """A model whose entries have arbitrary known latencies (no timing)."""
     rng = np.random.default_rng(seed)
     entries = {e.key: Measurement(float(rng.uniform(0.1, 2.0)), 0.0, 1, True) for e in space_entries(space)}
-    meta = {"space": lat.root_space(space).name, "scale": space.scale, "input_shape": list(space.input_shape),
-            "batch": 1, "device": {"backend": "test"}, "correction": {"const_ms": c0, "per_call_ms": c1},
-            "complete": True}
-    return LatencyModel(meta, entries, "synthetic")
+    return LatencyModel.for_space(space, entries, c0, c1, device={"backend": "test"}, path="synthetic")
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from graphnas import lookup as lk
 from graphnas.calibration import batch_cost
 from graphnas.cli_lookup import add_lookup_parser
 from graphnas.cost import arch_cost
-from graphnas.cost.latency import LatencyModel, root_space, space_entries
+from graphnas.cost.latency import LatencyModel, space_entries
 from graphnas.cost.limits import parse_count, parse_latency
 from graphnas.cost.timing import Measurement
 from graphnas.errors import ConstraintError, GraphnasError, LookupTableError
@@ -35,10 +35,7 @@ def synthetic_latency(space, seed: int = 0) -> LatencyModel:
     """A latency model with arbitrary known entry timings (as tests/test_latency.py builds one)."""
     rng = np.random.default_rng(seed)
     entries = {e.key: Measurement(float(rng.uniform(0.1, 2.0)), 0.0, 1, True) for e in space_entries(space)}
-    meta = {"space": root_space(space).name, "scale": space.scale, "input_shape": list(space.input_shape),
-            "batch": 1, "device": {"backend": "test"}, "correction": {"const_ms": 0.25, "per_call_ms": 0.01},
-            "complete": True}
-    return LatencyModel(meta, entries, "synthetic")
+    return LatencyModel.for_space(space, entries, 0.25, 0.01, device={"backend": "test"}, path="synthetic")
 
 
 @pytest.fixture(scope="module")

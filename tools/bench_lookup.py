@@ -37,7 +37,7 @@ from benchlib import update_section
 
 import graphnas
 from graphnas.calibration import batch_cost
-from graphnas.cost.latency import LatencyModel, root_space, space_entries
+from graphnas.cost.latency import LatencyModel, space_entries
 from graphnas.cost.timing import Measurement
 from graphnas.lookup import LookupTable, choices_of
 
@@ -55,10 +55,8 @@ def make_space():
 def synthetic_latency(space, seed: int = 0) -> LatencyModel:
     rng = np.random.default_rng(seed)
     entries = {e.key: Measurement(float(rng.uniform(0.05, 0.5)), 0.0, 1, True) for e in space_entries(space)}
-    meta = {"space": root_space(space).name, "scale": space.scale, "input_shape": list(space.input_shape),
-            "batch": 1, "device": {"backend": "synthetic"}, "correction": {"const_ms": 0.2, "per_call_ms": 0.01},
-            "complete": True}
-    return LatencyModel(meta, entries, "synthetic (bench_lookup.py)")
+    return LatencyModel.for_space(space, entries, 0.2, 0.01, device={"backend": "synthetic"},
+                                  path="synthetic (bench_lookup.py)")
 
 
 def timed(fn, repeat: int):

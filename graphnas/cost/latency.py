@@ -299,6 +299,15 @@ class LatencyModel:
         self._bound: dict[int, tuple] = {}
 
     @classmethod
+    def for_space(cls, space: "SearchSpace", entries: dict, c0: float = 0.0, c1: float = 0.0, batch: int = 1,
+                  device: dict | None = None, path: str | None = None) -> "LatencyModel":
+        """A model of ``space`` from entry timings given in memory (entry key -> Measurement), e.g. timed
+        elsewhere or made up for tests, with correction ``c0 + c1 * calls``; no file involved."""
+        meta = {**_space_meta(space), "batch": batch, "device": device or {"backend": "given"},
+                "correction": {"const_ms": c0, "per_call_ms": c1}, "complete": True}
+        return cls(meta, entries, path)
+
+    @classmethod
     def load(cls, path: str | Path, space: "SearchSpace | None" = None,
              backend: Backend | dict | None = None) -> "LatencyModel":
         """Read the table at ``path``; with ``space`` (``backend``) check that it was built for it."""
@@ -408,24 +417,17 @@ class LatencyModel:
 
     def batch_latency(self, space: "SearchSpace", choices: np.ndarray) -> np.ndarray:
         """:meth:`latency` of every choice vector in ``choices`` (``(N, E)``) at once: ``(N,)`` ms."""
-        from ..calibration import liveness
+        from ..calibration import live_sum, liveness
 
         b = self._bind(space)
         choices = np.asarray(choices)
-        width = int(space.radices.max())
-        values = np.zeros((space.num_edges, width))
-        for i, row in enumerate(b.edges):
-            values[i, :len(row)] = row
-        live, read = liveness(space, choices)
-        cols = np.arange(space.num_edges)
-        total = np.where(live, values[cols, choices], 0.0).sum(axis=1) + b.fixed
-        calls = live @ np.array(b.edge_calls, dtype=float)
-        for t, tmpl in enumerate(space.templates):
-            for j, node in enumerate(tmpl.nodes[:tmpl.inputs]):
-                total += np.where(read[:, node], b.inputs[t][j], 0.0)
-                calls += np.where(read[:, node], b.input_calls[t][j], 0)
+        live_read = liveness(space, choices)
+        total = live_sum(space, choices, b.edges, b.inputs, live_read) + b.fixed
+        calls = live_sum(space, choices, [[c] * len(row) for c, row in zip(b.edge_calls, b.edges)], b.input_calls,
+                         live_read)
+        live = live_read[0]
         dst = np.zeros((space.num_edges, len(space.nodes)))
-        dst[cols, [e.dst for e in space.edges]] = 1
+        dst[np.arange(space.num_edges), [e.dst for e in space.edges]] = 1
         extra = np.maximum(live @ dst - 1, 0)
         total += np.where(extra > 0, extra * np.array(b.adds), 0.0).sum(axis=1)
         bad = np.flatnonzero(np.isnan(total))
@@ -459,12 +461,17 @@ def _fit_correction(rows: Sequence[tuple[float, int, float]]) -> dict:
 
 
 # ---------------------------------------------------------------------- building
+def _space_meta(space: "SearchSpace") -> dict:
+    """What a table records of its space, and :meth:`LatencyModel.check_space` compares."""
+    return {"space": root_space(space).name, "scale": _jsonable(space.scale), "input_shape": list(space.input_shape),
+            "num_classes": space.num_classes}
+
+
 def _table_meta(space: "SearchSpace", backend: Backend, batch: int, timing: TimingConfig) -> dict:
     from .. import __version__
 
-    return {"space": root_space(space).name, "scale": _jsonable(space.scale), "input_shape": list(space.input_shape),
-            "num_classes": space.num_classes, "batch": batch, "device": backend.describe(),
-            "timing": timing.to_dict(), "graphnas": __version__}
+    return {**_space_meta(space), "batch": batch, "device": backend.describe(), "timing": timing.to_dict(),
+            "graphnas": __version__}
 
 
 def build_table(space: "SearchSpace", path: str | Path, backend: Backend | None = None, batch: int = 1,
@@ -520,7 +527,7 @@ def build_table(space: "SearchSpace", path: str | Path, backend: Backend | None 
         ops = sorted(set(meta.get("ops", [])) | {op for e in space.edges for op in e.candidates if op != NONE})
         store.set_meta(correction=correction, complete=True, build_seconds=seconds, entries=len(entries),
                        reference_ms=meta["reference_ms"], ops=ops)
-        meta = store.meta() | {"reference_ms": meta["reference_ms"]}
+        meta = store.meta()
     finally:
         store.close()
     return LatencyModel(meta, entries, str(path))
