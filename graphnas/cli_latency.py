@@ -43,7 +43,7 @@ def _backend(args, device: dict | None = None):
 
     device = device or {}
     return make_backend(args.backend or device.get("backend", "torch"), args.device or device.get("device", "cpu"),
-                        args.threads or device.get("threads"))
+                        args.threads if args.threads is not None else device.get("threads"))
 
 
 def cmd_build(args) -> int:

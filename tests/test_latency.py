@@ -318,3 +318,19 @@ def test_a_subspace_table_serves_its_archs_and_names_what_it_lacks(st_small):
     archs = [st_small.sample(k) for k in range(5)]
     with pytest.raises(LatencyError, match="no entry for"):
         model.batch_latency(st_small, np.array([a.choices for a in archs]))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["latency", "build", "nb201", "--cpu-scale", "--out", "{tmp}/b.db", "--batch", "0"],
+     "batch size must be at least 1"),
+    (["latency", "build", "nb201", "--cpu-scale", "--out", "{tmp}/t.db", "--threads", "0"], "threads must be between"),
+    (["latency", "build", "nb201", "--cpu-scale", "--out", "{tmp}/k.db", "--backend", "tflite"],
+     "unknown timing backend 'tflite'"),
+    (["latency", "build", "nb201", "--cpu-scale", "--out", "{tmp}/d.db", "--device", "tpu"], "not supported"),
+    (["latency", "validate", "--table", "{tmp}/none.db"], "does not exist"),
+    (["run", "--latency", "5ms", "--latency-table", "{tmp}/none.db", "--out", "{tmp}/run"], "does not exist"),
+])
+def test_cli_bad_latency_input_is_one_line(argv, message, tmp_path, capsys):
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and message in err

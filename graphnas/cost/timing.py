@@ -208,7 +208,10 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, device: str = "cpu", threads: int | None = None, dtype: torch.dtype = torch.float32) -> None:
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except RuntimeError:
+            raise ConstraintError(f"device '{device}' is not supported for timing; use cpu or cuda") from None
         if self.device.type not in ("cpu", "cuda"):
             raise ConstraintError(f"device '{device}' is not supported for timing; use cpu or cuda")
         if self.device.type == "cuda" and not torch.cuda.is_available():
