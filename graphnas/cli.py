@@ -81,10 +81,11 @@ def cmd_run(args) -> int:
                                    resolution=args.resolution, strategy=args.strategy, budget=args.budget,
                                    population=args.population, madds=args.madds, params=args.params,
                                    latency=args.latency, latency_table=args.latency_table,
+                                   lookup_labels=args.lookup_labels, lookup_rows=args.lookup_rows,
                                    out=args.out).items() if v is not None}
     if args.ops is not None:
         given["ops"] = args.ops
-    config = replace(base, **given, scale=_parse_scale(args.scale), train=train_cfg,
+    config = replace(base, **given, scale=_parse_scale(args.scale), train=train_cfg, lookup=not args.no_lookup,
                      seed=args.seed, resume=args.resume, progress=not args.quiet)
     report = run(config)
     best = report["best"]
@@ -96,7 +97,16 @@ def cmd_run(args) -> int:
           f"{best['madds'] / 1e6:.2f}M MAdds, {best['params'] / 1e6:.3f}M params"
           + (f", {best['latency_ms']:.2f} ms predicted" if best.get("latency_ms") is not None else "")
           + (f" (limits: {', '.join(report['search']['constraints'])})" if report['search']['constraints'] else ""))
-    print(f"wrote {args.out}/report.json, {', '.join(report['files']['pictures'])}")
+    lookup = report["lookup"]
+    if lookup:
+        ex = lookup["example"]
+        lo, hi = lookup["latency_ms"]
+        print(f"lookup table {lookup['table']}: {lookup['rows']} architectures around the best "
+              f"({len(lookup['subspace']['free_edges'])} free edges, {lookup['labels']} scored with the supernet, "
+              f"the rest predicted by a GCN), {lo:.3f}-{hi:.3f} ms on this machine")
+        print(f"  best under {ex['latency']}: {ex['best']['hash']}, predicted acc {ex['best']['predicted']:.4f}, "
+              f"{ex['best']['latency']:.3f} ms; ask for any limit with: {ex['command']}")
+    print(f"wrote {Path(config.out) / 'report.json'}, {', '.join(report['files']['pictures'])}")
     return 0
 
 
@@ -222,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", help="latency limit with a unit, e.g. 4ms, predicted by a measured table of this "
                    "machine (--latency-table, else <out>/latency.db built by the job)")
     p.add_argument("--latency-table", help="latency table of the job's space from `graphnas latency build`")
+    p.add_argument("--lookup-labels", type=int, help=f"architectures of the lookup subspace scored with the "
+                   f"supernet to train its GCN (default: {d.lookup_labels})")
+    p.add_argument("--lookup-rows", type=int, help=f"largest lookup subspace around the best architecture "
+                   f"(default: {d.lookup_rows})")
+    p.add_argument("--no-lookup", action="store_true", help="skip <out>/lookup.db (and the latency table it needs)")
     p.add_argument("--out", help=f"output folder (default: {d.out})")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")

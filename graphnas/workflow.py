@@ -7,18 +7,26 @@
                   on validation data after BN recalibration (a latency limit uses the measured model
                   of this machine: ``latency_table``, or ``<out>/latency.db`` built here)
               ->  best architecture: test accuracy under shared weights, MAdds, JSON, SVG/PNG
+              ->  lookup table of the subspace around it (GCN-NAS): ``lookup_labels`` paths scored with
+                  the supernet, a GCN predicting the rest, MAdds, parameters and latency measured on
+                  this machine, so ``tools/lookup.py --table <out>/lookup.db --latency ...`` answers
+                  any later limit without searching again (:mod:`graphnas.lookup.subspace`)
 
-Everything is written under ``out``: ``report.json``, ``best_arch.json``, ``best_arch.svg``/``.png``
-and ``supernet.pt`` (tensors only; reloaded with ``weights_only=True`` when ``resume`` is set).
+Everything is written under ``out``: ``report.json``, ``best_arch.json``, ``best_arch.svg``/``.png``,
+``supernet.pt`` (tensors only; reloaded with ``weights_only=True`` when ``resume`` is set),
+``latency.db`` (the measured latency table) and ``lookup.db``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from .checkpoint import load_weights, save_weights
@@ -68,6 +76,9 @@ class RunConfig:
     latency: str | None = None
     latency_table: str | None = None
     recal_samples: int = 256
+    lookup: bool = True
+    lookup_labels: int = 200
+    lookup_rows: int = 20_000
     out: str = "runs/demo"
     seed: int = 0
     resume: bool = False
@@ -115,6 +126,9 @@ def _check_limits(config: RunConfig) -> None:
             make_limit(metric, value)
     if config.latency:
         parse_latency(config.latency)
+    if config.lookup and (config.lookup_labels < 8 or config.lookup_rows < 2):
+        raise GraphnasError(f"lookup_labels={config.lookup_labels} and lookup_rows={config.lookup_rows} are too "
+                            f"small; give at least 8 labels and 2 rows (or no lookup table)")
 
 
 def latency_model(config: RunConfig, space: "SearchSpace", progress: bool = True):
@@ -140,6 +154,33 @@ def _limits(config: RunConfig, latency=None) -> list[Limit]:
             (("madds", config.madds), ("params", config.params), ("latency", config.latency)) if value]
 
 
+def example_latency(latencies) -> float:
+    """A latency limit that bites in a table: the median latency, rounded up to two significant digits (ms)."""
+    median = float(np.median(latencies))
+    step = 10 ** (math.floor(math.log10(median)) - 1) if median > 0 else 1.0
+    return round(math.ceil(median / step) * step, 12)
+
+
+def _lookup_table(config: RunConfig, space, evaluator, best, latency, ckpt: Path) -> dict:
+    """Build ``<out>/lookup.db`` around ``best`` (see :mod:`graphnas.lookup.subspace`) and query it once."""
+    from .lookup.subspace import build_from_estimator
+
+    path = Path(config.out) / "lookup.db"
+    if path.exists():  # labels are scored again anyway; an old table may describe other weights
+        path.unlink()
+    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
+    table, info = build_from_estimator(path, space, evaluator, best, labels=config.lookup_labels,
+                                       max_nodes=config.lookup_rows, latency_model=latency, rng=config.seed,
+                                       meta={"supernet": digest}, progress=config.progress)
+    with table:
+        lat = table.column("latency")
+        limit = f"{example_latency(lat):g}ms"
+        answer = table.best(latency=limit)
+        return {"table": str(path), "rows": len(table), **info, "latency_ms": [float(lat.min()), float(lat.max())],
+                "example": {"latency": limit, "best": answer.to_dict(),
+                            "command": f"python tools/lookup.py --table {path} --latency {limit}"}}
+
+
 def run(config: RunConfig) -> dict:
     """Run the whole job; returns the report (also written to ``<out>/report.json``)."""
     start = time.perf_counter()
@@ -160,7 +201,7 @@ def run(config: RunConfig) -> dict:
     ckpt = out / "supernet.pt"
     timings = {}
     latency = None
-    if config.latency or config.latency_table:  # before training: a bad table fails in seconds
+    if config.latency or config.latency_table or config.lookup:  # before training: a bad table fails in seconds
         t0 = time.perf_counter()
         latency = latency_model(config, space, config.progress)
         timings["latency_table_seconds"] = time.perf_counter() - t0
@@ -190,6 +231,11 @@ def run(config: RunConfig) -> dict:
     from .render import render  # graphviz only where a picture is drawn
 
     pictures = [str(p) for p in render(best.arch, out / "best_arch")]
+    lookup = None
+    if config.lookup:
+        t0 = time.perf_counter()
+        lookup = _lookup_table(config, space, evaluator, best.arch, latency, ckpt)
+        timings["lookup_seconds"] = time.perf_counter() - t0
     timings["total_seconds"] = time.perf_counter() - start
     report = {
         "config": {**asdict(config), "train": config.train.to_dict()},
@@ -204,7 +250,9 @@ def run(config: RunConfig) -> dict:
                  "latency_ms": latency.latency(best.arch) if latency is not None else None},
         "latency": ({"table": latency.path, "device": latency.device, "batch": latency.batch,
                      "correction": latency.meta.get("correction")} if latency is not None else None),
-        "files": {"architecture": str(out / "best_arch.json"), "pictures": pictures, "supernet": str(ckpt)},
+        "lookup": lookup,
+        "files": {"architecture": str(out / "best_arch.json"), "pictures": pictures, "supernet": str(ckpt),
+                  **({"lookup": lookup["table"]} if lookup else {})},
         "timings": timings,
     }
     atomic_write_json(out / "report.json", report)

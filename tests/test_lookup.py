@@ -27,6 +27,7 @@ from graphnas.cost.limits import parse_count, parse_latency
 from graphnas.cost.timing import Measurement
 from graphnas.errors import ConstraintError, GraphnasError, LookupTableError
 from graphnas.lookup import LookupTable
+from graphnas.lookup import build as lookup_build
 
 SCALE = dict(resolution=16, channels=8, cells_per_stage=1)
 
@@ -164,16 +165,16 @@ def test_unmeetable_limit_reports_the_smallest_value(table, inputs):
     with pytest.raises(ConstraintError, match="smallest MAdds is") as err:
         table.query(madds=low - 1)
     assert err.value.smallest == {"madds": low}
-    assert lk._fmt("madds", low) in str(err.value) and "\n" not in str(err.value)
+    assert lk.format_limit("madds", low) in str(err.value) and "\n" not in str(err.value)
     assert table.query(madds=low)[0].madds == low  # the reported value is achievable
-    printed = lk._fmt("madds", low)
+    printed = lk.format_limit("madds", low)
     assert parse_count(printed) == pytest.approx(low, rel=1e-12)  # printed exactly, a limit the user can pass back
     assert table.query(madds=printed)[0].madds == low and table.limits(madds=printed) == {"madds": low}
     with pytest.raises(ConstraintError) as err:
         table.query(latency=costs["latency"].min() * 0.99)
     fastest = costs["latency"].min()
     assert err.value.smallest == {"latency": fastest}
-    printed = lk._fmt("latency", fastest)
+    printed = lk.format_limit("latency", fastest)
     assert f"the smallest latency is {printed}" in str(err.value)
     assert fastest <= parse_latency(printed) < fastest + 1e-3  # never rounded down
     assert table.query(latency=printed)[0].latency == fastest
@@ -193,8 +194,8 @@ def test_unmeetable_combination_reports_the_smallest_value_within_the_other_limi
     assert e.smallest == {"madds": c["madds"].min(), "latency": c["latency"].min()}
     assert e.smallest_within_others == {"madds": c["madds"][c["latency"] <= lat].min(),
                                         "latency": c["latency"][c["madds"] <= madds].min()}
-    assert f"the smallest MAdds is {lk._fmt('madds', e.smallest['madds'])} (with latency <= " \
-        f"{lk._fmt('latency', lat)}: {lk._fmt('madds', e.smallest_within_others['madds'])})" in str(e)
+    assert f"the smallest MAdds is {lk.format_limit('madds', e.smallest['madds'])} (with latency <= " \
+        f"{lk.format_limit('latency', lat)}: {lk.format_limit('madds', e.smallest_within_others['madds'])})" in str(e)
     assert "\n" not in str(e)
 
 
@@ -242,7 +243,7 @@ def test_interrupted_build_resumes_from_the_last_committed_batch(tmp_path, monke
             return rows()
         return real(sp, ch)
 
-    monkeypatch.setattr(lk, "arch_hashes", failing)
+    monkeypatch.setattr(lookup_build, "arch_hashes", failing)
     build = dict(measured=measured, latency_model=model, meta={"predictor": "seeded random (test)",
                                                                "supernet": "abc123"}, batch=4000)
     with pytest.raises(KeyboardInterrupt):
@@ -251,7 +252,7 @@ def test_interrupted_build_resumes_from_the_last_committed_batch(tmp_path, monke
     with pytest.raises(LookupTableError, match=r"incomplete \(8000 of 15625 rows written\).*build"):
         LookupTable.open(path)
     calls.clear()
-    monkeypatch.setattr(lk, "arch_hashes", lambda sp, ch: calls.append(len(ch)) or real(sp, ch))
+    monkeypatch.setattr(lookup_build, "arch_hashes", lambda sp, ch: calls.append(len(ch)) or real(sp, ch))
     LookupTable.build(path, space, predicted, **build).close()
     assert calls == [4000, 3625]  # only the batches not committed before
     assert _dump(path) == _dump(table_path)  # same rows as the uninterrupted build

@@ -40,7 +40,7 @@ def median_limit() -> str:
 def config(out: Path, **kw) -> RunConfig:
     base = RunConfig(resolution=RESOLUTION, train=TrainConfig(epochs=1, batch_size=64, lr=0.05, momentum=0.9),
                      ops=list(OPS), budget=4, population=2, madds=median_limit(), progress=False, out=str(out),
-                     recal_samples=128)
+                     recal_samples=128, lookup=False)
     return replace(base, **kw)
 
 
@@ -49,6 +49,41 @@ def first_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("wf") / "run"
     report = run(config(out))
     return out, report
+
+
+def test_job_ends_with_a_lookup_table_of_its_own_space(first_run, tmp_path):
+    """The quick start's last step: lookup.db around the best architecture, answering latency limits."""
+    import subprocess
+    import sys
+
+    from graphnas.cost.latency import LatencyModel
+    from graphnas.lookup import LookupTable
+
+    out, first = first_run
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "supernet.pt").write_bytes((out / "supernet.pt").read_bytes())
+    report = run(config(job, resume=True, lookup=True, lookup_labels=16, lookup_rows=300))
+    lookup = report["lookup"]
+    assert lookup["table"] == str(job / "lookup.db") == report["files"]["lookup"]
+    best = subspace().from_json((job / "best_arch.json").read_text())
+    with LookupTable.open(job / "lookup.db") as table:
+        sub = table.space
+        assert sub.name == "st_nas/ops/lookup" and 16 < len(table) == lookup["rows"] <= 300
+        assert table.arch(sub.index(sub.from_ops(best.ops))).ops == best.ops  # the best is one of the rows
+        assert (~np.isnan(table.column("measured"))).sum() == lookup["labels"] == 16
+        assert table.meta["predictor"] == "gcn" and len(table.meta["supernet"]) == 16
+        model = LatencyModel.load(job / "latency.db", subspace())  # measured on this machine by the job
+        rows = table.query(top=3)
+        assert [r.latency for r in rows] == pytest.approx([model.latency(subspace().from_ops(table.arch(r).ops))
+                                                           for r in rows])
+        lat = table.column("latency")
+        limit = lookup["example"]["latency"]
+        assert lat.min() < float(limit[:-2]) < lat.max()  # a limit that bites
+    cli = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "tools" / "lookup.py"), "--table",
+                          lookup["table"], "--latency", limit, "--top", "1", "--json"],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(cli.stdout)["rows"][0]["hash"] == lookup["example"]["best"]["hash"]
 
 
 def test_outputs_written(first_run):

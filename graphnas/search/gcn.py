@@ -117,16 +117,16 @@ def gcn_search(space, evaluate: Callable, constraints: Sequence = (), budget: in
         labels, reevaluate (int, optional): per segment; default 95% / 5% of its share of ``budget``.
         max_nodes (int): largest subspace of an automatic segment (default 20,000: about half a minute
             of GCN training per segment on 2 CPU cores; the paper's 6^7 = 279,936 takes many minutes).
-        predictor (dict, optional): options of :func:`graphnas.predictor.predict_space`; default
-            ``epochs=150, patience=50, hidden=(128, 128)``, lighter than the paper's 600 epochs of 512
-            wide layers so that a CPU search takes minutes.
+        predictor (dict, optional): options of :func:`graphnas.predictor.predict_space` over
+            :data:`graphnas.predictor.SEARCH_OPTIONS` (``epochs=150, patience=50, hidden=(128, 128)``,
+            lighter than the paper's 600 epochs of 512-wide layers so that a CPU search takes minutes).
         progress (bool): show a tqdm bar.
 
     Returns:
         SearchResult: the feasible evaluated architectures; ``details`` holds ``subspace`` (the last
         :class:`SegmentSpace`), ``predictions`` (the predicted score of its every node) and ``segments``.
     """
-    from ..predictor import predict_space
+    from ..predictor import SEARCH_OPTIONS, predict_space
 
     if space.in_degree:
         raise GraphnasError(f"the gcn strategy needs a space without in-degree constraints ('{space.name}' has "
@@ -138,7 +138,7 @@ def gcn_search(space, evaluate: Callable, constraints: Sequence = (), budget: in
     share = max(budget // len(segments), 8)
     n_re = reevaluate if reevaluate is not None else max(1, round(share * 0.05))
     n_label = labels if labels is not None else max(share - n_re, 8)
-    options = {"epochs": 150, "patience": 50, "hidden": (128, 128), **(predictor or {})}
+    options = {**SEARCH_OPTIONS, **(predictor or {})}
     start = sample_feasible(lambda: space.sample(rng), constraints)
     scores: dict[str, float] = {}
     records: dict[str, Record] = {}

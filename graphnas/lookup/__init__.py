@@ -1,0 +1,69 @@
+"""Lookup tables (GCN-NAS): every architecture of a (sub)space with its predicted accuracy and costs, in SQLite.
+
+Once a predictor has scored a whole (sub)space, "the best architecture under 17 ms" or "under 330M
+MAdds" is a query, answered in milliseconds for any limit, without searching again::
+
+    table = LookupTable.build("fairnas.lookup.db", space, predicted, latency_model=model,
+                              meta={"predictor": "gcn v3"})
+    best = LookupTable.open("fairnas.lookup.db").query(latency="17ms", madds="330M", top=10)[0]
+
+**Schema.** Table ``archs`` holds one row per architecture::
+
+    idx        INTEGER PRIMARY KEY  mixed-radix rank of the choice vector (SearchSpace.index)
+    hash       TEXT NOT NULL        Architecture.hash (16 hex digits)
+    predicted  REAL NOT NULL        predicted accuracy
+    measured   REAL                 measured accuracy, NULL where unknown
+    madds      REAL NOT NULL        multiply-adds (graphnas.calibration.batch_cost, exact)
+    params     REAL NOT NULL        parameters
+    latency    REAL                 predicted latency in ms (LatencyModel), NULL without a latency model
+
+``idx`` *is* the choice vector: with radices ``r_0..r_{E-1}`` (candidates per edge, edge 0 most
+significant), ``idx = (...(c_0 * r_1 + c_1) * r_2 + ...) * r_{E-1} + c_{E-1}``, so a row needs no
+column per edge and the primary key is the architecture; spaces with in-degree constraints use
+their constrained ranking instead (:meth:`~graphnas.space.SearchSpace.index`). The radices are
+stored in ``meta``, so choices decode without the space. Counts are stored as REAL (SQLite writes
+integral REAL values as integers on disk, and reads them back exactly).
+
+Table ``meta`` maps keys to JSON values: ``format`` (:data:`FORMAT`), ``space`` (name), ``root`` (the
+space it was cut from), ``scale``, ``input_shape``, ``fingerprint``, ``size`` (of the space), ``rows``,
+``radices``, ``candidates`` (per edge, to rebuild a subspace), ``in_degree``, ``predictor`` and
+``supernet`` (as given), ``latency`` (device description and table path, or null), ``inputs`` (a
+digest of everything the build was given), ``done`` (input rows committed), ``complete``, ``created``,
+``build_seconds``.
+
+**Indexes and query plans** (chosen by measurement: ``tools/bench_lookup.py``, BENCHMARKS.md). A
+constrained top-k query is ``WHERE madds <= ? AND latency <= ? ORDER BY predicted DESC, idx LIMIT k``
+(ties in predicted accuracy broken by ``idx``, so answers are deterministic). Two plans answer it, and
+:meth:`LookupTable.query` picks one itself rather than leave it to SQLite's planner (which, without
+range statistics, picked much slower plans in the benchmark):
+
+* *many rows within the limits*: walk the covering index ``archs_rank ON archs(predicted DESC, idx,
+  madds, params, latency)`` in answer order, testing the limits on the index entry itself and reading
+  the table only for the rows returned, and stop at the ``k``-th match (``EXPLAIN QUERY PLAN``:
+  ``SCAN archs USING INDEX archs_rank``, no sort). Cost: index entries passed before the ``k``-th
+  match; the whole index at worst (tens of ns per entry).
+* *few rows within a limit*: range-scan that metric's index (``archs_madds``, ``archs_params``,
+  ``archs_latency``) and sort those rows (``SEARCH archs USING INDEX archs_latency (latency<?)`` +
+  ``USE TEMP B-TREE FOR ORDER BY``). Cost: about a microsecond per row within the limit.
+
+"Few" is fewer than :attr:`LookupTable.switch_rows` = ``max(1000, rows // 32)``, found by counting in
+each limited metric's index up to that number (a bounded, index-only count). Without the switch, a
+tight limit makes the first plan pass nearly every index entry while few rows qualify; without the
+first plan, a loose limit makes the second sort most of the table. The per-metric indexes also serve
+the ``MIN(...)`` that explains a limit no architecture meets.
+
+**Building** (:meth:`LookupTable.build`) writes ``batch`` rows per transaction, with the count of
+committed rows in the same transaction, so an interrupted build resumes from the last committed batch
+when it is run again with the same inputs (a digest of them is stored and checked). Indexes,
+``ANALYZE`` and ``complete`` come in one final transaction; :meth:`LookupTable.open` refuses an
+incomplete table with a line saying how to finish it.
+"""
+
+from .bounds import describe_limits, format_limit, parse_limit
+from .build import build_table
+from .encoding import arch_hashes, choices_of, indices_of
+from .store import BATCH, FORMAT, INDEXES
+from .table import LIMIT_METRICS, LookupTable, Row
+
+__all__ = ["FORMAT", "BATCH", "INDEXES", "LIMIT_METRICS", "Row", "LookupTable", "build_table", "choices_of",
+           "indices_of", "arch_hashes", "format_limit", "parse_limit", "describe_limits"]

@@ -1,0 +1,189 @@
+"""Writing a lookup table: batched, transactional, resumable (see :mod:`graphnas.lookup`)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import sqlite3
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import LookupTableError
+from .encoding import arch_hashes, check_int64, choices_of, indices_of
+from .store import BATCH, FORMAT, INDEXES, RESERVED, create, digest, latency_meta, resume, space_meta
+
+if TYPE_CHECKING:
+    from ..cost.latency import LatencyModel
+    from ..space import SearchSpace
+
+__all__ = ["build_table", "check_inputs"]
+
+
+def build_table(path: str | Path, space: "SearchSpace", predicted, choices=None, measured=None,
+          latency_model: "LatencyModel | None" = None, meta: dict | None = None, batch: int = BATCH,
+          progress: bool = False, latency=None, latency_source: str | None = None) -> Path:
+    """Write a lookup table (or resume an interrupted build of the same inputs); returns its path.
+
+    :meth:`LookupTable.build <graphnas.lookup.LookupTable.build>` calls this and opens the table.
+
+    Args:
+        path (str or Path): the SQLite file; if it exists, it must be a build of the same inputs
+            (then it is resumed, or just opened if complete).
+        space (SearchSpace): the (sub)space.
+        predicted (array_like): ``(N,)`` predicted accuracies: aligned with ``space.index`` order
+            (``N = space.size``) when ``choices`` is ``None``, else with the rows of ``choices``.
+        choices (array_like, optional): ``(N, E)`` choice vectors (distinct architectures).
+        measured (array_like, optional): ``(N,)`` measured accuracies, NaN where unknown.
+        latency_model (LatencyModel, optional): predicts each architecture's latency; its table
+            must be of ``space``. Without one (and without ``latency``), latency is NULL and latency
+            queries are refused.
+        latency (array_like, optional): ``(N,)`` latencies in ms aligned like ``predicted``, measured
+            elsewhere (a benchmark's table, a device farm), instead of ``latency_model``.
+        latency_source (str, optional): where ``latency`` comes from, kept in ``meta['latency']``.
+        meta (dict, optional): extra JSON-able metadata, e.g. ``{"predictor": "gcn v3, seed 0",
+            "supernet": "<checkpoint sha256>"}``.
+        batch (int): rows per transaction (default: :data:`BATCH`).
+        progress (bool): show a progress bar.
+
+    Raises:
+        LookupTableError: inputs of the wrong shape, NaN predictions, repeated or invalid choice
+            vectors, or an existing file that is not a build of the same inputs.
+    """
+    from ..calibration import batch_cost
+
+    path = Path(path)
+    start = time.perf_counter()
+    extra = dict(meta or {})
+    clash = sorted(set(extra) & RESERVED)
+    if clash:
+        raise LookupTableError(f"meta key(s) {', '.join(clash)} are written by the build itself; rename them")
+    try:
+        json.dumps(extra)
+    except (TypeError, ValueError) as e:
+        raise LookupTableError(f"meta must be JSON-able ({e})") from None
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        raise LookupTableError(f"batch={batch!r} must be a positive integer")
+    check_int64(space)
+    predicted, choices, indices, measured = check_inputs(space, predicted, choices, measured)
+    if latency_model is not None:
+        latency_model.check_space(space)
+    if latency is not None:
+        if latency_model is not None:
+            raise LookupTableError("give latency_model or latency (an array), not both")
+        latency = np.asarray(latency, dtype=np.float64)
+        if latency.shape != predicted.shape or not np.isfinite(latency).all() or (latency < 0).any():
+            raise LookupTableError(f"latency must be {predicted.shape[0]} finite non-negative milliseconds "
+                                   f"aligned with predicted; got shape {latency.shape}")
+    n = len(predicted)
+    inputs = digest(space, predicted, choices, measured, latency_model, {**extra, "_latency": latency_source}
+                    if latency is not None else extra, latency)
+    if path.exists():
+        conn, info = resume(path, inputs)
+        if info.get("complete"):
+            conn.close()
+            return path
+    else:
+        info = {"format": FORMAT, **space_meta(space), "rows": n, "predictor": None, "supernet": None,
+                **extra, "latency": latency_meta(latency_model) if latency is None else
+                {"device": None, "describe": latency_source or "given per architecture", "table": None,
+                 "batch": None}, "inputs": inputs, "done": 0,
+                "complete": False, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"), "build_seconds": 0.0, "batch": int(batch)}
+        conn = create(path, info)
+    try:
+        done, spent = int(info["done"]), float(info.get("build_seconds") or 0.0)  # spent: by earlier runs
+        if done > n:
+            raise LookupTableError(f"lookup table {path} records {done} rows written of {n}; delete it and "
+                                   f"build again")
+        from tqdm.auto import tqdm
+
+        with tqdm(total=n, initial=done, desc="lookup table", unit="arch", disable=not progress,
+                  leave=False) as bar:
+            for lo in range(done, n, batch):
+                hi = min(n, lo + batch)
+                idx = np.arange(lo, hi, dtype=np.int64) if indices is None else indices[lo:hi]
+                ch = choices_of(space, idx) if choices is None else choices[lo:hi]
+                if latency is not None:
+                    lat = latency[lo:hi].tolist()
+                elif latency_model is not None:
+                    lat = latency_model.batch_latency(space, ch).tolist()
+                else:
+                    lat = [None] * (hi - lo)
+                meas = [None] * (hi - lo) if measured is None else \
+                    [None if math.isnan(v) else v for v in measured[lo:hi].tolist()]
+                rows = zip(idx.tolist(), arch_hashes(space, ch), predicted[lo:hi].tolist(), meas,
+                           batch_cost(space, ch, "madds").tolist(), batch_cost(space, ch, "params").tolist(), lat)
+                with conn:
+                    conn.executemany("INSERT INTO archs VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                    conn.executemany("UPDATE meta SET value = ? WHERE key = ?",
+                                     [(json.dumps(hi), "done"), (json.dumps(spent + time.perf_counter() - start),
+                                                                 "build_seconds")])
+                bar.update(hi - lo)
+        seconds = spent + time.perf_counter() - start
+        with conn:
+            conn.execute("BEGIN")  # indexes, statistics and the complete flag commit together
+            for sql in INDEXES:
+                conn.execute(sql)
+            conn.execute("ANALYZE")
+            conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             [("build_seconds", json.dumps(seconds)), ("complete", json.dumps(True))])
+    except sqlite3.DatabaseError as e:
+        raise LookupTableError(f"writing lookup table {path} failed ({e}); run the build again to resume, or "
+                               f"delete the file") from None
+    finally:
+        conn.close()
+    return path
+
+
+def check_inputs(space, predicted, choices, measured):
+    """``(predicted, choices, indices, measured)`` as float64 / int64 arrays, or a LookupTableError."""
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if predicted.ndim != 1:
+        raise LookupTableError(f"predicted accuracies must be a 1-d array, got shape {predicted.shape}")
+    indices = None
+    if choices is None:
+        if len(predicted) != space.size:
+            raise LookupTableError(f"{len(predicted)} predicted accuracies for space '{space.name}' of {space.size} "
+                                   f"architectures; give one per architecture in space.index order, or pass "
+                                   f"choices=")
+    else:
+        choices = np.asarray(choices)
+        if choices.ndim != 2 or choices.shape[1] != space.num_edges or choices.shape[0] != len(predicted):
+            raise LookupTableError(f"choices must have shape ({len(predicted)}, {space.num_edges}) (one choice "
+                                   f"vector per predicted accuracy), got {choices.shape}")
+        if not np.issubdtype(choices.dtype, np.integer):
+            raise LookupTableError(f"choices must be integers, got dtype {choices.dtype}")
+        choices = choices.astype(np.int64)
+        bad = np.argwhere((choices < 0) | (choices >= space.radices))
+        if len(bad):
+            k, i = bad[0]
+            raise LookupTableError(f"choices row {k}: choice {choices[k, i]} on edge {i} is outside 0.."
+                                   f"{space.radices[i] - 1}")
+        try:
+            indices = indices_of(space, choices)
+        except Exception as e:  # in-degree violations: ArchitectureError naming the node
+            from ..errors import GraphnasError
+
+            if not isinstance(e, GraphnasError):
+                raise
+            raise LookupTableError(f"choices: {e}") from None
+        uniq, counts = np.unique(indices, return_counts=True)
+        if len(uniq) != len(indices):
+            dup = int(uniq[np.argmax(counts > 1)])
+            rows = np.flatnonzero(indices == dup)[:2].tolist()
+            raise LookupTableError(f"choices rows {rows[0]} and {rows[1]} are the same architecture (index {dup}); "
+                                   f"give each architecture once")
+    nan = np.flatnonzero(~np.isfinite(predicted))
+    if len(nan):
+        raise LookupTableError(f"predicted accuracy of row {nan[0]} is {predicted[nan[0]]}; every prediction must "
+                               f"be a finite number")
+    if measured is not None:
+        measured = np.asarray(measured, dtype=np.float64)
+        if measured.shape != predicted.shape:
+            raise LookupTableError(f"measured accuracies must have shape {predicted.shape} (NaN where unknown), "
+                                   f"got {measured.shape}")
+    return predicted, choices, indices, measured

@@ -1,0 +1,62 @@
+"""Choice vectors <-> mixed-radix row keys of a lookup table, and architecture hashes in bulk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import LookupTableError
+
+if TYPE_CHECKING:
+    from ..space import SearchSpace
+
+__all__ = ["place_values", "check_int64", "choices_of", "indices_of", "arch_hashes"]
+
+
+def place_values(radices: np.ndarray) -> np.ndarray:
+    """Place values of the mixed-radix digits (edge 0 most significant), as int64."""
+    w = np.ones(len(radices), dtype=np.int64)
+    for i in range(len(radices) - 2, -1, -1):
+        w[i] = w[i + 1] * int(radices[i + 1])
+    return w
+
+
+def check_int64(space: "SearchSpace") -> None:
+    if space.size > np.iinfo(np.int64).max:
+        raise LookupTableError(f"space '{space.name}' has {space.size:.3e} architectures, more than a 64-bit index "
+                               f"holds; build the lookup table for a subspace (space.subspace(fixed=...))")
+
+
+def choices_of(space: "SearchSpace", indices: np.ndarray) -> np.ndarray:
+    """Choice vectors ``(N, E)`` of the architectures at mixed-radix ``indices`` (``SearchSpace.from_index``)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if space.in_degree:
+        rows = [space.from_index(int(i)).choices for i in indices]
+        return np.array(rows, dtype=np.int64).reshape(-1, space.num_edges)
+    check_int64(space)
+    return (indices[:, None] // place_values(space.radices)) % space.radices
+
+
+def indices_of(space: "SearchSpace", choices: np.ndarray) -> np.ndarray:
+    """Mixed-radix indices ``(N,)`` of choice vectors ``(N, E)`` (``SearchSpace.index``), as int64."""
+    choices = np.asarray(choices, dtype=np.int64)
+    if space.in_degree:
+        return np.array([space.index(space.arch(c.tolist())) for c in choices], dtype=np.int64)
+    check_int64(space)
+    return choices @ place_values(space.radices)
+
+
+def arch_hashes(space: "SearchSpace", choices: np.ndarray) -> list[str]:
+    """``Architecture.hash`` of every choice vector in ``choices`` (``(N, E)``), without building architectures.
+
+    The hash is the SHA-256 of ``json.dumps([fingerprint, ops])`` (see :attr:`Architecture.hash`); the
+    JSON text is assembled from per-candidate pieces encoded once.
+    """
+    head = "[" + json.dumps(space.fingerprint) + ", ["
+    enc = [[json.dumps(op) for op in e.candidates] for e in space.edges]
+    sha = hashlib.sha256
+    return [sha((head + ", ".join([enc[i][c] for i, c in enumerate(row)]) + "]]").encode()).hexdigest()[:16]
+            for row in np.asarray(choices).tolist()]

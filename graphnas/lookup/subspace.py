@@ -1,0 +1,136 @@
+"""A lookup table for a space too large to tabulate: a subspace around one architecture, labelled by an estimator.
+
+A lookup table stores every architecture of a (sub)space, so a space like the ST-NAS topology space
+(10^54) is tabulated around a chosen architecture (the search's best): the edges whose candidates
+change the cost most stay free, every other edge is fixed, and the subspace is kept within
+``max_nodes`` rows. Then, as in GCN-NAS:
+
+1. ``labels`` architectures of the subspace, drawn uniformly, are scored with the estimator (a
+   supernet path after BN recalibration in ``graphnas run``);
+2. a GCN over the subspace's Hamming-1 graph predicts every other one (:func:`~graphnas.predictor.predict_space`);
+3. every row goes into a :class:`~graphnas.lookup.LookupTable` with its MAdds, parameters and, with a
+   latency model, its latency on the measured device; the scored rows keep their score as ``measured``.
+
+``graphnas run`` ends with this step, so its output folder holds ``lookup.db`` for
+``tools/lookup.py --table runs/demo/lookup.db --latency ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..errors import LookupTableError
+from ..utils import as_rng
+
+if TYPE_CHECKING:
+    from ..arch import Architecture
+    from ..cost.latency import LatencyModel
+    from ..space import SearchSpace
+    from .table import LookupTable
+
+__all__ = ["cost_spread", "lookup_subspace", "build_from_estimator"]
+
+
+def cost_spread(space: "SearchSpace", base: "Architecture", latency_model: "LatencyModel | None" = None) -> np.ndarray:
+    """Per choice edge, how far the cost of ``base`` moves when only that edge changes: ``max - min`` over its
+    candidates, of latency (ms) with a latency model, else of MAdds. ``(E,)``; 0 on fixed edges."""
+    from ..calibration import batch_cost
+
+    base_choices = np.asarray(base.choices, dtype=np.int64)
+    rows, owner = [], []
+    for i, r in enumerate(space.radices.tolist()):
+        for c in range(r):
+            row = base_choices.copy()
+            row[i] = c
+            rows.append(row)
+            owner.append(i)
+    choices, owner = np.array(rows), np.array(owner)
+    cost = (latency_model.batch_latency(space, choices) if latency_model is not None
+            else batch_cost(space, choices, "madds"))
+    spread = np.zeros(space.num_edges)
+    for i in range(space.num_edges):
+        mine = cost[owner == i]
+        spread[i] = mine.max() - mine.min()
+    return spread
+
+
+def lookup_subspace(space: "SearchSpace", base: "Architecture", max_nodes: int = 20_000,
+                    latency_model: "LatencyModel | None" = None, name: str | None = None) -> "SearchSpace":
+    """The subspace of ``space`` around ``base`` with at most ``max_nodes`` architectures: the edges of largest
+    :func:`cost_spread` stay free (ties: lower edge first) while the product of their candidates fits, every
+    other edge keeps ``base``'s operator. Its choice vectors are those of ``space`` (see ``SearchSpace.subspace``).
+    """
+    if max_nodes < 2:
+        raise LookupTableError(f"max_nodes={max_nodes} leaves nothing to tabulate; give at least 2")
+    space.check(base)
+    spread = cost_spread(space, base, latency_model)
+    free, size = [], 1
+    for i in sorted(np.flatnonzero(space.radices > 1).tolist(), key=lambda i: (-spread[i], i)):
+        r = int(space.radices[i])
+        if size * r <= max_nodes:
+            free.append(i)
+            size *= r
+    fixed = {i: op for i, op in enumerate(base.ops) if i not in set(free) and space.radices[i] > 1}
+    return space.subspace(fixed=fixed, name=name or f"{space.name}/lookup")
+
+
+def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Callable[["Architecture"], float],
+                         base: "Architecture", *, labels: int = 200, max_nodes: int = 20_000,
+                         latency_model: "LatencyModel | None" = None, rng=None, predictor: dict | None = None,
+                         meta: dict | None = None, progress: bool = True) -> tuple["LookupTable", dict]:
+    """Tabulate :func:`lookup_subspace` of ``space`` around ``base`` (module doc): label, predict, build.
+
+    Args:
+        path (str or Path): the SQLite file to write (an interrupted build of the same inputs resumes).
+        space (SearchSpace): the space the estimator scores (architectures are passed to ``evaluate`` as
+            architectures of ``space``, so a cache keyed by their hash is shared with a search).
+        evaluate (callable): ``evaluate(arch) -> float``, higher is better.
+        base (Architecture): of ``space``; the fixed edges keep its operators.
+        labels (int): architectures scored with ``evaluate`` (default 200); a subspace no larger than
+            ``labels`` is scored whole and needs no predictor.
+        max_nodes (int): largest subspace (default 20,000 rows).
+        latency_model (LatencyModel, optional): latency of every row (and the cost that picks free edges).
+        rng (int or Generator, optional): seeds the labelled sample and the predictor.
+        predictor (dict, optional): options of :func:`~graphnas.predictor.predict_space` over
+            :data:`graphnas.predictor.SEARCH_OPTIONS`.
+        meta (dict, optional): extra metadata for the table (e.g. the supernet checkpoint's digest).
+        progress (bool): show progress bars.
+
+    Returns:
+        ``(table, info)``: the open table, and a JSON-able dict with ``subspace`` (name, size, free edges),
+        ``labels``, ``predictor`` (options, validation tau, seconds; ``None`` when every row was scored).
+    """
+    from ..predictor import SEARCH_OPTIONS, predict_space
+
+    if labels < 8:
+        raise LookupTableError(f"labels={labels} is too few to train a predictor; give at least 8")
+    rng = as_rng(rng)
+    sub = lookup_subspace(space, base, max_nodes, latency_model)
+    size = int(sub.size)
+    ids = np.arange(size) if size <= labels else np.sort(rng.choice(size, labels, replace=False))
+    scores = {}
+    for v in tqdm(ids.tolist(), desc="lookup labels", disable=not progress, leave=False, unit="arch"):
+        scores[v] = float(evaluate(sub.to_parent(sub.from_index(v))))
+    if size <= labels:
+        predicted, fit = np.array([scores[v] for v in range(size)]), None
+    else:
+        options = {**SEARCH_OPTIONS, **(predictor or {})}
+        predicted, history = predict_space(sub, scores, seed=int(rng.integers(2**31)), **options)
+        fit = {"options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
+               "best_val_tau": history.get("best_val_tau"), "epochs_run": history.get("epochs_run"),
+               "seconds": history.get("seconds")}
+    measured = np.full(size, np.nan)
+    measured[ids] = [scores[v] for v in ids.tolist()]
+    free = np.flatnonzero(sub.radices > 1).tolist()
+    info = {"subspace": {"name": sub.name, "size": size, "free_edges": free, "base": list(base.ops)},
+            "labels": len(ids), "predictor": fit}
+    from .table import LookupTable
+
+    table = LookupTable.build(path, sub, predicted, measured=measured, latency_model=latency_model,
+                              meta={"predictor": "gcn" if fit else "estimator (every row scored)", **(meta or {})},
+                              progress=progress)
+    return table, info

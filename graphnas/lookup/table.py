@@ -1,0 +1,304 @@
+"""An open lookup table: constrained top-k queries over its rows (see :mod:`graphnas.lookup`)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from ..cost.limits import METRICS
+from ..errors import ConstraintError, LookupTableError
+from .bounds import describe_limits, format_limit, parse_limit
+from .encoding import choices_of, place_values
+from .store import BATCH, COLUMNS, HOW_TO_BUILD, connect, read_meta
+
+if TYPE_CHECKING:
+    from ..arch import Architecture
+    from ..cost.latency import LatencyModel
+    from ..space import SearchSpace
+
+__all__ = ["LIMIT_METRICS", "SWITCH_MIN", "SWITCH_FRACTION", "Row", "LookupTable"]
+
+#: Metrics a query can bound, in column order.
+LIMIT_METRICS = ("madds", "params", "latency")
+#: :meth:`LookupTable.query` range-scans a metric's index when fewer than ``max(SWITCH_MIN, rows //
+#: SWITCH_FRACTION)`` rows are within that limit, and walks the covering index otherwise (module doc).
+SWITCH_MIN = 1000
+SWITCH_FRACTION = 32
+
+
+class Row(NamedTuple):
+    """One architecture of a lookup table (an answer of :meth:`LookupTable.query`).
+
+    Attributes:
+        index (int): its mixed-radix rank in the space (``SearchSpace.index``).
+        choices (tuple of int): its choice vector.
+        hash (str): ``Architecture.hash``.
+        predicted (float): predicted accuracy.
+        measured (float or None): measured accuracy, where known.
+        madds, params (float): multiply-adds and parameters.
+        latency (float or None): predicted latency in ms (``None``: the table has no latency model).
+    """
+
+    index: int
+    choices: tuple
+    hash: str
+    predicted: float
+    measured: float | None
+    madds: float
+    params: float
+    latency: float | None
+
+    def to_dict(self) -> dict:
+        return {**self._asdict(), "choices": list(self.choices)}
+
+
+
+class LookupTable:
+    """An open, complete lookup table (see the module doc). Use :meth:`build` or :meth:`open`.
+
+    Args:
+        path (Path): the SQLite file.
+        conn (sqlite3.Connection): a read-only connection to it.
+        meta (dict): its metadata.
+        space (SearchSpace, optional): its space, when known (else rebuilt from ``meta`` on demand).
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict, space: "SearchSpace | None" = None) -> None:
+        self.path = path
+        self.conn = conn
+        self.meta = meta
+        self._space = space
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | Path, space: "SearchSpace | None" = None) -> "LookupTable":
+        """Open a complete table for queries; with ``space``, check that the table was built for it.
+
+        Raises:
+            LookupTableError: the file is missing, not SQLite, not a lookup table, incomplete, or was
+                built for another space (name, fingerprint or scale).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise LookupTableError(f"lookup table {path} does not exist; {HOW_TO_BUILD}")
+        try:
+            conn = connect(path, readonly=True)
+        except sqlite3.Error as e:
+            raise LookupTableError(f"lookup table {path} cannot be opened ({e})") from None
+        try:
+            meta = read_meta(conn, path)
+            if not meta.get("complete"):
+                raise LookupTableError(f"lookup table {path} is incomplete ({meta.get('done', 0)} of "
+                                       f"{meta.get('rows')} rows written); finish it by running the same "
+                                       f"LookupTable.build(...) again: it resumes from the last committed batch")
+            table = cls(path, conn, meta)
+            if space is not None:
+                table.check_space(space)
+                table._space = space
+        except BaseException:
+            conn.close()
+            raise
+        return table
+
+    def check_space(self, space: "SearchSpace") -> None:
+        """Refuse a space other than the table's: name, structural fingerprint and scale must match."""
+        m = self.meta
+        want = (m["space"], m["fingerprint"], m["scale"])
+        have = (space.name, space.fingerprint, json.loads(json.dumps(space.scale)))
+        if want != have:
+            raise LookupTableError(f"lookup table {self.path} was built for space '{want[0]}' ({want[1]}) at scale "
+                                   f"{want[2]}, not '{have[0]}' ({have[1]}) at {have[2]}; build a lookup table for "
+                                   f"this space")
+
+    @property
+    def space(self) -> "SearchSpace":
+        """The table's space: the one given to :meth:`open`, else rebuilt from its name, scale and candidates."""
+        if self._space is None:
+            self._space = self._rebuild_space()
+        return self._space
+
+    def _rebuild_space(self) -> "SearchSpace":
+        from ..errors import GraphnasError
+        from ..registry import get_space
+
+        m = self.meta
+        fail = (f"cannot rebuild space '{m['space']}' of lookup table {self.path} from its metadata; "
+                f"pass it: LookupTable.open(path, space)")
+        try:
+            space = get_space(m["root"], **m["scale"])
+            if space.fingerprint != m["fingerprint"]:
+                allowed = {i: c for i, (e, c) in enumerate(zip(space.edges, m["candidates"]))
+                           if list(e.candidates) != c}
+                space = space.subspace(allowed=allowed, name=m["space"])
+        except (GraphnasError, KeyError, TypeError, IndexError):
+            raise LookupTableError(fail) from None
+        if space.fingerprint != m["fingerprint"] or list(space.input_shape) != m["input_shape"]:
+            raise LookupTableError(fail)
+        return space
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "LookupTable":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return int(self.meta["rows"])
+
+    def __repr__(self) -> str:
+        return (f"LookupTable({str(self.path)!r}, space={self.meta['space']!r}, rows={len(self)}, "
+                f"latency={self.has_latency})")
+
+    @property
+    def has_latency(self) -> bool:
+        """Whether the table was built with a latency model."""
+        return self.meta.get("latency") is not None
+
+    # ------------------------------------------------------------------ queries
+    def _execute(self, sql: str, args=()) -> list:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise LookupTableError(f"lookup table {self.path} is corrupt ({e}); delete it and rebuild it "
+                                   f"({HOW_TO_BUILD})") from None
+
+    def limits(self, madds=None, params=None, latency=None, **other) -> dict[str, float]:
+        """Parse and check limits (strings with units, or numbers in counts / milliseconds) -> metric: bound."""
+        if other:
+            bad = next(iter(other))
+            raise ConstraintError(f"unknown limit metric '{bad}'; choose one of {', '.join(LIMIT_METRICS)} "
+                                  f"(FLOPs: graphnas counts multiply-adds, give them as madds)")
+        given = {m: v for m, v in zip(LIMIT_METRICS, (madds, params, latency)) if v is not None}
+        out = {m: parse_limit(m, v) for m, v in given.items()}
+        if "latency" in out and not self.has_latency:
+            raise LookupTableError("latency unknown: this table was built without a latency model; rebuild with "
+                                   "one (graphnas latency build ...)")
+        return out
+
+    def query(self, madds=None, params=None, latency=None, top: int = 10, **other) -> list[Row]:
+        """The ``top`` architectures of highest predicted accuracy within the limits (ties: lower index first).
+
+        Args:
+            madds, params (str or float, optional): upper bounds, ``"330M"`` / ``"5M"`` (units K, M, G,
+                T required in strings) or a count.
+            latency (str or float, optional): upper bound, ``"17ms"`` (``us``, ``ms``, ``s``) or milliseconds.
+            top (int): how many rows (default: 10).
+
+        Raises:
+            ConstraintError: an unknown metric, a limit without unit or negative, or limits no
+                architecture meets (the error's ``smallest`` holds the smallest value of each limited
+                metric over the table, and ``smallest_within_others`` that of each metric among the
+                architectures meeting the other limits).
+            LookupTableError: a latency limit on a table built without a latency model.
+        """
+        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+            raise ConstraintError(f"top={top!r} must be a positive integer")
+        limits = self.limits(madds, params, latency, **other)
+        rows = self._execute(*self._select(limits, int(top)))
+        if not rows:
+            raise self._unmeetable(limits)
+        choices = self.choices([r[0] for r in rows])
+        return [Row(r[0], tuple(c), *r[1:]) for r, c in zip(rows, choices.tolist())]
+
+    def best(self, madds=None, params=None, latency=None) -> Row:
+        """The architecture of highest predicted accuracy within the limits (see :meth:`query`)."""
+        return self.query(madds, params, latency, top=1)[0]
+
+    def plan(self, madds=None, params=None, latency=None, top: int = 10) -> list[str]:
+        """SQLite's ``EXPLAIN QUERY PLAN`` of :meth:`query` for these limits (the ``detail`` lines)."""
+        sql, args = self._select(self.limits(madds, params, latency), int(top))
+        return [r[-1] for r in self._execute("EXPLAIN QUERY PLAN " + sql, args)]
+
+    @property
+    def switch_rows(self) -> int:
+        """Below this many rows within a limit, :meth:`query` range-scans that metric's index (see the module doc)."""
+        return max(SWITCH_MIN, len(self) // SWITCH_FRACTION)
+
+    def _select(self, limits: dict, top: int) -> tuple[str, tuple]:
+        """The top-k SQL for ``limits`` and its arguments: the plan is chosen here, not by SQLite (module doc)."""
+        order = " ORDER BY predicted DESC, idx LIMIT ?"
+        if not limits:
+            return f"SELECT {COLUMNS} FROM archs INDEXED BY archs_rank{order}", (top,)
+        cap = self.switch_rows
+        within = {m: self._execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM archs INDEXED BY archs_{m} WHERE {m} <= ? "
+                                   f"LIMIT ?)", (v, cap))[0][0] for m, v in limits.items()}
+        tightest = min(within, key=within.get)
+        if within[tightest] < cap:  # few rows: walk them in the metric's index, sort them
+            where = " AND ".join(f"{'' if m == tightest else '+'}{m} <= ?" for m in limits)
+            return (f"SELECT {COLUMNS} FROM archs INDEXED BY archs_{tightest} WHERE {where}{order}",
+                    (*limits.values(), top))
+        where = " AND ".join(f"+{m} <= ?" for m in limits)  # many: walk the answer order, stop at the k-th match
+        return f"SELECT {COLUMNS} FROM archs INDEXED BY archs_rank WHERE {where}{order}", (*limits.values(), top)
+
+    def _unmeetable(self, limits: dict) -> ConstraintError:
+        smallest = {m: self._execute(f"SELECT MIN({m}) FROM archs")[0][0] for m in limits}
+        within, parts = {}, []
+        for m, low in smallest.items():
+            text = f"the smallest {METRICS[m]} is {format_limit(m, low)}"
+            others = {k: v for k, v in limits.items() if k != m}
+            if others:
+                where = " AND ".join(f"{k} <= ?" for k in others)
+                within[m] = self._execute(f"SELECT MIN({m}) FROM archs WHERE {where}", tuple(others.values()))[0][0]
+                text += f" (with {describe_limits(others)}: {'none' if within[m] is None else format_limit(m, within[m])})"
+            parts.append(text)
+        err = ConstraintError(f"no architecture in lookup table {self.path} has {describe_limits(limits)}: "
+                              f"{', '.join(parts)}; relax the limit{'s' if len(limits) > 1 else ''}")
+        err.smallest = smallest
+        err.smallest_within_others = within
+        return err
+
+    def column(self, name: str) -> np.ndarray:
+        """One column over every row, in index order: ``predicted``, ``measured`` (NaN where unknown), ``madds``,
+        ``params`` or ``latency`` (NaN without a latency model), as float64."""
+        if name not in ("predicted", "measured", *LIMIT_METRICS):
+            raise LookupTableError(f"unknown column {name!r}; choose predicted, measured, {', '.join(LIMIT_METRICS)}")
+        values = self._execute(f"SELECT {name} FROM archs ORDER BY idx")
+        return np.array([np.nan if v is None else v for (v,) in values], dtype=np.float64)
+
+    def choices(self, indices) -> np.ndarray:
+        """Choice vectors ``(N, E)`` of the given indices (decoded from the stored radices)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if self.meta.get("in_degree"):
+            return choices_of(self.space, indices)
+        radices = np.array(self.meta["radices"], dtype=np.int64)
+        return (indices[:, None] // place_values(radices)) % radices
+
+    def arch(self, row: Row | int) -> "Architecture":
+        """The :class:`~graphnas.arch.Architecture` of a row (or an index) of the table."""
+        index = row.index if isinstance(row, Row) else int(row)
+        return self.space.arch(self.choices([index])[0].tolist())
+
+    def row(self, index: int) -> Row:
+        """The row of the architecture at ``index`` (``LookupTableError`` if the table has none)."""
+        rows = self._execute(f"SELECT {COLUMNS} FROM archs WHERE idx = ?", (int(index),))
+        if not rows:
+            raise LookupTableError(f"lookup table {self.path} has no architecture with index {index}")
+        return Row(rows[0][0], tuple(self.choices([index])[0].tolist()), *rows[0][1:])
+
+    def describe(self) -> dict:
+        """A JSON-friendly summary of the table's metadata."""
+        m = self.meta
+        return {"path": str(self.path), "space": m["space"], "scale": m["scale"], "fingerprint": m["fingerprint"],
+                "rows": m["rows"], "space_size": m["size"], "predictor": m.get("predictor"),
+                "supernet": m.get("supernet"), "latency": m.get("latency"), "created": m.get("created")}
+
+    @classmethod
+    def build(cls, path: str | Path, space: "SearchSpace", predicted, choices=None, measured=None,
+              latency_model: "LatencyModel | None" = None, meta: dict | None = None, batch: int = BATCH,
+              progress: bool = False, latency=None, latency_source: str | None = None) -> "LookupTable":
+        """Write a lookup table (or resume an interrupted build of the same inputs) and open it.
+
+        The arguments are those of :func:`graphnas.lookup.build.build_table`.
+        """
+        from .build import build_table
+
+        path = build_table(path, space, predicted, choices=choices, measured=measured, latency_model=latency_model,
+                           meta=meta, batch=batch, progress=progress, latency=latency, latency_source=latency_source)
+        return cls.open(path, space)
