@@ -102,8 +102,9 @@ def cmd_run(args) -> int:
         ex = lookup["example"]
         lo, hi = lookup["latency_ms"]
         print(f"lookup table {lookup['table']}: {lookup['rows']} architectures around the best "
-              f"({len(lookup['subspace']['free_edges'])} free edges, {lookup['labels']} scored with the supernet, "
-              f"the rest predicted by a GCN), {lo:.3f}-{hi:.3f} ms on this machine")
+              f"({len(lookup['subspace']['free_edges'])} free edges; {lookup['labels']} scored with the supernet, "
+              f"{lookup['front']} of them on the front a GCN predicts; the GCN predicts the rest), "
+              f"{lo:.3f}-{hi:.3f} ms on this machine")
         print(f"  best under {ex['latency']}: {ex['best']['hash']}, predicted acc {ex['best']['predicted']:.4f}, "
               f"{ex['best']['latency']:.3f} ms; ask for any limit with: {ex['command']}")
     print(f"wrote {Path(config.out) / 'report.json'}, {', '.join(report['files']['pictures'])}")

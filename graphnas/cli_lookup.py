@@ -90,7 +90,8 @@ def cmd_lookup(args) -> int:
 def add_lookup_parser(sub) -> None:
     """Add ``lookup`` to the ``graphnas`` subcommands."""
     p = sub.add_parser("lookup", help="the best architectures of a lookup table (every architecture of a space with "
-                       "its predicted accuracy and costs) under latency, MAdds and parameter limits")
+                       "its predicted or measured accuracy and costs) under latency, MAdds and parameter limits; measured "
+                       "architectures rank first")
     p.add_argument("--table", required=True, help="SQLite lookup table written by graphnas.lookup.LookupTable.build")
     p.add_argument("--latency", metavar="LIMIT", help="latency limit with a unit, e.g. 17ms, 250us or 0.02s (the "
                    "table's latency model; refused if it was built without one)")

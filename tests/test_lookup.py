@@ -72,14 +72,17 @@ def table(table_path, space):
         yield t
 
 
-def brute(predicted, costs, limits: dict, top: int, index=None) -> np.ndarray:
-    """Indices of the top rows by (predicted desc, index asc) among those within the limits."""
+def brute(predicted, costs, limits: dict, top: int, index=None, measured=None) -> np.ndarray:
+    """Indices of the top rows among those within the limits: measured ones first by measured accuracy, then
+    the rest by predicted accuracy; ties by index."""
     index = np.arange(len(predicted)) if index is None else index
+    known = np.zeros(len(predicted), dtype=bool) if measured is None else ~np.isnan(measured)
+    score = np.where(known, np.nan_to_num(measured if measured is not None else predicted), predicted)
     mask = np.ones(len(predicted), dtype=bool)
     for m, v in limits.items():
         mask &= costs[m] <= v
     rows = np.flatnonzero(mask)
-    order = np.lexsort((index[rows], -predicted[rows]))
+    order = np.lexsort((index[rows], -score[rows], ~known[rows]))
     return rows[order[:top]]
 
 
@@ -117,7 +120,7 @@ def test_queries_equal_a_brute_force_scan(table, inputs):
         kind = kinds[trial % len(kinds)]
         limits = {m: float(np.quantile(costs[m], 10 ** rng.uniform(-3, 0))) for m in kind}
         top = int(rng.integers(1, 25))
-        want = brute(predicted, costs, limits, top)
+        want = brute(predicted, costs, limits, top, measured=measured)
         if not len(want):
             with pytest.raises(ConstraintError):
                 table.query(**limits, top=top)
@@ -133,8 +136,8 @@ def test_queries_equal_a_brute_force_scan(table, inputs):
 
 
 def test_string_limits_are_parsed_with_their_units(table, inputs):
-    predicted, _, _, _, costs = inputs
-    want = brute(predicted, costs, {"madds": 1.5e6, "latency": 6.5}, 5)
+    predicted, measured, _, _, costs = inputs
+    want = brute(predicted, costs, {"madds": 1.5e6, "latency": 6.5}, 5, measured=measured)
     assert [r.index for r in table.query(madds="1.5M", latency="6500us", top=5)] == want.tolist()
     assert [r.index for r in table.query(madds="1500K", latency="6.5ms", top=5)] == want.tolist()
     assert table.best(madds="1.5M", latency="6.5ms").index == want[0]
@@ -151,11 +154,16 @@ def test_query_plan_walks_the_covering_index_or_a_narrow_metric_range(table, inp
     assert plan == "SEARCH archs USING INDEX archs_latency (latency<?) | USE TEMP B-TREE FOR ORDER BY", plan
 
 
-def test_ties_in_predicted_accuracy_break_by_index(table, inputs):
-    predicted, _, _, _, _ = inputs
-    top = table.query(top=30)
-    keys = [(-r.predicted, r.index) for r in top]
-    assert keys == sorted(keys) and len({r.predicted for r in top}) < len(top)  # ties present and ordered
+def test_measured_rows_rank_first_and_ties_break_by_index(table, inputs):
+    _, measured, _, _, _ = inputs
+    known = int((~np.isnan(measured)).sum())
+    top = table.query(top=known + 30)
+    head, tail = top[:known], top[known:]
+    assert all(r.measured is not None for r in head) and all(r.measured is None for r in tail)
+    keys = [(-r.measured, r.index) for r in head]
+    assert keys == sorted(keys) and len({r.measured for r in head}) < len(head)  # by measured accuracy, ties ordered
+    keys = [(-r.predicted, r.index) for r in tail]
+    assert keys == sorted(keys) and len({r.predicted for r in tail}) < len(tail)  # then by predicted accuracy
 
 
 # ---------------------------------------------------------------------- limits no architecture meets, bad limits

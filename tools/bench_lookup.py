@@ -14,8 +14,9 @@ metric from 0.01% to 100% so that tight limits are covered, the top-10 query is 
 ``--repeat`` runs per limit) and its answer compared with a full numpy scan of the same arrays in
 memory (mask + partial sort), timed the same way. The same limits are also run as single query plans,
 which is how the table's indexes and ``query``'s choice between two plans were settled: the covering
-index ``(predicted DESC, idx, madds, params, latency)`` alone, SQLite's own choice among the table's
-indexes, a per-metric index forced, a non-covering ``(predicted DESC, idx)`` index, and no index.
+index ``(tier DESC, score DESC, idx, madds, params, latency)`` alone, SQLite's own choice among the
+table's indexes, a per-metric index forced, a non-covering ``(tier DESC, score DESC, idx)`` index, and no
+index. No row has a measured accuracy here, so every row is in tier 0 and ranks by prediction.
 
     python tools/bench_lookup.py [--queries 20] [--repeat 3] [--latency-table FILE] [--keep FILE]
 """
@@ -40,6 +41,7 @@ from graphnas.calibration import batch_cost
 from graphnas.cost.latency import LatencyModel, space_entries
 from graphnas.cost.timing import Measurement
 from graphnas.lookup import LookupTable, choices_of
+from graphnas.lookup.store import ORDER
 
 FREE = (0, 3, 6, 9, 12, 15, 18)
 FIXED_OP = "mbconv_k3_e3"
@@ -103,18 +105,18 @@ def plan_sql(variant: str, metrics) -> str:
     """The top-10 query of an index plan."""
     if variant == "covering":  # what LookupTable.query runs
         where = " AND ".join(f"+{m} <= ?" for m in metrics)
-        return f"{_SELECT} INDEXED BY archs_rank WHERE {where} ORDER BY predicted DESC, idx LIMIT 10"
+        return f"{_SELECT} INDEXED BY archs_rank WHERE {where} ORDER BY {ORDER} LIMIT 10"
     where = " AND ".join(f"{m} <= ?" for m in metrics)
     source = {"planner": "", "metric": f" INDEXED BY archs_{metrics[0]}", "noncovering": " INDEXED BY archs_pred",
               "none": " NOT INDEXED"}[variant]
-    return f"{_SELECT}{source} WHERE {where} ORDER BY predicted DESC, idx LIMIT 10"
+    return f"{_SELECT}{source} WHERE {where} ORDER BY {ORDER} LIMIT 10"
 
 
 VARIANTS = {
-    "covering": "covering index (predicted DESC, idx, madds, params, latency) only, forced",
+    "covering": "covering index (tier DESC, score DESC, idx, madds, params, latency) only, forced",
     "planner": "SQLite's own choice among the table's indexes (after ANALYZE)",
     "metric": "per-metric index on the (first) limited metric, forced",
-    "noncovering": "non-covering index (predicted DESC, idx), forced",
+    "noncovering": "non-covering index (tier DESC, score DESC, idx), forced",
     "none": "no index: scan the table and sort",
 }
 
@@ -184,7 +186,7 @@ def main() -> None:
         var_t, plans = {}, {}
         for variant in VARIANTS:
             if variant == "noncovering":
-                conn.execute("CREATE INDEX archs_pred ON archs(predicted DESC, idx)")
+                conn.execute("CREATE INDEX archs_pred ON archs(tier DESC, score DESC, idx)")
                 conn.execute("ANALYZE")
                 conn.commit()
             var_t[variant] = {}

@@ -16,6 +16,16 @@ MAdds" is a query, answered in milliseconds for any limit, without searching aga
     madds      REAL NOT NULL        multiply-adds (graphnas.calibration.batch_cost, exact)
     params     REAL NOT NULL        parameters
     latency    REAL                 predicted latency in ms (LatencyModel), NULL without a latency model
+    tier       INTEGER NOT NULL     1 where measured is known, else 0
+    score      REAL NOT NULL        measured where known, else predicted
+
+**Answer order**: measured architectures first, by measured accuracy, then the rest by predicted
+accuracy (``ORDER BY tier DESC, score DESC, idx``). This is GCN-NAS's last step for every limit at
+once: the predictor chooses which architectures to measure (the predicted accuracy-latency front,
+:mod:`graphnas.lookup.labelling`), and the best *measured* one within a limit is the answer. Ranking
+measured and predicted values together instead lets an over-predicted unmeasured row (the highest
+predictions are the most over-estimated) beat the measured front (``tools/bench_lookup_nb201.py``
+reports both orders, BENCHMARKS.md). A limit that no measured row meets is answered from predictions.
 
 ``idx`` *is* the choice vector: with radices ``r_0..r_{E-1}`` (candidates per edge, edge 0 most
 significant), ``idx = (...(c_0 * r_1 + c_1) * r_2 + ...) * r_{E-1} + c_{E-1}``, so a row needs no
@@ -32,13 +42,13 @@ digest of everything the build was given), ``done`` (input rows committed), ``co
 ``build_seconds``.
 
 **Indexes and query plans** (chosen by measurement: ``tools/bench_lookup.py``, BENCHMARKS.md). A
-constrained top-k query is ``WHERE madds <= ? AND latency <= ? ORDER BY predicted DESC, idx LIMIT k``
-(ties in predicted accuracy broken by ``idx``, so answers are deterministic). Two plans answer it, and
+constrained top-k query is ``WHERE madds <= ? AND latency <= ? ORDER BY tier DESC, score DESC, idx LIMIT k``
+(ties broken by ``idx``, so answers are deterministic). Two plans answer it, and
 :meth:`LookupTable.query` picks one itself rather than leave it to SQLite's planner (which, without
 range statistics, picked much slower plans in the benchmark):
 
-* *many rows within the limits*: walk the covering index ``archs_rank ON archs(predicted DESC, idx,
-  madds, params, latency)`` in answer order, testing the limits on the index entry itself and reading
+* *many rows within the limits*: walk the covering index ``archs_rank ON archs(tier DESC, score DESC,
+  idx, madds, params, latency)`` in answer order, testing the limits on the index entry itself and reading
   the table only for the rows returned, and stop at the ``k``-th match (``EXPLAIN QUERY PLAN``:
   ``SCAN archs USING INDEX archs_rank``, no sort). Cost: index entries passed before the ``k``-th
   match; the whole index at worst (tens of ns per entry).
@@ -62,8 +72,9 @@ incomplete table with a line saying how to finish it.
 from .bounds import describe_limits, format_limit, parse_limit
 from .build import build_table
 from .encoding import arch_hashes, choices_of, indices_of
+from .labelling import front_layers, label_and_predict
 from .store import BATCH, FORMAT, INDEXES
 from .table import LIMIT_METRICS, LookupTable, Row
 
 __all__ = ["FORMAT", "BATCH", "INDEXES", "LIMIT_METRICS", "Row", "LookupTable", "build_table", "choices_of",
-           "indices_of", "arch_hashes", "format_limit", "parse_limit", "describe_limits"]
+           "indices_of", "arch_hashes", "format_limit", "parse_limit", "describe_limits", "front_layers", "label_and_predict"]

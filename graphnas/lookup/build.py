@@ -115,10 +115,12 @@ def build_table(path: str | Path, space: "SearchSpace", predicted, choices=None,
                     lat = [None] * (hi - lo)
                 meas = [None] * (hi - lo) if measured is None else \
                     [None if math.isnan(v) else v for v in measured[lo:hi].tolist()]
-                rows = zip(idx.tolist(), arch_hashes(space, ch), predicted[lo:hi].tolist(), meas,
-                           batch_cost(space, ch, "madds").tolist(), batch_cost(space, ch, "params").tolist(), lat)
+                pred = predicted[lo:hi].tolist()
+                rows = zip(idx.tolist(), arch_hashes(space, ch), pred, meas, batch_cost(space, ch, "madds").tolist(),
+                           batch_cost(space, ch, "params").tolist(), lat, [int(m is not None) for m in meas],
+                           [p if m is None else m for p, m in zip(pred, meas)])
                 with conn:
-                    conn.executemany("INSERT INTO archs VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                    conn.executemany("INSERT INTO archs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                     conn.executemany("UPDATE meta SET value = ? WHERE key = ?",
                                      [(json.dumps(hi), "done"), (json.dumps(spent + time.perf_counter() - start),
                                                                  "build_seconds")])

@@ -16,15 +16,18 @@ if TYPE_CHECKING:
     from ..cost.latency import LatencyModel
     from ..space import SearchSpace
 
-__all__ = ["FORMAT", "BATCH", "COLUMNS", "SCHEMA", "INDEXES", "RESERVED", "HOW_TO_BUILD", "connect", "read_meta",
+__all__ = ["FORMAT", "BATCH", "COLUMNS", "ORDER", "SCHEMA", "INDEXES", "RESERVED", "HOW_TO_BUILD", "connect", "read_meta",
            "space_meta", "latency_meta", "digest", "create", "resume"]
 
 #: Format tag of graphnas lookup tables; a file with another is refused.
-FORMAT = "graphnas-lookup-1"
+FORMAT = "graphnas-lookup-2"
 #: Rows written per transaction while building.
 BATCH = 50_000
 #: Columns of a row, in the order of :class:`~graphnas.lookup.Row` (choices excepted).
 COLUMNS = "idx, hash, predicted, measured, madds, params, latency"
+#: The answer order: measured architectures first, by measured accuracy, then the others by predicted
+#: accuracy; ties by index (deterministic).
+ORDER = "tier DESC, score DESC, idx"
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE archs (
@@ -34,11 +37,13 @@ CREATE TABLE archs (
     measured REAL,
     madds REAL NOT NULL,
     params REAL NOT NULL,
-    latency REAL);
+    latency REAL,
+    tier INTEGER NOT NULL,  -- 1 where measured is known, else 0: measured rows rank first
+    score REAL NOT NULL);   -- measured where known, else predicted: the rank within a tier
 """
 #: Made once all rows are in (faster than keeping them up to date row by row).
 INDEXES = (
-    "CREATE INDEX IF NOT EXISTS archs_rank ON archs(predicted DESC, idx, madds, params, latency)",
+    "CREATE INDEX IF NOT EXISTS archs_rank ON archs(tier DESC, score DESC, idx, madds, params, latency)",
     "CREATE INDEX IF NOT EXISTS archs_madds ON archs(madds)",
     "CREATE INDEX IF NOT EXISTS archs_params ON archs(params)",
     "CREATE INDEX IF NOT EXISTS archs_latency ON archs(latency)",

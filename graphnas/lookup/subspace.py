@@ -5,9 +5,10 @@ A lookup table stores every architecture of a (sub)space, so a space like the ST
 change the cost most stay free, every other edge is fixed, and the subspace is kept within
 ``max_nodes`` rows. Then, as in GCN-NAS:
 
-1. ``labels`` architectures of the subspace, drawn uniformly, are scored with the estimator (a
-   supernet path after BN recalibration in ``graphnas run``);
-2. a GCN over the subspace's Hamming-1 graph predicts every other one (:func:`~graphnas.predictor.predict_space`);
+1. ``labels`` architectures of the subspace are scored with the estimator (a supernet path after BN
+   recalibration in ``graphnas run``): most drawn uniformly, the rest on the accuracy-cost front that
+   a GCN over the subspace's Hamming-1 graph predicts (:mod:`graphnas.lookup.labelling`);
+2. the GCN, retrained on all of them, predicts every other one (:func:`~graphnas.predictor.predict_space`);
 3. every row goes into a :class:`~graphnas.lookup.LookupTable` with its MAdds, parameters and, with a
    latency model, its latency on the measured device; the scored rows keep their score as ``measured``.
 
@@ -21,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..errors import LookupTableError
 from ..utils import as_rng
@@ -80,9 +80,10 @@ def lookup_subspace(space: "SearchSpace", base: "Architecture", max_nodes: int =
 
 def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Callable[["Architecture"], float],
                          base: "Architecture", *, labels: int = 200, max_nodes: int = 20_000,
-                         latency_model: "LatencyModel | None" = None, rng=None, predictor: dict | None = None,
-                         meta: dict | None = None, progress: bool = True) -> tuple["LookupTable", dict]:
-    """Tabulate :func:`lookup_subspace` of ``space`` around ``base`` (module doc): label, predict, build.
+                         latency_model: "LatencyModel | None" = None, rng=None, reevaluate: int | None = None,
+                         rounds: int = 2, predictor: dict | None = None, meta: dict | None = None,
+                         progress: bool = True) -> tuple["LookupTable", dict]:
+    """Tabulate :func:`lookup_subspace` of ``space`` around ``base`` (module doc): measure, predict, build.
 
     Args:
         path (str or Path): the SQLite file to write (an interrupted build of the same inputs resumes).
@@ -90,47 +91,39 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
             architectures of ``space``, so a cache keyed by their hash is shared with a search).
         evaluate (callable): ``evaluate(arch) -> float``, higher is better.
         base (Architecture): of ``space``; the fixed edges keep its operators.
-        labels (int): architectures scored with ``evaluate`` (default 200); a subspace no larger than
-            ``labels`` is scored whole and needs no predictor.
+        labels (int): architectures scored with ``evaluate`` (default 200): drawn at random, then
+            ``reevaluate`` of them on the predicted accuracy-cost front in ``rounds`` rounds
+            (:func:`~graphnas.lookup.labelling.label_and_predict`); a subspace no larger than ``labels``
+            is scored whole and needs no predictor.
         max_nodes (int): largest subspace (default 20,000 rows).
-        latency_model (LatencyModel, optional): latency of every row (and the cost that picks free edges).
+        latency_model (LatencyModel, optional): latency of every row (the front's cost, and the cost that
+            picks the free edges); without one, MAdds.
         rng (int or Generator, optional): seeds the labelled sample and the predictor.
+        reevaluate, rounds: see :func:`~graphnas.lookup.labelling.label_and_predict`.
         predictor (dict, optional): options of :func:`~graphnas.predictor.predict_space` over
             :data:`graphnas.predictor.SEARCH_OPTIONS`.
         meta (dict, optional): extra metadata for the table (e.g. the supernet checkpoint's digest).
         progress (bool): show progress bars.
 
     Returns:
-        ``(table, info)``: the open table, and a JSON-able dict with ``subspace`` (name, size, free edges),
-        ``labels``, ``predictor`` (options, validation tau, seconds; ``None`` when every row was scored).
+        ``(table, info)``: the open table, and a JSON-able dict with ``subspace`` (name, size, free edges,
+        base operators) and the labelling's ``info`` (``labels``, ``random``, ``front``, ``fits``, ``options``).
     """
-    from ..predictor import SEARCH_OPTIONS, predict_space
-
-    if labels < 8:
-        raise LookupTableError(f"labels={labels} is too few to train a predictor; give at least 8")
-    rng = as_rng(rng)
-    sub = lookup_subspace(space, base, max_nodes, latency_model)
-    size = int(sub.size)
-    ids = np.arange(size) if size <= labels else np.sort(rng.choice(size, labels, replace=False))
-    scores = {}
-    for v in tqdm(ids.tolist(), desc="lookup labels", disable=not progress, leave=False, unit="arch"):
-        scores[v] = float(evaluate(sub.to_parent(sub.from_index(v))))
-    if size <= labels:
-        predicted, fit = np.array([scores[v] for v in range(size)]), None
-    else:
-        options = {**SEARCH_OPTIONS, **(predictor or {})}
-        predicted, history = predict_space(sub, scores, seed=int(rng.integers(2**31)), **options)
-        fit = {"options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
-               "best_val_tau": history.get("best_val_tau"), "epochs_run": history.get("epochs_run"),
-               "seconds": history.get("seconds")}
-    measured = np.full(size, np.nan)
-    measured[ids] = [scores[v] for v in ids.tolist()]
-    free = np.flatnonzero(sub.radices > 1).tolist()
-    info = {"subspace": {"name": sub.name, "size": size, "free_edges": free, "base": list(base.ops)},
-            "labels": len(ids), "predictor": fit}
+    from ..calibration import batch_cost
+    from .encoding import choices_of
+    from .labelling import label_and_predict
     from .table import LookupTable
 
+    rng = as_rng(rng)
+    sub = lookup_subspace(space, base, max_nodes, latency_model)
+    choices = choices_of(sub, np.arange(sub.size))
+    cost = latency_model.batch_latency(sub, choices) if latency_model is not None else batch_cost(sub, choices)
+    predicted, measured, info = label_and_predict(
+        sub, lambda v: evaluate(sub.to_parent(sub.from_index(v))), labels, cost=cost, reevaluate=reevaluate,
+        rounds=rounds, rng=rng, predictor=predictor, progress=progress)
+    info = {"subspace": {"name": sub.name, "size": int(sub.size), "free_edges": np.flatnonzero(sub.radices > 1).tolist(),
+                         "base": list(base.ops)}, **info}
     table = LookupTable.build(path, sub, predicted, measured=measured, latency_model=latency_model,
-                              meta={"predictor": "gcn" if fit else "estimator (every row scored)", **(meta or {})},
-                              progress=progress)
+                              meta={"predictor": "gcn" if info["fits"] else "estimator (every row scored)",
+                                    **(meta or {})}, progress=progress)
     return table, info

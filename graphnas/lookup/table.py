@@ -13,7 +13,7 @@ from ..cost.limits import METRICS
 from ..errors import ConstraintError, LookupTableError
 from .bounds import describe_limits, format_limit, parse_limit
 from .encoding import choices_of, place_values
-from .store import BATCH, COLUMNS, HOW_TO_BUILD, connect, read_meta
+from .store import BATCH, COLUMNS, HOW_TO_BUILD, ORDER, connect, read_meta
 
 if TYPE_CHECKING:
     from ..arch import Architecture
@@ -183,7 +183,8 @@ class LookupTable:
         return out
 
     def query(self, madds=None, params=None, latency=None, top: int = 10, **other) -> list[Row]:
-        """The ``top`` architectures of highest predicted accuracy within the limits (ties: lower index first).
+        """The ``top`` best architectures within the limits: measured ones first by measured accuracy, then the
+        others by predicted accuracy (ties: lower index first; see :mod:`graphnas.lookup`).
 
         Args:
             madds, params (str or float, optional): upper bounds, ``"330M"`` / ``"5M"`` (units K, M, G,
@@ -208,7 +209,8 @@ class LookupTable:
         return [Row(r[0], tuple(c), *r[1:]) for r, c in zip(rows, choices.tolist())]
 
     def best(self, madds=None, params=None, latency=None) -> Row:
-        """The architecture of highest predicted accuracy within the limits (see :meth:`query`)."""
+        """The first answer of :meth:`query`: the best measured architecture within the limits, else the best
+        predicted one."""
         return self.query(madds, params, latency, top=1)[0]
 
     def plan(self, madds=None, params=None, latency=None, top: int = 10) -> list[str]:
@@ -223,7 +225,7 @@ class LookupTable:
 
     def _select(self, limits: dict, top: int) -> tuple[str, tuple]:
         """The top-k SQL for ``limits`` and its arguments: the plan is chosen here, not by SQLite (module doc)."""
-        order = " ORDER BY predicted DESC, idx LIMIT ?"
+        order = f" ORDER BY {ORDER} LIMIT ?"
         if not limits:
             return f"SELECT {COLUMNS} FROM archs INDEXED BY archs_rank{order}", (top,)
         cap = self.switch_rows

@@ -21,7 +21,8 @@ Example::
 """
 
 from .features import FEATURES, feature_width, gray_features, node_features, onehot_features
-from .fit import SEARCH_OPTIONS, fit_predictor, predict_all, predict_space, subgraph_forward
+from .fit import (MIN_LABELS_TO_VALIDATE, SEARCH_OPTIONS, fit_predictor, job_options, predict_all, predict_space,
+                  subgraph_forward)
 from .gcn import GCNPredictor, MLPPredictor
 from .hamming import (ASSIGNED_WEIGHT, BYTES_PER_ENTRY, HammingGraph, choices_of, hamming_graph, index_of,
                       measured_weights, neighbours, radices_of)
@@ -30,5 +31,5 @@ __all__ = [
     "HammingGraph", "hamming_graph", "measured_weights", "choices_of", "index_of", "neighbours", "radices_of",
     "ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "FEATURES", "feature_width", "gray_features", "onehot_features",
     "node_features", "GCNPredictor", "MLPPredictor", "fit_predictor", "predict_space", "predict_all",
-    "subgraph_forward", "SEARCH_OPTIONS",
+    "subgraph_forward", "SEARCH_OPTIONS", "MIN_LABELS_TO_VALIDATE", "job_options",
 ]

@@ -54,12 +54,22 @@ from .features import FEATURES, feature_width, node_features
 from .gcn import DROPOUT, HIDDEN, GCNPredictor, MLPPredictor
 from .hamming import HammingGraph, _ids, _labels, hamming_graph, radices_of
 
-__all__ = ["fit_predictor", "predict_space", "predict_all", "subgraph_forward", "SEARCH_OPTIONS"]
+__all__ = ["fit_predictor", "predict_space", "predict_all", "subgraph_forward", "SEARCH_OPTIONS",
+           "MIN_LABELS_TO_VALIDATE", "job_options"]
 
 #: :func:`predict_space` options where a predictor runs inside a job (the gcn search's segments, the lookup
 #: table of ``graphnas run``): lighter than the paper's 600 epochs of 512-wide layers, so that 20,000 nodes
 #: train in seconds to a minute on 2 CPU cores.
 SEARCH_OPTIONS = {"epochs": 150, "patience": 50, "hidden": (128, 128)}
+#: Fewer labels than this train on all of them, with no validation split (too few to hold any out).
+MIN_LABELS_TO_VALIDATE = 40
+
+
+def job_options(options: dict | None, n_labels: int) -> dict:
+    """:data:`SEARCH_OPTIONS` updated with ``options``, without a validation split under
+    :data:`MIN_LABELS_TO_VALIDATE` labels."""
+    out = {**SEARCH_OPTIONS, **(options or {})}
+    return out if n_labels >= MIN_LABELS_TO_VALIDATE else {**out, "val_fraction": 0.0}
 
 Features = torch.Tensor | Callable[[np.ndarray], torch.Tensor]
 

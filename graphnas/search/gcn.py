@@ -126,7 +126,7 @@ def gcn_search(space, evaluate: Callable, constraints: Sequence = (), budget: in
         SearchResult: the feasible evaluated architectures; ``details`` holds ``subspace`` (the last
         :class:`SegmentSpace`), ``predictions`` (the predicted score of its every node) and ``segments``.
     """
-    from ..predictor import SEARCH_OPTIONS, predict_space
+    from ..predictor import job_options, predict_space
 
     if space.in_degree:
         raise GraphnasError(f"the gcn strategy needs a space without in-degree constraints ('{space.name}' has "
@@ -138,7 +138,6 @@ def gcn_search(space, evaluate: Callable, constraints: Sequence = (), budget: in
     share = max(budget // len(segments), 8)
     n_re = reevaluate if reevaluate is not None else max(1, round(share * 0.05))
     n_label = labels if labels is not None else max(share - n_re, 8)
-    options = {**SEARCH_OPTIONS, **(predictor or {})}
     start = sample_feasible(lambda: space.sample(rng), constraints)
     scores: dict[str, float] = {}
     records: dict[str, Record] = {}
@@ -162,8 +161,8 @@ def gcn_search(space, evaluate: Callable, constraints: Sequence = (), budget: in
         if size <= n_label + n_re:
             predictions = np.array([labelled[v] for v in range(size)])
         else:
-            opts = options if len(labelled) >= 40 else {**options, "val_fraction": 0.0}  # too few to hold out
-            predictions, _ = predict_space(seg_space.radices, labelled, seed=int(rng.integers(2**31)), **opts)
+            predictions, _ = predict_space(seg_space.radices, labelled, seed=int(rng.integers(2**31)),
+                                           **job_options(predictor, len(labelled)))
         chosen = []
         for v in np.argsort(-predictions, kind="stable").tolist():
             if len(chosen) >= n_re:
