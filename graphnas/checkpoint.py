@@ -31,6 +31,7 @@ before that check.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from .errors import CheckpointError
 from .utils import atomic_target
 
 __all__ = ["FORMAT", "VERSION", "model_meta", "save_checkpoint", "load_checkpoint", "check_meta", "check_config",
-           "rng_state", "set_rng_state", "save_weights", "load_weights", "load_averaged"]
+           "rng_state", "set_rng_state", "save_weights", "load_weights", "load_averaged", "Trained", "read_trained"]
 
 FORMAT = "graphnas-train"
 VERSION = 1
@@ -119,7 +120,8 @@ def load_checkpoint(path: str | Path, meta: dict | None = None, config: dict | N
     return blob
 
 
-def check_meta(path: Path, saved: dict | None, meta: dict) -> None:
+def check_meta(path: Path, saved: dict | None, meta: dict,
+               fix: str = "use another --out folder or delete it") -> None:
     """Refuse a checkpoint of another space (name or fingerprint), scale, architecture or model class."""
     if saved == meta:
         return
@@ -135,7 +137,7 @@ def check_meta(path: Path, saved: dict | None, meta: dict) -> None:
         now = f"'{meta['space']}'" + (f" at scale {meta.get('scale')}" if saved.get("scale") != meta.get("scale") else "")
     else:
         what, now = f"{saved}", f"{meta}"
-    raise CheckpointError(f"checkpoint {path} was made for {what}, not {now}; use another --out folder or delete it")
+    raise CheckpointError(f"checkpoint {path} was made for {what}, not {now}; {fix}")
 
 
 def check_config(path: Path, saved: dict | None, config: dict) -> None:
@@ -172,3 +174,67 @@ def load_averaged(path: str | Path, meta: dict | None = None) -> dict:
         raise CheckpointError(f"checkpoint {path} holds no averaged weights (trained without --average-last-epoch, "
                               f"or its last epoch is not finished); train with --average-last-epoch")
     return blob["averaged_state_dict"]
+
+
+@dataclass
+class Trained:
+    """Finished supernet weights read for a search (:func:`read_trained`).
+
+    Attributes:
+        path (Path): the file.
+        state_dict (dict): the weights (the averaged ones when asked for).
+        meta (dict): the space's ``name``/``fingerprint``/``scale`` it was trained for.
+        history (list of dict): one dict per training epoch (a weights file: where it came from).
+        seed (int): the training seed, which also seeded the data splits (a search must reuse them, or it
+            would score paths on images the supernet trained on).
+    """
+
+    path: Path
+    state_dict: dict
+    meta: dict
+    history: list
+    seed: int
+
+    def load_into(self, model: nn.Module) -> None:
+        """Load the weights, refusing a model of another space or scale."""
+        check_meta(self.path, self.meta, model_meta(model), fix="pass the same --space, --scale, --ops, --data and "
+                   "--resolution as the training run")
+        model.load_state_dict(self.state_dict)
+
+
+def read_trained(path: str | Path, averaged: bool = False) -> Trained:
+    """Read a finished supernet: a training checkpoint of ``graphnas train`` (``checkpoint.pt``: its final
+    weights, or with ``averaged`` the mean over its last epoch) or a weights file of ``graphnas run``
+    (``supernet.pt``).
+
+    Raises:
+        CheckpointError: missing or unreadable file, neither kind, training not finished, or no averaged
+            weights when ``averaged`` is asked for.
+    """
+    path = Path(path)
+    fix = "pass a checkpoint.pt written by `graphnas train` or a supernet.pt written by `graphnas run`"
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; {fix}")
+    blob = _read(path, fix)
+    keys = ("space", "fingerprint", "scale")
+    if blob.get("format") == FORMAT:
+        config = blob.get("config") or {}
+        done, total = int(blob.get("epoch") or 0), int(config.get("epochs") or 0)
+        if done < total:
+            raise CheckpointError(f"checkpoint {path} is at epoch {done} of {total}; finish training first with "
+                                  f"`graphnas train --resume` (same options)")
+        state = blob.get("averaged_state_dict") if averaged else blob.get("model")
+        if state is None:
+            raise CheckpointError(f"checkpoint {path} holds no averaged weights; train with --average-last-epoch, or "
+                                  f"search its final weights (no --averaged)")
+        meta, history, seed = blob.get("meta") or {}, list(blob.get("history") or []), int(config.get("seed", 0))
+    elif "state_dict" in blob and "meta" in blob:
+        if averaged:
+            raise CheckpointError(f"{path} is a weights file of `graphnas run` and holds no averaged weights; drop "
+                                  f"--averaged")
+        meta, state = blob["meta"], blob["state_dict"]
+        history, seed = [{"loaded_from": str(path)}], int((meta.get("train") or {}).get("seed", 0))
+    else:
+        raise CheckpointError(f"checkpoint {path} is unreadable (neither a training checkpoint nor a weights file); "
+                              f"{fix}")
+    return Trained(path, state, {k: meta.get(k) for k in keys}, history, seed)

@@ -3,7 +3,9 @@
 
 Commands::
 
-    graphnas run      train a supernet, search under limits, report and render the best architecture
+    graphnas run      train a supernet, search under limits, report and render the best architecture,
+                      and build a lookup table around it
+    graphnas search   the same on a supernet trained before (graphnas train / graphnas run)
     graphnas latency  build a measured latency table for a space on this device, validate it, predict
     graphnas lookup   best architectures of a lookup table under latency/MAdds/parameter limits
     graphnas train    train a supernet only: checkpoints, exact --resume, weight averaging, torchrun
@@ -69,14 +71,16 @@ def _load_arch(space, path: str):
     return space.from_json(text)
 
 
-def cmd_run(args) -> int:
+def _run_config(args, **extra):
+    """The RunConfig of ``graphnas run`` / ``graphnas search`` flags (unset flags keep RunConfig's defaults)."""
     from dataclasses import replace
 
-    from .workflow import RunConfig, run
+    from .workflow import RunConfig
 
     base = RunConfig()
     train_cfg = replace(base.train, seed=args.seed, **{k: v for k, v in dict(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr).items() if v is not None})
+        epochs=getattr(args, "epochs", None), batch_size=getattr(args, "batch_size", None),
+        lr=getattr(args, "lr", None)).items() if v is not None})
     given = {k: v for k, v in dict(space=args.space, data=args.data, data_root=args.data_root,
                                    resolution=args.resolution, strategy=args.strategy, budget=args.budget,
                                    population=args.population, madds=args.madds, params=args.params,
@@ -85,14 +89,20 @@ def cmd_run(args) -> int:
                                    out=args.out).items() if v is not None}
     if args.ops is not None:
         given["ops"] = args.ops
-    config = replace(base, **given, scale=_parse_scale(args.scale), train=train_cfg, lookup=not args.no_lookup,
-                     seed=args.seed, resume=args.resume, progress=not args.quiet)
-    report = run(config)
+    return replace(base, **given, scale=_parse_scale(args.scale), train=train_cfg, lookup=not args.no_lookup,
+                   seed=args.seed, progress=not args.quiet, **extra)
+
+
+def _print_report(report: dict, config) -> None:
     best = report["best"]
     print(f"space {report['space']['name']}: {report['space']['size']:.3e} architectures "
           f"({report['space']['topologies']} topologies)")
-    print(f"supernet trained in {report['timings']['train_seconds']:.0f} s; "
-          f"{report['search']['evaluations']} architectures evaluated in {report['timings']['search_seconds']:.0f} s")
+    if config.checkpoint:
+        print(f"supernet loaded from {config.checkpoint}{' (averaged weights)' if config.averaged else ''}; "
+              f"{report['search']['evaluations']} architectures evaluated in {report['timings']['search_seconds']:.0f} s")
+    else:
+        print(f"supernet trained in {report['timings']['train_seconds']:.0f} s; {report['search']['evaluations']} "
+              f"architectures evaluated in {report['timings']['search_seconds']:.0f} s")
     print(f"best architecture {best['hash']}: val acc {best['val_accuracy']:.4f}, test acc {best['test_accuracy']:.4f}, "
           f"{best['madds'] / 1e6:.2f}M MAdds, {best['params'] / 1e6:.3f}M params"
           + (f", {best['latency_ms']:.2f} ms predicted" if best.get("latency_ms") is not None else "")
@@ -105,9 +115,26 @@ def cmd_run(args) -> int:
               f"({len(lookup['subspace']['free_edges'])} free edges; {lookup['labels']} scored with the supernet, "
               f"{lookup['front']} of them on the front a GCN predicts; the GCN predicts the rest), "
               f"{lo:.3f}-{hi:.3f} ms on this machine")
-        print(f"  best under {ex['latency']}: {ex['best']['hash']}, predicted acc {ex['best']['predicted']:.4f}, "
-              f"{ex['best']['latency']:.3f} ms; ask for any limit with: {ex['command']}")
+        b = ex["best"]
+        acc = f"measured acc {b['measured']:.4f}" if b["measured"] is not None else f"predicted acc {b['predicted']:.4f}"
+        print(f"  best under {ex['latency']}: {b['hash']}, {acc}, {b['latency']:.3f} ms; ask for any limit with: "
+              f"{ex['command']}")
     print(f"wrote {Path(config.out) / 'report.json'}, {', '.join(report['files']['pictures'])}")
+
+
+def cmd_run(args) -> int:
+    from .workflow import run
+
+    config = _run_config(args, resume=args.resume)
+    _print_report(run(config), config)
+    return 0
+
+
+def cmd_search(args) -> int:
+    from .workflow import run
+
+    config = _run_config(args, checkpoint=args.checkpoint, averaged=args.averaged)
+    _print_report(run(config), config)
     return 0
 
 
@@ -203,15 +230,8 @@ def cmd_render(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    from .train import TrainConfig
-    from .workflow import RunConfig
-
-    d, t = RunConfig(), RunConfig().train
-    p = sub.add_parser("run", help="train a supernet, search under limits, report and render the best architecture")
+def _job_args(p: argparse.ArgumentParser, d) -> None:
+    """The flags ``graphnas run`` and ``graphnas search`` share (``d``: the RunConfig of their defaults)."""
     p.add_argument("--space", help=f"space name or .py file (default: {d.space})")
     p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments besides the data's channels "
                    "and classes, on top of the space's laptop scale (CPU_SCALE in its module; `graphnas spaces` "
@@ -219,9 +239,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help=f"digits (built in), fashion_mnist, cifar10 or imagefolder (default: {d.data})")
     p.add_argument("--data-root", help="folder of the data set (never downloaded)")
     p.add_argument("--resolution", type=int, help="input resolution (default: the space's CPU_SCALE resolution, else 16)")
-    p.add_argument("--epochs", type=int, help=f"supernet training epochs (default: {t.epochs})")
-    p.add_argument("--batch-size", type=int, help=f"default: {t.batch_size}")
-    p.add_argument("--lr", type=float, help=f"initial learning rate (default: {t.lr})")
     p.add_argument("--ops", nargs="+", help="operators kept on every edge (default: the space's CPU_OPS, e.g. "
                    "st_nas keeps mbconv_k3_e3_se mbconv_k5_e6_se identity; else all); 'all' searches the whole space")
     p.add_argument("--strategy", help=f"evolution, random or gcn (GCN-NAS: segments, a GCN predictor, "
@@ -239,10 +256,38 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default: {d.lookup_rows})")
     p.add_argument("--no-lookup", action="store_true", help="skip <out>/lookup.db (and the latency table it needs)")
     p.add_argument("--out", help=f"output folder (default: {d.out})")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the search (and, for run, of training and "
+                   "the data splits)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    from dataclasses import replace
+
+    from .train import TrainConfig
+    from .workflow import RunConfig
+
+    d, t = RunConfig(), RunConfig().train
+    p = sub.add_parser("run", help="train a supernet, search under limits, report and render the best architecture, "
+                       "and build a lookup table around it")
+    _job_args(p, d)
+    p.add_argument("--epochs", type=int, help=f"supernet training epochs (default: {t.epochs})")
+    p.add_argument("--batch-size", type=int, help=f"default: {t.batch_size}")
+    p.add_argument("--lr", type=float, help=f"initial learning rate (default: {t.lr})")
+    p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("search", help="search a supernet trained before (graphnas train's checkpoint.pt or graphnas "
+                       "run's supernet.pt) under limits; report, render, lookup table")
+    p.add_argument("--checkpoint", required=True, help="the trained supernet; give the same --space, --scale, --ops, "
+                   "--data and --resolution as its training run (the data splits follow its seed)")
+    p.add_argument("--averaged", action="store_true", help="search the weights averaged over the last training epoch "
+                   "(graphnas train --average-last-epoch)")
+    _job_args(p, replace(d, out="runs/search"))
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("train", help="train a supernet only (one sampled path per step), with checkpoints, "
                        "exact resume, weight averaging; runs unchanged under torchrun --nproc_per_node N")

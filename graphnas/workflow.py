@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .checkpoint import load_weights, save_weights
+from .checkpoint import load_weights, read_trained, save_weights
 from .cost.limits import Limit, make_limit, parse_latency
 from .data import load_dataset
 from .errors import GraphnasError
@@ -76,6 +76,8 @@ class RunConfig:
     latency: str | None = None
     latency_table: str | None = None
     recal_samples: int = 256
+    checkpoint: str | None = None
+    averaged: bool = False
     lookup: bool = True
     lookup_labels: int = 200
     lookup_rows: int = 20_000
@@ -171,7 +173,8 @@ def _lookup_table(config: RunConfig, space, evaluator, best, latency, ckpt: Path
     digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
     table, info = build_from_estimator(path, space, evaluator, best, labels=config.lookup_labels,
                                        max_nodes=config.lookup_rows, latency_model=latency, rng=config.seed,
-                                       meta={"supernet": digest}, progress=config.progress)
+                                       meta={"supernet": digest + (" averaged" if config.averaged else "")},
+                                       progress=config.progress)
     with table:
         lat = table.column("latency")
         limit = f"{example_latency(lat):g}ms"
@@ -192,7 +195,9 @@ def run(config: RunConfig) -> dict:
     scale = {**info.cpu_scale, **config.scale}
     resolution = config.resolution or scale.pop("resolution", FALLBACK_RESOLUTION)
     scale.pop("resolution", None)
-    data = load_dataset(config.data, root=config.data_root, resolution=resolution, seed=config.seed)
+    trained = read_trained(config.checkpoint, config.averaged) if config.checkpoint else None
+    data = load_dataset(config.data, root=config.data_root, resolution=resolution,
+                        seed=trained.seed if trained else config.seed)
     space = run_space(config.space, data, scale, config.ops)
     torch.manual_seed(config.seed)
     supernet = Supernet(space)
@@ -207,7 +212,10 @@ def run(config: RunConfig) -> dict:
         timings["latency_table_seconds"] = time.perf_counter() - t0
     limits = _limits(config, latency)
     t0 = time.perf_counter()
-    if config.resume and ckpt.exists():
+    if trained is not None:
+        trained.load_into(supernet)
+        history, ckpt = trained.history, trained.path
+    elif config.resume and ckpt.exists():
         load_weights(supernet, ckpt, meta)
         history = [{"resumed_from": str(ckpt)}]
     else:

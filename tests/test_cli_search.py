@@ -1,0 +1,111 @@
+"""`graphnas search`: search a supernet trained before (graphnas train's checkpoint.pt, graphnas run's supernet.pt)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import graphnas.workflow as workflow
+from graphnas.cli import main
+
+from test_train import TINY_SPACE_FILE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny space trained one epoch by `graphnas train` with seed 3, averaging the last epoch."""
+    tmp = tmp_path_factory.mktemp("search")
+    space_file = tmp / "clitiny.py"
+    space_file.write_text(TINY_SPACE_FILE)
+    out = tmp / "train"
+    assert main(["train", "--space", str(space_file), "--epochs", "1", "--batch-size", "256", "--out", str(out),
+                 "--seed", "3", "--quiet", "--average-last-epoch"]) == 0
+    return space_file, out / "checkpoint.pt"
+
+
+def error_line(capsys, rc: int) -> str:
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and len(err.strip().split("\n")) == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("strategy", ["gcn", "evolution"])
+def test_search_a_trained_checkpoint(trained, tmp_path, capsys, monkeypatch, strategy):
+    space_file, ckpt = trained
+    seeds = []
+    real = workflow.load_dataset
+    monkeypatch.setattr(workflow, "load_dataset", lambda *a, **kw: seeds.append(kw["seed"]) or real(*a, **kw))
+    out = tmp_path / "s"
+    before = ckpt.read_bytes()
+    assert main(["search", "--checkpoint", str(ckpt), "--space", str(space_file), "--strategy", strategy,
+                 "--budget", "4", "--population", "2", "--madds", "1G", "--out", str(out), "--quiet",
+                 "--no-lookup"]) == 0
+    printed = capsys.readouterr().out
+    assert f"supernet loaded from {ckpt}" in printed and "best architecture" in printed
+    report = json.loads((out / "report.json").read_text())
+    blob = torch.load(ckpt, weights_only=True)
+    assert report["supernet"]["history"] == json.loads(json.dumps(blob["history"]))  # its training, not a new one
+    assert report["files"]["supernet"] == str(ckpt) and not (out / "supernet.pt").exists()
+    assert ckpt.read_bytes() == before
+    assert seeds == [3]  # the data splits of the training run: no path is scored on images it trained on
+    assert report["search"]["strategy"] == strategy and (out / "best_arch.json").is_file()
+
+
+def test_search_averaged_weights_and_a_run_weights_file(trained, tmp_path, capsys):
+    space_file, ckpt = trained
+    common = ["--space", str(space_file), "--budget", "2", "--strategy", "random", "--quiet", "--no-lookup"]
+    assert main(["search", "--checkpoint", str(ckpt), "--averaged", "--out", str(tmp_path / "a"), *common]) == 0
+    assert "(averaged weights)" in capsys.readouterr().out
+    # graphnas run's supernet.pt is searched as well (its own seed recorded in it)
+    assert main(["run", "--space", str(space_file), "--epochs", "1", "--batch-size", "256", "--budget", "2",
+                 "--strategy", "random", "--out", str(tmp_path / "r"), "--quiet", "--no-lookup"]) == 0
+    capsys.readouterr()
+    weights = tmp_path / "r" / "supernet.pt"
+    assert main(["search", "--checkpoint", str(weights), "--out", str(tmp_path / "b"), *common]) == 0
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["supernet"]["history"] == [{"loaded_from": str(weights)}]
+    capsys.readouterr()
+    line = error_line(capsys, main(["search", "--checkpoint", str(weights), "--averaged", "--out",
+                                    str(tmp_path / "c"), *common]))
+    assert "holds no averaged weights" in line and "--averaged" in line
+
+
+def test_search_bad_checkpoints_fail_with_one_line(trained, tmp_path, capsys):
+    space_file, ckpt = trained
+    common = ["--budget", "2", "--strategy", "random", "--quiet", "--no-lookup", "--out", str(tmp_path / "o")]
+    line = error_line(capsys, main(["search", "--checkpoint", str(tmp_path / "nope.pt"), "--space", str(space_file),
+                                    *common]))
+    assert "does not exist" in line and "graphnas train" in line
+    line = error_line(capsys, main(["search", "--checkpoint", str(ckpt), "--space", "nb201", *common]))
+    assert "was made for space 'clitiny'" in line and "same --space" in line
+    blob = torch.load(ckpt, weights_only=True)
+    blob["epoch"] = 0
+    unfinished = tmp_path / "unfinished.pt"
+    torch.save(blob, unfinished)
+    line = error_line(capsys, main(["search", "--checkpoint", str(unfinished), "--space", str(space_file), *common]))
+    assert "epoch 0 of 1" in line and "graphnas train --resume" in line
+    blob = torch.load(ckpt, weights_only=True)
+    blob["averaged_state_dict"] = None
+    plain = tmp_path / "plain.pt"
+    torch.save(blob, plain)
+    line = error_line(capsys, main(["search", "--checkpoint", str(plain), "--space", str(space_file), "--averaged",
+                                    *common]))
+    assert "no averaged weights" in line and "--average-last-epoch" in line
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    line = error_line(capsys, main(["search", "--checkpoint", str(tmp_path / "junk.pt"), "--space", str(space_file),
+                                    *common]))
+    assert "unreadable" in line
+    assert not (tmp_path / "o").exists()  # nothing written before the checks
+
+
+def test_tools_search_wraps_the_cli():
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "search.py"), "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "--checkpoint" in out and "--averaged" in out and "--strategy" in out
