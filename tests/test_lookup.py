@@ -102,6 +102,16 @@ def test_rows_hold_the_architectures_and_their_exact_costs(table, space, inputs)
         assert table.arch(row).hash == arch.hash
 
 
+def test_columns_read_whole_in_index_order(table, inputs):
+    predicted, measured, _, _, costs = inputs
+    assert np.array_equal(table.column("predicted"), predicted)
+    assert np.array_equal(table.column("measured"), measured, equal_nan=True)
+    for m in ("madds", "params", "latency"):
+        assert np.array_equal(table.column(m), costs[m])
+    with pytest.raises(LookupTableError, match="unknown column 'hash'"):
+        table.column("hash")
+
+
 def test_meta_records_space_predictor_latency_and_completion(table, space):
     m = table.meta
     assert m["format"] == lk.FORMAT and m["complete"] is True and m["done"] == m["rows"] == space.size

@@ -81,9 +81,10 @@ def test_job_ends_with_a_lookup_table_of_its_own_space(first_run, tmp_path):
         limit = lookup["example"]["latency"]
         assert lat.min() < float(limit[:-2]) < lat.max()  # a limit that bites
     cli = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "tools" / "lookup.py"), "--table",
-                          lookup["table"], "--latency", limit, "--top", "1", "--json"],
-                         capture_output=True, text=True, check=True)
+                          lookup["table"], "--latency", limit, "--top", "1", "--json", "--render",
+                          str(tmp_path / "answer.svg")], capture_output=True, text=True, check=True)
     assert json.loads(cli.stdout)["rows"][0]["hash"] == lookup["example"]["best"]["hash"]
+    assert "<svg" in (tmp_path / "answer.svg").read_text()  # the table's subspace is rebuilt from its metadata
 
 
 def test_outputs_written(first_run):

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchlib import ROOT, update_section
+from benchlib import ROOT, reset_peak_rss, rss_mb, update_section
 
 import graphnas
 from graphnas.predictor import GCNPredictor, HammingGraph, fit_predictor, gray_features, index_of, predict_space
@@ -45,18 +45,6 @@ from spaces.nb201 import EDGES, OPS
 
 DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"
 PUBLISHED = "neural predictor ~0.63, best transformer predictor ~0.76, with 781 labels"
-
-
-def rss_mb(key: str = "VmHWM") -> float:
-    """This process's peak (``VmHWM``) or current (``VmRSS``) resident memory in MB, from /proc/self/status.
-
-    Not ``ru_maxrss``: Linux carries that over from the parent across fork and exec, so a child would
-    report the parent's peak.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def nb201_truth(space) -> np.ndarray:
@@ -161,7 +149,7 @@ def scale_child(k: int, hidden: int, batch: int) -> dict:
     del adj, x
     graph = HammingGraph(radices)  # without the cached CSR
     gc.collect()
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM: the implicit path's own peak from here
+    reset_peak_rss()  # the implicit path's own peak from here
     res["rss_implicit_start_mb"] = rss_mb("VmRSS")
     # Receptive-field mini-batch: one step on `batch` labelled nodes, features computed on the fly.
     ids = np.random.default_rng(0).choice(graph.num_nodes, batch, replace=False)

@@ -32,6 +32,23 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def rss_mb(key: str = "VmHWM") -> float:
+    """This process's peak (``VmHWM``) or current (``VmRSS``) resident memory in MB, from /proc/self/status.
+
+    Not ``ru_maxrss``: Linux carries that over from the parent across fork and exec, so a child would
+    report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak: ``VmHWM`` drops to the current resident memory (Linux ``clear_refs``)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
 def update_section(name: str, body: str, path: Path = BENCHMARKS, header: str = HEADER) -> None:
     """Replace (or append) the section ``name`` of ``path`` (BENCHMARKS.md) with ``body`` (atomic write)."""
     text = path.read_text() if path.exists() else header
