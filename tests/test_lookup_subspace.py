@@ -168,3 +168,28 @@ def test_label_and_predict_measures_random_then_front(space, model):
         label_and_predict(sub, lambda v: truth[v], 100, cost=cost, reevaluate=100)
     with pytest.raises(LookupTableError, match="one value per architecture"):
         label_and_predict(sub, lambda v: truth[v], 100, cost=cost[:5])
+
+
+def test_a_space_with_in_degree_constraints_keeps_its_base_topology(tmp_path):
+    """DARTS cells: edges into a constrained node choose operators, not presence, so every row is valid."""
+    darts = graphnas.get_space("darts", **space_info("darts").cpu_scale)
+    base = darts.sample(0)
+    seen = []
+
+    def f(arch):
+        assert arch.space is darts  # scored as an architecture of the constrained space (in-degree checked)
+        seen.append(arch)
+        return float(len(arch.hash) + int(arch.hash[:4], 16) % 97)
+
+    table, info = build_from_estimator(tmp_path / "d.db", darts, f, base, labels=20, max_nodes=200, rng=0,
+                                       predictor=FAST, progress=False)
+    path = table.path
+    with table:
+        sub = table.space
+        assert not sub.in_degree and 20 < len(table) <= 200 and len(seen) == 20
+        for v in range(0, len(table), 7):  # every row: the base's present edges, operators changed
+            ops = darts.from_ops(table.arch(v).ops).ops
+            assert [op == "none" for op in ops] == [op == "none" for op in base.ops]
+    with LookupTable.open(path) as again:  # rebuilt from the metadata alone (for graphnas lookup --render)
+        assert again.space.fingerprint == sub.fingerprint and not again.space.in_degree
+        assert again.arch(3).ops == sub.from_index(3).ops

@@ -18,6 +18,7 @@ change the cost most stay free, every other edge is fixed, and the subspace is k
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from ..space import SearchSpace
     from .table import LookupTable
 
-__all__ = ["cost_spread", "lookup_subspace", "build_from_estimator"]
+__all__ = ["cost_spread", "frozen_topology", "lookup_subspace", "build_from_estimator"]
 
 
 def cost_spread(space: "SearchSpace", base: "Architecture", latency_model: "LatencyModel | None" = None) -> np.ndarray:
@@ -58,15 +59,34 @@ def cost_spread(space: "SearchSpace", base: "Architecture", latency_model: "Late
     return spread
 
 
+def frozen_topology(space: "SearchSpace", base: "Architecture") -> "SearchSpace":
+    """``space`` itself, or for a space with in-degree constraints (DARTS cells) the subspace where every edge
+    into a constrained node keeps ``base``'s presence: present edges choose among the real operators, absent
+    ones stay ``none``. The constraints then hold by construction, so the subspace drops them and is a plain
+    product of independent choices (what a Hamming graph needs)."""
+    if not space.in_degree:
+        return space
+    from ..ops.registry import NONE
+
+    keep = {i: [NONE] if base.ops[i] == NONE else [op for op in e.candidates if op != NONE]
+            for i, e in enumerate(space.edges) if e.dst in space.in_degree}
+    return replace(space.subspace(allowed=keep, name=f"{space.name}/topology"), in_degree={})
+
+
 def lookup_subspace(space: "SearchSpace", base: "Architecture", max_nodes: int = 20_000,
                     latency_model: "LatencyModel | None" = None, name: str | None = None) -> "SearchSpace":
     """The subspace of ``space`` around ``base`` with at most ``max_nodes`` architectures: the edges of largest
     :func:`cost_spread` stay free (ties: lower edge first) while the product of their candidates fits, every
-    other edge keeps ``base``'s operator. Its choice vectors are those of ``space`` (see ``SearchSpace.subspace``).
+    other edge keeps ``base``'s operator. With in-degree constraints, edges into a constrained node choose only
+    operators, not presence (:func:`frozen_topology`). Its choice vectors have the length of ``space``'s
+    (``SearchSpace.subspace``); turn its architectures into ``space``'s with ``space.from_ops(arch.ops)``.
     """
     if max_nodes < 2:
         raise LookupTableError(f"max_nodes={max_nodes} leaves nothing to tabulate; give at least 2")
     space.check(base)
+    name = name or f"{space.name}/lookup"
+    space = frozen_topology(space, base)
+    base = space.from_ops(base.ops)
     spread = cost_spread(space, base, latency_model)
     free, size = [], 1
     for i in sorted(np.flatnonzero(space.radices > 1).tolist(), key=lambda i: (-spread[i], i)):
@@ -75,7 +95,7 @@ def lookup_subspace(space: "SearchSpace", base: "Architecture", max_nodes: int =
             free.append(i)
             size *= r
     fixed = {i: op for i, op in enumerate(base.ops) if i not in set(free) and space.radices[i] > 1}
-    return space.subspace(fixed=fixed, name=name or f"{space.name}/lookup")
+    return space.subspace(fixed=fixed, name=name)
 
 
 def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Callable[["Architecture"], float],
@@ -119,7 +139,7 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
     choices = choices_of(sub, np.arange(sub.size))
     cost = latency_model.batch_latency(sub, choices) if latency_model is not None else batch_cost(sub, choices)
     predicted, measured, info = label_and_predict(
-        sub, lambda v: evaluate(sub.to_parent(sub.from_index(v))), labels, cost=cost, reevaluate=reevaluate,
+        sub, lambda v: evaluate(space.from_ops(sub.from_index(v).ops)), labels, cost=cost, reevaluate=reevaluate,
         rounds=rounds, rng=rng, predictor=predictor, progress=progress)
     info = {"subspace": {"name": sub.name, "size": int(sub.size), "free_edges": np.flatnonzero(sub.radices > 1).tolist(),
                          "base": list(base.ops)}, **info}

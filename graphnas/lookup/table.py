@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -134,6 +135,8 @@ class LookupTable:
                 allowed = {i: c for i, (e, c) in enumerate(zip(space.edges, m["candidates"]))
                            if list(e.candidates) != c}
                 space = space.subspace(allowed=allowed, name=m["space"])
+                if space.in_degree and not m["in_degree"]:  # constraints met by construction (frozen_topology)
+                    space = replace(space, in_degree={})
         except (GraphnasError, KeyError, TypeError, IndexError):
             raise LookupTableError(fail) from None
         if space.fingerprint != m["fingerprint"] or list(space.input_shape) != m["input_shape"]:
