@@ -119,7 +119,8 @@ def _print_report(report: dict, config) -> None:
         acc = f"measured acc {b['measured']:.4f}" if b["measured"] is not None else f"predicted acc {b['predicted']:.4f}"
         print(f"  best under {ex['latency']}: {b['hash']}, {acc}, {b['latency']:.3f} ms; ask for any limit with: "
               f"{ex['command']}")
-    print(f"wrote {Path(config.out) / 'report.json'}, {', '.join(report['files']['pictures'])}")
+    pictures = report["files"]["pictures"] + ([lookup["picture"]] if lookup else [])
+    print(f"wrote {Path(config.out) / 'report.json'}, {', '.join(pictures)}")
 
 
 def cmd_run(args) -> int:

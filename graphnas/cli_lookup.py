@@ -2,7 +2,7 @@
 
     graphnas lookup --table fairnas.lookup.db --latency 17ms --top 5
     graphnas lookup --table fairnas.lookup.db --madds 330M --params 5M --json
-    graphnas lookup --table fairnas.lookup.db --flops 330M --render best.svg
+    graphnas lookup --table fairnas.lookup.db --flops 330M --render best.svg --plot table.png
 
 Tables are written by :meth:`graphnas.lookup.LookupTable.build` (see :mod:`graphnas.lookup`). Every
 limit needs its unit (``17ms``, ``330M``); nothing is printed before the query has succeeded (and
@@ -69,6 +69,11 @@ def cmd_lookup(args) -> int:
             fmt = out.suffix.lstrip(".") or "svg"
             arch = space.arch(list(rows[0].choices))
             written = [str(p) for p in render(arch, out.with_suffix("") if out.suffix else out, formats=[fmt])]
+        if args.plot:
+            from .lookup.plot import plot_table
+
+            metric = next(iter(given), "latency" if table.has_latency else "madds")
+            written.append(str(plot_table(table, args.plot, metric, mark=rows[0].index)))
         if args.json:
             out_rows = []
             for r in rows:
@@ -83,7 +88,7 @@ def cmd_lookup(args) -> int:
         else:
             print(_table_text(table, rows, given))
             if written:
-                print(f"rendered the best architecture ({rows[0].hash}): {', '.join(written)}")
+                print(f"wrote {', '.join(written)}")
     return 0
 
 
@@ -103,4 +108,6 @@ def add_lookup_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--render", metavar="FILE", help="draw the best architecture with graphviz, e.g. best.svg "
                    "(format from the extension: svg, png or pdf; a .dot file is written next to it)")
+    p.add_argument("--plot", metavar="FILE", help="draw the table, e.g. table.png: accuracy against the first limited "
+                   "metric (latency when none is given), the answer under every limit, the best answer circled")
     p.set_defaults(func=cmd_lookup)

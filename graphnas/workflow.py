@@ -14,7 +14,8 @@
 
 Everything is written under ``out``: ``report.json``, ``best_arch.json``, ``best_arch.svg``/``.png``,
 ``supernet.pt`` (tensors only; reloaded with ``weights_only=True`` when ``resume`` is set),
-``latency.db`` (the measured latency table) and ``lookup.db``.
+``latency.db`` (the measured latency table), ``lookup.db`` and ``lookup.png`` (its accuracy against latency,
+with the table's answer under every limit).
 """
 
 from __future__ import annotations
@@ -175,11 +176,16 @@ def _lookup_table(config: RunConfig, space, evaluator, best, latency, ckpt: Path
                                        max_nodes=config.lookup_rows, latency_model=latency, rng=config.seed,
                                        meta={"supernet": digest + (" averaged" if config.averaged else "")},
                                        progress=config.progress)
+    from .lookup.plot import plot_table
+
     with table:
         lat = table.column("latency")
         limit = f"{example_latency(lat):g}ms"
         answer = table.best(latency=limit)
-        return {"table": str(path), "rows": len(table), **info, "latency_ms": [float(lat.min()), float(lat.max())],
+        picture = plot_table(table, path.with_suffix(".png"), "latency", mark=answer.index,
+                             title=f"lookup table of {table.meta['space']} (example: best under {limit})")
+        return {"table": str(path), "picture": str(picture), "rows": len(table), **info,
+                "latency_ms": [float(lat.min()), float(lat.max())],
                 "example": {"latency": limit, "best": answer.to_dict(),
                             "command": f"python tools/lookup.py --table {path} --latency {limit}"}}
 
@@ -260,7 +266,7 @@ def run(config: RunConfig) -> dict:
                      "correction": latency.meta.get("correction")} if latency is not None else None),
         "lookup": lookup,
         "files": {"architecture": str(out / "best_arch.json"), "pictures": pictures, "supernet": str(ckpt),
-                  **({"lookup": lookup["table"]} if lookup else {})},
+                  **({"lookup": lookup["table"], "lookup_picture": lookup["picture"]} if lookup else {})},
         "timings": timings,
     }
     atomic_write_json(out / "report.json", report)

@@ -102,6 +102,23 @@ def test_rows_hold_the_architectures_and_their_exact_costs(table, space, inputs)
         assert table.arch(row).hash == arch.hash
 
 
+def test_answer_curve_is_the_best_answer_under_every_limit(table, inputs, tmp_path):
+    from graphnas.lookup.plot import answer_curve, plot_table
+
+    _, _, _, _, costs = inputs
+    limits, ids = answer_curve(table, "latency")
+    assert (np.diff(limits) > 0).all() and limits[0] == costs["latency"].min()
+    rng = np.random.default_rng(4)
+    probes = np.concatenate([limits[:20], rng.choice(costs["latency"], 30), [costs["latency"].max()]])
+    for limit in probes.tolist():
+        k = np.searchsorted(limits, limit, side="right") - 1
+        assert table.best(latency=limit).index == ids[k]
+    out = plot_table(table, tmp_path / "t.svg", "latency", mark=int(ids[-1]))
+    assert "<svg" in out.read_text()
+    with pytest.raises(LookupTableError, match="use a .png"):
+        plot_table(table, tmp_path / "t.txt")
+
+
 def test_columns_read_whole_in_index_order(table, inputs):
     predicted, measured, _, _, costs = inputs
     assert np.array_equal(table.column("predicted"), predicted)
@@ -404,6 +421,14 @@ def test_cli_renders_the_best_architecture(table_path, table, tmp_path, capsys):
         return
     assert rc == 0 and out.read_text().lstrip().startswith(("<?xml", "<svg"))
     assert table.best(params="100K").hash in text
+
+
+def test_cli_plots_the_table(table_path, tmp_path, capsys):
+    out = tmp_path / "table.png"
+    rc, text, err = cli(["--table", str(table_path), "--madds", "1.5M", "--plot", str(out)], capsys)
+    assert rc == 0 and out.read_bytes()[:4] == b"\x89PNG" and f"wrote {out}" in text
+    rc, text, err = cli(["--table", str(table_path), "--plot", str(tmp_path / "t.txt")], capsys)
+    assert rc == 2 and "use a .png" in err and not (tmp_path / "t.txt").exists()
 
 
 # ---------------------------------------------------------------------- in-degree constraints

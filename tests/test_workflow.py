@@ -66,6 +66,7 @@ def test_job_ends_with_a_lookup_table_of_its_own_space(first_run, tmp_path):
     report = run(config(job, resume=True, lookup=True, lookup_labels=16, lookup_rows=300))
     lookup = report["lookup"]
     assert lookup["table"] == str(job / "lookup.db") == report["files"]["lookup"]
+    assert (job / "lookup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and lookup["picture"] == str(job / "lookup.png")
     best = subspace().from_json((job / "best_arch.json").read_text())
     with LookupTable.open(job / "lookup.db") as table:
         sub = table.space
