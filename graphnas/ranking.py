@@ -15,19 +15,16 @@ Ties are handled exactly rather than broken by position:
 
 from __future__ import annotations
 
-import io
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .estimate import EstimatorError
-from .utils import atomic_write_bytes
+from .figures import new_figure, plot_format, save_figure
 
 __all__ = ["RankingWarning", "kendall_tau", "spearman_rho", "top_k_overlap", "rank_of_best_predicted",
            "rank_report", "plot_ranking"]
-
-PLOT_FORMATS = ("png", "svg", "pdf")
 
 
 class RankingWarning(UserWarning):
@@ -161,19 +158,13 @@ def plot_ranking(pred, true, path, title: str | None = None) -> Path:
         Path: ``path``. Drawn on matplotlib's Agg canvas without pyplot, so no global backend or figure
         state changes.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     p, t = _pair(pred, true)
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in PLOT_FORMATS:
-        raise EstimatorError(f"cannot write a ranking plot as {path.name!r}: use a .png, .svg or .pdf file name")
+    fmt = plot_format(path, "a ranking plot", EstimatorError)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RankingWarning)
         tau, rho = kendall_tau(p, t), spearman_rho(p, t)
-    fig = Figure(figsize=(4.5, 4.0), dpi=120)
-    FigureCanvasAgg(fig)
+    fig = new_figure(4.5, 4.0)
     ax = fig.add_subplot()
     ax.scatter(t, p, s=14, alpha=0.75, edgecolors="none")
     best = int(np.argmax(p))
@@ -182,9 +173,4 @@ def plot_ranking(pred, true, path, title: str | None = None) -> Path:
     ax.set_ylabel("estimated accuracy")
     ax.set_title(f"{title or 'estimated vs true accuracy'}\nKendall tau {tau:.3f}, Spearman rho {rho:.3f} (n={len(p)})",
                  fontsize=9)
-    ax.legend(loc="best", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_figure(fig, ax, path, fmt)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import LookupTableError
-from ..utils import atomic_write_bytes
+from ..figures import new_figure, plot_format, save_figure
 from .table import LIMIT_METRICS
 
 if TYPE_CHECKING:
@@ -50,20 +49,14 @@ def plot_table(table: "LookupTable", path: str | Path, metric: str = "latency", 
     """Scatter every row's accuracy (measured where known, else predicted) against ``metric``, with the table's
     answer under every limit as a step line; ``mark`` (a row index) is circled. Written atomically; the
     suffix (``.png``, ``.svg``, ``.pdf``) picks the format."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in ("png", "svg", "pdf"):
-        raise LookupTableError(f"cannot write a lookup plot as {path.name!r}: use a .png, .svg or .pdf file name")
+    fmt = plot_format(path, "a lookup plot", LookupTableError)
     limits, ids = answer_curve(table, metric)
     cost, measured, predicted = table.column(metric), table.column("measured"), table.column("predicted")
     known = ~np.isnan(measured)
     scale = 1e6 if metric != "latency" else 1.0
     unit = f"{_UNITS[metric]}" if metric == "latency" else f"M {_UNITS[metric]}"
-    fig = Figure(figsize=(6.0, 4.2), dpi=120)
-    FigureCanvasAgg(fig)
+    fig = new_figure(6.0, 4.2)
     ax = fig.add_subplot()
     ax.scatter(cost[~known] / scale, predicted[~known], s=3, alpha=0.25, color="tab:gray", edgecolors="none",
                label=f"predicted ({int((~known).sum()):,})")
@@ -79,9 +72,4 @@ def plot_table(table: "LookupTable", path: str | Path, metric: str = "latency", 
     ax.set_ylabel("accuracy")
     name = table.meta["space"]
     ax.set_title(f"{title or f'lookup table of {name}'}\n{len(table):,} architectures", fontsize=9)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_figure(fig, ax, path, fmt, legend_loc="lower right")
