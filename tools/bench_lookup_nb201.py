@@ -63,8 +63,8 @@ def answer(acc, lat, table, limit: float) -> tuple[float, float]:
     return 100 * (acc[ok].max() - got), 100 * float(np.mean(acc[ok] > got))
 
 
-def fmt(values, unit: str = "") -> str:
-    return f"{np.mean(values):.2f}{unit} ({', '.join(f'{v:.2f}' for v in values)})"
+def fmt(values, unit: str = "", digits: int = 2) -> str:
+    return f"{np.mean(values):.{digits}f}{unit} ({', '.join(f'{v:.{digits}f}' for v in values)})"
 
 
 def main() -> None:
@@ -127,7 +127,8 @@ def main() -> None:
         f"front in 2 rounds; the table ranks measured cells first), and *random, best measured* (the best "
         f"random label within the limit, no predictor). GCN: {args.features} features, `predict_space`'s default "
         f"recipe. Seeds {', '.join(map(str, args.seeds))}; Kendall tau of the predictions over all cells: random "
-        f"{fmt(taus['random'])}, front {fmt(taus['front'])}. Latency: the benchmark's measured `metric_latency`. "
+        f"{fmt(taus['random'], digits=3)}, front {fmt(taus['front'], digits=3)}. Latency: the benchmark's "
+        f"measured `metric_latency`. "
         f"Regret: accuracy points below the true best within the limit; percentile: share of the cells within "
         f"the limit truly better than the answer (0% = the true best); mean (per seed).",
         "",
