@@ -9,19 +9,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import LookupTableError
+from ..mixed_radix import decode, encode
 
 if TYPE_CHECKING:
     from ..space import SearchSpace
 
-__all__ = ["place_values", "check_int64", "choices_of", "indices_of", "arch_hashes"]
-
-
-def place_values(radices: np.ndarray) -> np.ndarray:
-    """Place values of the mixed-radix digits (edge 0 most significant), as int64."""
-    w = np.ones(len(radices), dtype=np.int64)
-    for i in range(len(radices) - 2, -1, -1):
-        w[i] = w[i + 1] * int(radices[i + 1])
-    return w
+__all__ = ["check_int64", "choices_of", "indices_of", "arch_hashes"]
 
 
 def check_int64(space: "SearchSpace") -> None:
@@ -37,7 +30,7 @@ def choices_of(space: "SearchSpace", indices: np.ndarray) -> np.ndarray:
         rows = [space.from_index(int(i)).choices for i in indices]
         return np.array(rows, dtype=np.int64).reshape(-1, space.num_edges)
     check_int64(space)
-    return (indices[:, None] // place_values(space.radices)) % space.radices
+    return decode(space.radices, indices)
 
 
 def indices_of(space: "SearchSpace", choices: np.ndarray) -> np.ndarray:
@@ -46,7 +39,7 @@ def indices_of(space: "SearchSpace", choices: np.ndarray) -> np.ndarray:
     if space.in_degree:
         return np.array([space.index(space.arch(c.tolist())) for c in choices], dtype=np.int64)
     check_int64(space)
-    return choices @ place_values(space.radices)
+    return encode(space.radices, choices)
 
 
 def arch_hashes(space: "SearchSpace", choices: np.ndarray) -> list[str]:

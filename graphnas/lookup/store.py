@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from ..cost.latency import LatencyModel
     from ..space import SearchSpace
 
-__all__ = ["FORMAT", "BATCH", "COLUMNS", "ORDER", "SCHEMA", "INDEXES", "RESERVED", "HOW_TO_BUILD", "connect", "read_meta",
-           "space_meta", "latency_meta", "digest", "create", "resume"]
+__all__ = ["FORMAT", "BATCH", "COLUMNS", "ORDER", "SCHEMA", "INDEXES", "RESERVED", "HOW_TO_BUILD", "connect",
+           "read_meta", "open_table", "space_meta", "latency_meta", "digest", "create", "resume"]
 
 #: Format tag of graphnas lookup tables; a file with another is refused.
 FORMAT = "graphnas-lookup-2"
@@ -75,6 +75,19 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict:
     return meta
 
 
+def open_table(path: Path, readonly: bool) -> tuple[sqlite3.Connection, dict]:
+    """A connection to the lookup table at ``path`` and its meta, or a LookupTableError (nothing left open)."""
+    try:
+        conn = connect(path, readonly)
+    except sqlite3.Error as e:
+        raise LookupTableError(f"lookup table {path} cannot be opened ({e})") from None
+    try:
+        return conn, read_meta(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+
+
 def space_meta(space: "SearchSpace") -> dict:
     from ..cost.latency import root_space
 
@@ -121,13 +134,8 @@ def create(path: Path, info: dict) -> sqlite3.Connection:
 def resume(path: Path, digest: str) -> tuple[sqlite3.Connection, dict]:
     """Reopen an existing build of the same inputs for writing."""
     try:
-        conn = connect(path, readonly=False)
-    except sqlite3.Error as e:
-        raise LookupTableError(f"{path} exists and cannot be opened ({e}); delete it or choose another path") from None
-    try:
-        info = read_meta(conn, path)
+        conn, info = open_table(path, readonly=False)
     except LookupTableError as e:
-        conn.close()
         raise LookupTableError(f"{path} exists and is not a lookup table to resume ({e}); delete it or choose "
                                f"another path") from None
     if info.get("inputs") != digest:

@@ -13,8 +13,9 @@ import numpy as np
 from ..cost.limits import METRICS
 from ..errors import ConstraintError, LookupTableError
 from .bounds import describe_limits, format_limit, parse_limit
-from .encoding import choices_of, place_values
-from .store import BATCH, COLUMNS, HOW_TO_BUILD, ORDER, connect, read_meta
+from ..mixed_radix import decode
+from .encoding import choices_of
+from .store import BATCH, COLUMNS, HOW_TO_BUILD, ORDER, open_table
 
 if TYPE_CHECKING:
     from ..arch import Architecture
@@ -86,12 +87,8 @@ class LookupTable:
         path = Path(path)
         if not path.is_file():
             raise LookupTableError(f"lookup table {path} does not exist; {HOW_TO_BUILD}")
+        conn, meta = open_table(path, readonly=True)
         try:
-            conn = connect(path, readonly=True)
-        except sqlite3.Error as e:
-            raise LookupTableError(f"lookup table {path} cannot be opened ({e})") from None
-        try:
-            meta = read_meta(conn, path)
             if not meta.get("complete"):
                 raise LookupTableError(f"lookup table {path} is incomplete ({meta.get('done', 0)} of "
                                        f"{meta.get('rows')} rows written); finish it by running the same "
@@ -273,7 +270,7 @@ class LookupTable:
         if self.meta.get("in_degree"):
             return choices_of(self.space, indices)
         radices = np.array(self.meta["radices"], dtype=np.int64)
-        return (indices[:, None] // place_values(radices)) % radices
+        return decode(radices, indices)
 
     def arch(self, row: Row | int) -> "Architecture":
         """The :class:`~graphnas.arch.Architecture` of a row (or an index) of the table."""

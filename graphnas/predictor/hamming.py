@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ..errors import PredictorError
+from ..mixed_radix import decode, encode, place_values
 
 __all__ = ["ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "HammingGraph", "hamming_graph", "radices_of", "choices_of",
            "index_of", "neighbours", "measured_weights"]
@@ -75,13 +76,6 @@ def radices_of(space) -> np.ndarray:
     return r.astype(np.int64)
 
 
-def _strides(radices: np.ndarray) -> np.ndarray:
-    out = np.ones(len(radices), dtype=np.int64)
-    for i in range(len(radices) - 2, -1, -1):
-        out[i] = out[i + 1] * radices[i + 1]
-    return out
-
-
 def _size(radices: np.ndarray) -> int:
     size = math.prod(int(r) for r in radices)
     if size >= 2 ** 62:
@@ -108,7 +102,7 @@ def choices_of(space, ids) -> np.ndarray:
     """
     r = radices_of(space)
     idx = _ids(ids, _size(r))
-    return (idx[:, None] // _strides(r)[None, :]) % r[None, :]
+    return decode(r, idx)
 
 
 def index_of(space, choices) -> np.ndarray:
@@ -117,7 +111,7 @@ def index_of(space, choices) -> np.ndarray:
     c = np.asarray(choices, dtype=np.int64)
     if c.ndim != 2 or c.shape[1] != len(r) or (c < 0).any() or (c >= r[None, :]).any():
         raise PredictorError(f"choices must be an (N, {len(r)}) array with 0 <= c_i < r_i, got shape {c.shape}")
-    return c @ _strides(r)
+    return encode(r, c)
 
 
 def neighbours(space, ids) -> np.ndarray:
@@ -169,7 +163,7 @@ class HammingGraph:
     def __init__(self, radices: Sequence[int], tables: Sequence | None = None, weighting: str | None = None) -> None:
         self.radices = radices_of(radices)
         self.num_nodes = _size(self.radices)
-        self.strides = _strides(self.radices)
+        self.strides = place_values(self.radices)
         self.degree = int((self.radices - 1).sum())
         if tables is None:
             tables = [np.full((r, r), ASSIGNED_WEIGHT) for r in self.radices.tolist()]
