@@ -207,6 +207,8 @@ def run(config: RunConfig) -> dict:
     space = run_space(config.space, data, scale, config.ops)
     torch.manual_seed(config.seed)
     supernet = Supernet(space)
+    if trained is not None:  # before any other work: weights of another space fail in seconds
+        trained.load_into(supernet)
     meta = {"space": space.name, "fingerprint": space.fingerprint, "scale": {k: v for k, v in space.scale.items()},
             "data": config.data, "train": config.train.to_dict()}
     ckpt = out / "supernet.pt"
@@ -219,7 +221,6 @@ def run(config: RunConfig) -> dict:
     limits = _limits(config, latency)
     t0 = time.perf_counter()
     if trained is not None:
-        trained.load_into(supernet)
         history, ckpt = trained.history, trained.path
     elif config.resume and ckpt.exists():
         load_weights(supernet, ckpt, meta)
