@@ -433,16 +433,9 @@ def test_cli_plots_the_table(table_path, tmp_path, capsys):
 
 # ---------------------------------------------------------------------- in-degree constraints
 def test_a_space_with_in_degree_constraints_ranks_by_its_constrained_index(tmp_path):
-    from graphnas import ChoiceEdge, Node, SearchSpace, Stem
+    from test_darts import make_toy
 
-    nodes = [Node(i, 0, 8, 1) for i in range(4)]  # tests/test_darts.py's toy: 30 valid of 144 vectors
-    edges = [ChoiceEdge(0, 1, "stem", ("mbconv_k3_e1", "identity")),
-             ChoiceEdge(0, 2, "branch", ("none", "identity", "avg_pool_3x3")),
-             ChoiceEdge(1, 2, "branch", ("none", "mbconv_k3_e1")),
-             ChoiceEdge(0, 3, "branch", ("none", "identity")),
-             ChoiceEdge(1, 3, "branch", ("none", "identity", "mbconv_k3_e1")),
-             ChoiceEdge(2, 3, "branch", ("none", "avg_pool_3x3"))]
-    toy = SearchSpace("toy", nodes, edges, input_shape=(1, 8, 8), num_classes=3, stem=Stem(8), in_degree={2: 1, 3: 2})
+    toy = make_toy()  # 30 valid of 144 vectors
     pred = np.random.default_rng(5).random(toy.size)
     archs = list(toy.enumerate())
     madds = np.array([arch_cost(a).madds for a in archs])

@@ -88,13 +88,13 @@ def lookup_subspace(space: "SearchSpace", base: "Architecture", max_nodes: int =
     space = frozen_topology(space, base)
     base = space.from_ops(base.ops)
     spread = cost_spread(space, base, latency_model)
-    free, size = [], 1
+    free, size = set(), 1
     for i in sorted(np.flatnonzero(space.radices > 1).tolist(), key=lambda i: (-spread[i], i)):
         r = int(space.radices[i])
         if size * r <= max_nodes:
-            free.append(i)
+            free.add(i)
             size *= r
-    fixed = {i: op for i, op in enumerate(base.ops) if i not in set(free) and space.radices[i] > 1}
+    fixed = {i: op for i, op in enumerate(base.ops) if i not in free and space.radices[i] > 1}
     return space.subspace(fixed=fixed, name=name)
 
 
