@@ -109,3 +109,12 @@ def test_tools_search_wraps_the_cli():
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "search.py"), "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "--checkpoint" in out and "--averaged" in out and "--strategy" in out
+
+
+def test_too_few_lookup_labels_or_rows_fail_with_one_line_before_any_work(trained, tmp_path, capsys):
+    space_file, ckpt = trained
+    for flag, value in (("--lookup-labels", "4"), ("--lookup-rows", "1")):
+        out = tmp_path / flag.strip("-")
+        line = error_line(capsys, main(["run", "--space", str(space_file), flag, value, "--out", str(out), "--quiet"]))
+        assert f"{flag.strip('-').replace('-', '_')}={value}" in line and "at least 8 labels and 2 rows" in line
+        assert not out.exists()
