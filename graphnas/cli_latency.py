@@ -17,15 +17,15 @@ __all__ = ["add_latency_parser"]
 
 def _space_of(args, meta: dict | None = None):
     """The space from ``args.space`` (+ scale), or the one the table was built for."""
-    from .registry import get_space, space_info
+    from .registry import get_space, space_info, space_named_by_file
 
     from .cli import _parse_scale
 
     if getattr(args, "space", None):
         scale = dict(space_info(args.space).cpu_scale) if getattr(args, "cpu_scale", False) else {}
         space = get_space(args.space, **{**scale, **_parse_scale(args.scale)})
-    else:
-        space = get_space(meta["space"], **meta["scale"])
+    else:  # the table is untrusted: only a built-in or registered space by its name
+        space = space_named_by_file(meta.get("space"), meta.get("scale"), f"latency table {args.table}")
     ops = getattr(args, "ops", None)
     if not ops and meta is not None and meta.get("ops"):
         present = {op for e in space.edges for op in e.candidates} - {"none"}

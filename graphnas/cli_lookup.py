@@ -52,7 +52,7 @@ def cmd_lookup(args) -> int:
 
     madds = args.madds if args.madds is not None else args.flops
     given = {k: v for k, v in (("madds", madds), ("params", args.params), ("latency", args.latency)) if v is not None}
-    with LookupTable.open(args.table) as table:
+    with LookupTable.open(args.table, root=args.space) as table:
         rows = table.query(**given, top=args.top)
         space = None
         if args.render or args.json:
@@ -98,6 +98,8 @@ def add_lookup_parser(sub) -> None:
                        "its predicted or measured accuracy and costs) under latency, MAdds and parameter limits; measured "
                        "architectures rank first")
     p.add_argument("--table", required=True, help="SQLite lookup table written by graphnas.lookup.LookupTable.build")
+    p.add_argument("--space", metavar="NAME_OR_FILE", help="the table's space, when it is defined in a .py file "
+                   "(graphnas never imports a file a table names; its fingerprint must match the table's)")
     p.add_argument("--latency", metavar="LIMIT", help="latency limit with a unit, e.g. 17ms, 250us or 0.02s (the "
                    "table's latency model; refused if it was built without one)")
     g = p.add_mutually_exclusive_group()

@@ -18,7 +18,8 @@ from typing import Callable
 from .errors import SpaceError
 from .space import SearchSpace
 
-__all__ = ["register_space", "get_space", "space_names", "space_factory", "SpaceInfo", "space_info"]
+__all__ = ["register_space", "get_space", "space_names", "space_factory", "SpaceInfo", "space_info",
+           "space_named_by_file"]
 
 _REGISTRY: dict[str, Callable[..., SearchSpace]] = {}
 
@@ -148,3 +149,33 @@ def _check_scale_type(space: str, key: str, value, param):
     else:
         return value
     raise SpaceError(f"{space}: scale argument {key}={value!r} must be {kind} (default {default!r})")
+
+
+def space_named_by_file(name, scale, source: str, given: str | None = None) -> SearchSpace:
+    """The space that a file graphnas did not just write (a table, a checkpoint) names, built safely.
+
+    Such a file is untrusted: the space it names is built only if it is a built-in or registered
+    space. A ``.py`` path in a file is never imported (that would run whatever code the file points
+    at); the user's own ``given`` space (a name or a ``.py`` path passed in this call, e.g. ``--space``)
+    is used instead, and the caller checks its fingerprint against the file's.
+
+    Args:
+        name: the space name stored in the file.
+        scale: the scale stored in the file (a dict of scale arguments).
+        source (str): what the file is, for messages ("lookup table x.db").
+        given (str, optional): the space the user passed in this call.
+    """
+    if not isinstance(scale, dict) or not all(isinstance(k, str) for k in scale):
+        raise SpaceError(f"{source} has a malformed scale {scale!r} (expected an object of scale arguments); "
+                         f"rebuild it")
+    if given is not None:
+        return get_space(given, **scale)
+    if not isinstance(name, str):
+        raise SpaceError(f"{source} names no space (space {name!r} is not a name); rebuild it")
+    if name in _REGISTRY or name in _builtin_names():
+        return get_space(name, **scale)
+    if name.endswith(".py"):
+        raise SpaceError(f"{source} names the space file '{name}'; graphnas never runs code a file names: if you "
+                         f"trust that file, pass it yourself with --space (or the space argument)")
+    raise SpaceError(f"{source} names the unknown space '{name}'; register it (graphnas.register_space) or pass "
+                     f"it with --space")

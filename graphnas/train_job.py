@@ -10,6 +10,7 @@ global batch, each process trains on its 1/N share, and only rank 0 writes and p
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from . import distributed as dist
 from . import samplers
 from .data import load_dataset
 from .errors import GraphnasError
+from .files import output_lock
 from .registry import space_info
 from .supernet import Supernet
 from .train import TrainConfig, TrainResult, fit
@@ -71,11 +73,21 @@ def build_sampler(kind: str, space, **options):
 
 
 def run_train_job(job: TrainJob) -> tuple[Supernet, TrainResult]:
-    """Build data, space and supernet from ``job`` and train it; returns the supernet and the result."""
-    from .workflow import FALLBACK_RESOLUTION, run_space
+    """Build data, space and supernet from ``job`` and train it; returns the supernet and the result.
 
+    ``job.out`` is checked for writing and locked first (one writer per folder, :mod:`graphnas.files`).
+    """
     job.train.validate()
     device = pick_device(job.device)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes: it holds the lock
+        return _train(job, device)
+    with output_lock(job.out, "training folder", folder=True):
+        return _train(job, device)
+
+
+def _train(job: TrainJob, device: torch.device) -> tuple[Supernet, TrainResult]:
+    from .workflow import FALLBACK_RESOLUTION, run_space
+
     scale = {**space_info(job.space).cpu_scale, **job.scale}
     resolution = job.resolution or scale.pop("resolution", FALLBACK_RESOLUTION)
     scale.pop("resolution", None)

@@ -45,15 +45,19 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary file next to ``path``, renamed onto it when the ``with`` block succeeds.
 
-    A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+    A reader never sees a half-written file, and an interrupted write leaves the old file intact; a
+    temporary left by a killed writer (``.NAME.PID.XXXXXXXX.tmp``) is removed by the next run that locks
+    the output (:func:`graphnas.files.output_lock`).
     The file gets the permissions ``open()`` would give it (not ``mkstemp``'s 0600)::
 
         with atomic_target("ckpt.pt") as tmp:
             torch.save(state, tmp)
     """
+    from .files import TEMP_SUFFIX, temp_prefix
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())

@@ -40,6 +40,7 @@ from .samplers import UniformSampler
 from .search import STRATEGIES
 from .supernet import Supernet
 from .train import TrainConfig, train
+from .files import output_lock
 from .utils import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
@@ -191,12 +192,21 @@ def _lookup_table(config: RunConfig, space, evaluator, best, latency, ckpt: Path
 
 
 def run(config: RunConfig) -> dict:
-    """Run the whole job; returns the report (also written to ``<out>/report.json``)."""
-    start = time.perf_counter()
-    out = Path(config.out)
+    """Run the whole job; returns the report (also written to ``<out>/report.json``).
+
+    The output folder is checked for writing and locked before any work: a second job on the same
+    ``out`` fails at once naming the first (:func:`graphnas.files.output_lock`).
+    """
     if config.strategy not in STRATEGIES:
         raise GraphnasError(f"unknown strategy '{config.strategy}'; choose one of {', '.join(STRATEGIES)}")
     _check_limits(config)
+    with output_lock(config.out, "output folder", folder=True):
+        return _run(config)
+
+
+def _run(config: RunConfig) -> dict:
+    start = time.perf_counter()
+    out = Path(config.out)
     info = space_info(config.space)
     scale = {**info.cpu_scale, **config.scale}
     resolution = config.resolution or scale.pop("resolution", FALLBACK_RESOLUTION)

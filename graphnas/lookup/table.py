@@ -69,16 +69,23 @@ class LookupTable:
         space (SearchSpace, optional): its space, when known (else rebuilt from ``meta`` on demand).
     """
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict, space: "SearchSpace | None" = None) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict, space: "SearchSpace | None" = None,
+                 root: str | None = None) -> None:
         self.path = path
         self.conn = conn
         self.meta = meta
         self._space = space
+        self._root = root
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, path: str | Path, space: "SearchSpace | None" = None) -> "LookupTable":
+    def open(cls, path: str | Path, space: "SearchSpace | None" = None, root: str | None = None) -> "LookupTable":
         """Open a complete table for queries; with ``space``, check that the table was built for it.
+
+        A table is untrusted: its space is rebuilt from its metadata only when it names a built-in or
+        registered space. For a space defined in a ``.py`` file, pass the file as ``root`` (the
+        ``--space`` of ``graphnas lookup``); graphnas never imports a file a table names. The space
+        built from ``root`` must have the table's fingerprint.
 
         Raises:
             LookupTableError: the file is missing, not SQLite, not a lookup table, incomplete, or was
@@ -93,7 +100,7 @@ class LookupTable:
                 raise LookupTableError(f"lookup table {path} is incomplete ({meta.get('done', 0)} of "
                                        f"{meta.get('rows')} rows written); finish it by running the same "
                                        f"LookupTable.build(...) again: it resumes from the last committed batch")
-            table = cls(path, conn, meta)
+            table = cls(path, conn, meta, root=root)
             if space is not None:
                 table.check_space(space)
                 table._space = space
@@ -121,13 +128,16 @@ class LookupTable:
 
     def _rebuild_space(self) -> "SearchSpace":
         from ..errors import GraphnasError
-        from ..registry import get_space
+        from ..registry import space_named_by_file
 
         m = self.meta
         fail = (f"cannot rebuild space '{m['space']}' of lookup table {self.path} from its metadata; "
                 f"pass it: LookupTable.open(path, space)")
         try:
-            space = get_space(m["root"], **m["scale"])
+            space = space_named_by_file(m.get("root"), m.get("scale"), f"lookup table {self.path}", self._root)
+        except GraphnasError as e:
+            raise LookupTableError(f"{e} (in Python, pass it: LookupTable.open(path, space))") from None
+        try:
             if space.fingerprint != m["fingerprint"]:
                 allowed = {i: c for i, (e, c) in enumerate(zip(space.edges, m["candidates"]))
                            if list(e.candidates) != c}
