@@ -86,6 +86,20 @@ def gray_bits(choices, radices) -> np.ndarray:
     return out[0] if squeeze else out
 
 
+def _short(value, limit: int = 80) -> str:
+    """``repr(value)`` on one line, cut to ``limit`` characters (for messages about untrusted input)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _parse_int(digits: str) -> int:
+    """JSON integers for :meth:`Architecture.from_json`: no architecture field needs more than 30 digits."""
+    if len(digits.lstrip("-")) > 30:
+        raise ArchitectureError(f"malformed architecture JSON (an integer of {len(digits.lstrip('-'))} digits); "
+                                f"expected the output of Architecture.to_json()")
+    return int(digits)
+
+
 class Architecture:
     """One architecture of a search space.
 
@@ -230,31 +244,51 @@ class Architecture:
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ArchitectureError(f"not a graphnas architecture: expected a JSON object with "
                                     f"\"format\": \"{FORMAT}\", \"space\" and \"ops\"")
-        if data.get("space") != space.name:
-            raise ArchitectureError(f"architecture is for space '{data.get('space')}', not '{space.name}'; "
-                                    f"load it with --space {data.get('space')}")
+        named = data.get("space")
+        if named != space.name:
+            hint = f"load it with --space {named}" if isinstance(named, str) and named.isprintable() \
+                and len(named) <= 200 else "its \"space\" must name a space"
+            raise ArchitectureError(f"architecture is for space {_short(named)}, not '{space.name}'; {hint}")
         ops = data.get("ops")
         if not isinstance(ops, list) or not all(isinstance(o, str) for o in ops):
             raise ArchitectureError("architecture JSON: \"ops\" must be a list of operator names")
+        for i, op in enumerate(ops):
+            if not op.isprintable() or len(op) > 100:  # never echo control characters or a megabyte in a message
+                raise ArchitectureError(f"architecture JSON: operator {i} {_short(op)} is not an operator name; "
+                                        f"use the names `graphnas spaces` lists")
         if data.get("fingerprint") not in (None, space.fingerprint):
             # Same name, different structure: name the first edge that differs if the lengths agree.
             raise ArchitectureError(f"architecture was written for a different version of space '{space.name}' "
-                                    f"(fingerprint {data.get('fingerprint')}, this space has {space.fingerprint}); "
-                                    f"rebuild it with this space's edges")
+                                    f"(fingerprint {_short(data.get('fingerprint'))}, this space has "
+                                    f"{space.fingerprint}); rebuild it with this space's edges")
         arch = space.from_ops(ops)
         if "choices" in data and (not isinstance(data["choices"], list) or data["choices"] != list(arch.choices)):
-            raise ArchitectureError(f"architecture JSON: \"choices\" {data['choices']} disagree with \"ops\" "
-                                    f"(which give {list(arch.choices)}); fix or drop \"choices\"")
+            raise ArchitectureError(f"architecture JSON: \"choices\" {_short(data['choices'])} disagree with \"ops\" "
+                                    f"(which give {_short(list(arch.choices))}); fix or drop \"choices\"")
         return arch
 
     @classmethod
     def from_json(cls, text: str, space: "SearchSpace") -> "Architecture":
         """Parse JSON text (see :meth:`to_json`); malformed text raises :class:`ArchitectureError`."""
+        fix = "expected the output of Architecture.to_json()"
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ArchitectureError(f"architecture JSON is not UTF-8 text (binary?); {fix}") from None
+        if not isinstance(text, str):
+            raise ArchitectureError(f"architecture JSON must be text, got {type(text).__name__}; {fix}")
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_int=_parse_int)
         except json.JSONDecodeError as err:
             raise ArchitectureError(f"malformed architecture JSON ({err.msg} at line {err.lineno} column "
-                                    f"{err.colno}); expected the output of Architecture.to_json()") from None
+                                    f"{err.colno}); {fix}") from None
+        except ArchitectureError:  # from _parse_int
+            raise
+        except RecursionError:  # [[[[...]]]] or {"a": {"a": ...}} nested deeper than the parser's stack
+            raise ArchitectureError(f"malformed architecture JSON (nested too deeply); {fix}") from None
+        except ValueError as err:  # what else the parser refuses
+            raise ArchitectureError(f"malformed architecture JSON ({_short(str(err))}); {fix}") from None
         return cls.from_dict(data, space)
 
     # ------------------------------------------------------------------ identity

@@ -92,6 +92,9 @@ class WeightAverager:
             avg.count = int(state["count"])
             avg._mean = {k: v.clone() for k, v in state["mean"].items()}
             avg._dtypes = {k: getattr(torch, d) for k, d in state["dtypes"].items()}
+            bad = [d for d in avg._dtypes.values() if not isinstance(d, torch.dtype)]  # "load" names a function
+            if bad or set(avg._dtypes) != set(avg._mean) or avg.count < 0:
+                raise TypeError(f"dtypes name no dtype of each mean ({bad[:1] or 'keys or count differ'})")
         except (KeyError, TypeError, AttributeError) as e:
             raise EstimatorError(f"not a WeightAverager state ({e!r}): pass what WeightAverager.state() returned") \
                 from None

@@ -24,27 +24,46 @@ import json
 import sys
 from pathlib import Path
 
+from .checks import (INT64_MAX, MAX_LOOKUP_ROWS, MAX_LR, MAX_RESOLUTION, check_float, check_int, float_arg,
+                        int_arg)
 from .errors import GraphnasError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "UsageError"]
 
 
-def _scale_value(text: str):
+class UsageError(GraphnasError):
+    """A flag argparse refuses (unknown, missing, out of range): printed as one line like every GraphnasError."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line naming the flag and the command's help (its subcommands inherit it)."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _scale_value(text: str, name: str = "scale argument value"):
+    """``--scale`` value: an int, a float, None or the text; numbers must be finite and fit in 64 bits."""
     for cast in (int, float):
         try:
-            return cast(text)
+            value = cast(text)
         except ValueError:
-            pass
+            continue
+        if cast is int:
+            check_int(name, value, -INT64_MAX)
+        else:
+            check_float(name, value)
+        return value
     return None if text.lower() == "none" else text
 
 
-def _parse_scale(pairs: list[str] | None) -> dict:
+def _parse_scale(pairs: list[str] | None, what: str = "scale argument") -> dict:
     scale = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise GraphnasError(f"scale argument '{pair}' is not key=value; write e.g. --scale resolution=32 width=0.5")
-        scale[key] = _scale_value(value)
+            raise GraphnasError(f"{what} '{pair}' is not key=value; write e.g. --scale resolution=32 width=0.5")
+        scale[key] = _scale_value(value, f"{what} {key}")
     return scale
 
 
@@ -60,9 +79,10 @@ def _load_space(args):
 
 
 def _load_arch(space, path: str):
-    file = Path(path)
-    if not file.is_file():
-        raise GraphnasError(f"architecture file '{path}' does not exist; write one with `graphnas sample`")
+    from .errors import ArchitectureError
+    from .files import regular_file
+
+    file = regular_file(path, "architecture file", "write one with `graphnas sample`", ArchitectureError)
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -86,7 +106,7 @@ def _run_config(args, **extra):
                                    population=args.population, madds=args.madds, params=args.params,
                                    latency=args.latency, latency_table=args.latency_table,
                                    lookup_labels=args.lookup_labels, lookup_rows=args.lookup_rows,
-                                   out=args.out).items() if v is not None}
+                                   bad_images=args.bad_images, out=args.out).items() if v is not None}
     if args.ops is not None:
         given["ops"] = args.ops
     return replace(base, **given, scale=_parse_scale(args.scale), train=train_cfg, lookup=not args.no_lookup,
@@ -150,11 +170,10 @@ def cmd_train(args) -> int:
                  weight_decay=args.weight_decay, label_smoothing=args.label_smoothing)
     train_cfg = replace(TrainConfig(), seed=args.seed, nesterov=args.nesterov,
                         **{k: v for k, v in given.items() if v is not None})
-    if args.checkpoint_every < 0:
-        raise GraphnasError(f"--checkpoint-every {args.checkpoint_every} must be >= 0 (0: at epoch ends only)")
     job = TrainJob(space=args.space, scale=_parse_scale(args.scale), ops=args.ops, data=args.data,
-                   data_root=args.data_root, resolution=args.resolution, sampler=args.sampler,
-                   sampler_options=_parse_scale(args.sampler_option), train=train_cfg, out=args.out,
+                   data_root=args.data_root, resolution=args.resolution, bad_images=args.bad_images or "stop",
+                   sampler=args.sampler,
+                   sampler_options=_parse_scale(args.sampler_option, "sampler option"), train=train_cfg, out=args.out,
                    resume=args.resume, average_last_epoch=args.average_last_epoch,
                    checkpoint_every=args.checkpoint_every, device=args.device, progress=not args.quiet)
     supernet, result = run_train_job(job)
@@ -190,6 +209,10 @@ def cmd_spaces(args) -> int:
 
 
 def cmd_sample(args) -> int:
+    if args.out:
+        from .files import writable_file
+
+        writable_file(args.out, "architecture file")
     space = _load_space(args)
     text = space.sample(args.seed).to_json()
     if args.out:
@@ -216,8 +239,10 @@ def cmd_cost(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from .render import render
+    from .render import check_render_target, render
 
+    if args.out:  # before the work; render() checks the default name the same way
+        check_render_target(args.out, args.formats)
     space = _load_space(args)
     if args.arch:
         obj = _load_arch(space, args.arch)
@@ -239,31 +264,34 @@ def _job_args(p: argparse.ArgumentParser, d) -> None:
                    "lists it)")
     p.add_argument("--data", help=f"digits (built in), fashion_mnist, cifar10 or imagefolder (default: {d.data})")
     p.add_argument("--data-root", help="folder of the data set (never downloaded)")
-    p.add_argument("--resolution", type=int, help="input resolution (default: the space's CPU_SCALE resolution, else 16)")
+    p.add_argument("--bad-images", choices=("stop", "skip"), help="imagefolder: a file that is not a readable image "
+                   "stops the job naming it (stop, the default) or is left out with a warning (skip)")
+    p.add_argument("--resolution", type=int_arg(4, MAX_RESOLUTION), help="input resolution (default: the space's "
+                   "CPU_SCALE resolution, else 16)")
     p.add_argument("--ops", nargs="+", help="operators kept on every edge (default: the space's CPU_OPS, e.g. "
                    "st_nas keeps mbconv_k3_e3_se mbconv_k5_e6_se identity; else all); 'all' searches the whole space")
     p.add_argument("--strategy", help=f"evolution, random or gcn (GCN-NAS: segments, a GCN predictor, "
                    f"super-cells) (default: {d.strategy})")
-    p.add_argument("--budget", type=int, help=f"architectures to evaluate (default: {d.budget})")
-    p.add_argument("--population", type=int, help=f"evolution population (default: {d.population})")
+    p.add_argument("--budget", type=int_arg(1), help=f"architectures to evaluate (default: {d.budget})")
+    p.add_argument("--population", type=int_arg(1), help=f"evolution population (default: {d.population})")
     p.add_argument("--madds", help="MAdds limit with a unit, e.g. 1.5M")
     p.add_argument("--params", help="parameter limit with a unit, e.g. 300K")
     p.add_argument("--latency", help="latency limit with a unit, e.g. 4ms, predicted by a measured table of this "
                    "machine (--latency-table, else <out>/latency.db built by the job)")
     p.add_argument("--latency-table", help="latency table of the job's space from `graphnas latency build`")
-    p.add_argument("--lookup-labels", type=int, help=f"architectures of the lookup subspace scored with the "
-                   f"supernet to train its GCN (default: {d.lookup_labels})")
-    p.add_argument("--lookup-rows", type=int, help=f"largest lookup subspace around the best architecture "
-                   f"(default: {d.lookup_rows})")
+    p.add_argument("--lookup-labels", type=int_arg(-INT64_MAX, MAX_LOOKUP_ROWS), help=f"architectures of the lookup "
+                   f"subspace scored with the supernet to train its GCN (default: {d.lookup_labels})")
+    p.add_argument("--lookup-rows", type=int_arg(-INT64_MAX, MAX_LOOKUP_ROWS), help=f"largest lookup subspace "
+                   f"around the best architecture (default: {d.lookup_rows})")
     p.add_argument("--no-lookup", action="store_true", help="skip <out>/lookup.db (and the latency table it needs)")
     p.add_argument("--out", help=f"output folder (default: {d.out})")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the search (and, for run, of training and "
-                   "the data splits)")
+    p.add_argument("--seed", type=int_arg(0), default=d.seed, help="seed of the search (and, for run, of training "
+                   "and the data splits)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
+    parser = _Parser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     from dataclasses import replace
@@ -275,9 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train a supernet, search under limits, report and render the best architecture, "
                        "and build a lookup table around it")
     _job_args(p, d)
-    p.add_argument("--epochs", type=int, help=f"supernet training epochs (default: {t.epochs})")
-    p.add_argument("--batch-size", type=int, help=f"default: {t.batch_size}")
-    p.add_argument("--lr", type=float, help=f"initial learning rate (default: {t.lr})")
+    p.add_argument("--epochs", type=int_arg(1), help=f"supernet training epochs (default: {t.epochs})")
+    p.add_argument("--batch-size", type=int_arg(1), help=f"default: {t.batch_size}")
+    p.add_argument("--lr", type=float_arg(0, MAX_LR, lo_open=True), help=f"initial learning rate (default: {t.lr})")
     p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")
     p.set_defaults(func=cmd_run)
 
@@ -297,27 +325,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ops", nargs="+", help="operators kept on every edge (default: the space's CPU_OPS; 'all')")
     p.add_argument("--data", default="digits", help="digits (built in), fashion_mnist, cifar10 or imagefolder")
     p.add_argument("--data-root", help="folder of the data set (never downloaded)")
-    p.add_argument("--resolution", type=int, help="input resolution (default: the space's CPU_SCALE resolution, else 16)")
+    p.add_argument("--bad-images", choices=("stop", "skip"), help="imagefolder: a file that is not a readable image "
+                   "stops the job naming it (stop, the default) or is left out with a warning (skip)")
+    p.add_argument("--resolution", type=int_arg(4, MAX_RESOLUTION), help="input resolution (default: the space's "
+                   "CPU_SCALE resolution, else 16)")
     p.add_argument("--sampler", default="uniform", help="path sampler kind: uniform, stnas, constrained, pool "
                    "(graphnas.samplers.make_sampler; default: uniform)")
     p.add_argument("--sampler-option", nargs="*", metavar="KEY=VALUE", help="sampler options, e.g. p_drop=0.2 "
                    "or madds=300M")
     tc = TrainConfig()
-    p.add_argument("--epochs", type=int, help=f"default: {tc.epochs}")
-    p.add_argument("--batch-size", type=int, help=f"global batch, split over torchrun processes (default: {tc.batch_size})")
-    p.add_argument("--lr", type=float, help=f"initial learning rate, cosine-annealed to 0 (default: {tc.lr})")
-    p.add_argument("--momentum", type=float, help=f"SGD momentum; 0 decouples consecutive paths (default: {tc.momentum})")
+    p.add_argument("--epochs", type=int_arg(1), help=f"default: {tc.epochs}")
+    p.add_argument("--batch-size", type=int_arg(1), help=f"global batch, split over torchrun processes "
+                   f"(default: {tc.batch_size})")
+    p.add_argument("--lr", type=float_arg(0, MAX_LR, lo_open=True), help=f"initial learning rate, cosine-annealed "
+                   f"to 0 (default: {tc.lr})")
+    p.add_argument("--momentum", type=float_arg(0, 1, hi_open=True), help=f"SGD momentum; 0 decouples consecutive "
+                   f"paths (default: {tc.momentum})")
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (with --momentum > 0)")
-    p.add_argument("--weight-decay", type=float, help=f"default: {tc.weight_decay}")
-    p.add_argument("--label-smoothing", type=float, help=f"default: {tc.label_smoothing}")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weight-decay", type=float_arg(0, 1, hi_open=True), help=f"default: {tc.weight_decay}")
+    p.add_argument("--label-smoothing", type=float_arg(0, 1, hi_open=True), help=f"default: {tc.label_smoothing}")
+    p.add_argument("--seed", type=int_arg(0), default=0)
     p.add_argument("--out", default="runs/train", help="folder of checkpoint.pt and train_log.json (default: runs/train)")
     p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                    help="continue from <out>/checkpoint.pt (start from scratch if there is none), or from the "
                    "given file (which must exist)")
     p.add_argument("--average-last-epoch", action="store_true", help="also store the mean of the weights over the "
                    "iterations of the last epoch (SE-NAS)")
-    p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+    p.add_argument("--checkpoint-every", type=int_arg(0), default=0, metavar="STEPS",
                    help="checkpoint every STEPS steps as well as at every epoch end (default: 0, epoch ends only)")
     p.add_argument("--device", default="cpu", help="cpu, cuda (cuda:LOCAL_RANK under torchrun), cuda:N or auto")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -330,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="write a random architecture of a space as JSON")
     _space_args(p)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int_arg(0), default=None)
     p.add_argument("--out", default=None, help="file to write (default: print)")
     p.set_defaults(func=cmd_sample)
 
@@ -344,9 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--arch", help="architecture JSON file")
     group.add_argument("--random", action="store_true", help="draw a random architecture")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int_arg(0), default=None)
     p.add_argument("--out", default=None, help="output path without extension")
-    p.add_argument("--formats", nargs="+", default=["svg", "png"])
+    p.add_argument("--formats", nargs="+", default=["svg", "png"], help="image formats (svg, png, pdf, ...; "
+                   "default: svg png)")
     p.set_defaults(func=cmd_render)
 
     from .cli_latency import add_latency_parser
@@ -361,8 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 2 bad input)."""
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except GraphnasError as err:
         print(f"graphnas: error: {err}", file=sys.stderr)

@@ -10,9 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from .checks import INT64_MAX, float_arg, int_arg
 from .errors import LatencyError
 
 __all__ = ["add_latency_parser"]
+
+#: Most whole networks ``--fit-networks`` / ``--archs`` may time (their pool of candidates is 40 times larger).
+MAX_NETWORKS = 10_000
+#: Largest ``--batch`` of a latency table (an input of this batch must fit in memory).
+MAX_BATCH = 4096
 
 
 def _space_of(args, meta: dict | None = None):
@@ -50,9 +56,12 @@ def cmd_build(args) -> int:
     from .cost.latency import build_table, space_entries
     from .cost.timing import TimingConfig
 
+    from .files import writable_file
+
     space = _space_of(args)
     timing = TimingConfig(tol=args.tolerance, budget_s=args.budget)
     backend = _backend(args)
+    writable_file(args.out, "latency table")  # before the work: a folder, an unwritable or too long path
     print(f"timing {len(space_entries(space))} entries of {space.name} ({space.input_shape[1]} px, batch {args.batch}) "
           f"on {backend.describe()}")
     model = build_table(space, args.out, backend, batch=args.batch, timing=timing, fit_networks=args.fit_networks,
@@ -68,6 +77,10 @@ def cmd_validate(args) -> int:
     from .cost.latency import LatencyModel, plot_validation, validate
     from .cost.timing import TimingConfig
 
+    if args.plot:  # before the timing: a bad plot path fails first
+        from .figures import check_plot_target
+
+        check_plot_target(args.plot, "the validation plot", LatencyError)
     model = LatencyModel.load(args.table)
     space = _space_of(args, model.meta)
     backend = _backend(args, model.device)
@@ -123,7 +136,7 @@ def add_latency_parser(sub) -> None:
     def device_args(q, what: str) -> None:
         q.add_argument("--backend", help=f"torch or onnxruntime ({what})")
         q.add_argument("--device", help=f"cpu or cuda ({what})")
-        q.add_argument("--threads", type=int, help=f"CPU threads ({what})")
+        q.add_argument("--threads", type=int_arg(-INT64_MAX), help=f"CPU threads ({what})")
 
     q = lsub.add_parser("build", help="time every distinct operator instance of a space and fit the correction")
     q.add_argument("space", help="space name (see `graphnas spaces`) or a path to a .py file with make_space()")
@@ -132,13 +145,14 @@ def add_latency_parser(sub) -> None:
     q.add_argument("--ops", nargs="+", help="keep only these operators on every edge")
     q.add_argument("--out", required=True, help="SQLite file to write (resumed if it exists for the same "
                    "space, scale, batch and device)")
-    q.add_argument("--batch", type=int, default=1, help="batch size (default: 1)")
+    q.add_argument("--batch", type=int_arg(-INT64_MAX, MAX_BATCH), default=1, help="batch size (default: 1)")
     device_args(q, "default: torch on cpu with torch's current threads")
-    q.add_argument("--fit-networks", type=int, default=16, help="whole networks timed to fit the correction "
-                   "(default: 16)")
-    q.add_argument("--tolerance", type=float, default=0.02, help="repeat until each median moves less than this "
-                   "(default: 0.02)")
-    q.add_argument("--budget", type=float, default=2.0, help="seconds of timing per entry at most (default: 2)")
+    q.add_argument("--fit-networks", type=int_arg(0, MAX_NETWORKS), default=16, help="whole networks timed to fit "
+                   "the correction (default: 16)")
+    q.add_argument("--tolerance", type=float_arg(0, 1, True, True), default=0.02, help="repeat until each median "
+                   "moves less than this, in (0, 1) (default: 0.02)")
+    q.add_argument("--budget", type=float_arg(0, lo_open=True), default=2.0, help="seconds of timing per entry at "
+                   "most (default: 2)")
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_build)
 
@@ -147,10 +161,11 @@ def add_latency_parser(sub) -> None:
     q.add_argument("--space", help="space to draw from (default: the table's, at its scale)")
     q.add_argument("--scale", nargs="*", metavar="KEY=VALUE")
     q.add_argument("--ops", nargs="+", help="keep only these operators (default: the operators the table covers)")
-    q.add_argument("--archs", type=int, default=100, help="networks to time (default: 100)")
-    q.add_argument("--seed", type=int, default=1)
+    q.add_argument("--archs", type=int_arg(1, MAX_NETWORKS), default=100, help="networks to time (default: 100)")
+    q.add_argument("--seed", type=int_arg(0), default=1)
     device_args(q, "default: the table's")
-    q.add_argument("--tolerance", type=float, default=0.02)
+    q.add_argument("--tolerance", type=float_arg(0, 1, True, True), default=0.02, help="repeat until each median "
+                   "moves less than this, in (0, 1) (default: 0.02)")
     q.add_argument("--plot", help="scatter plot of predicted vs measured (PNG/SVG/PDF)")
     q.add_argument("--json", action="store_true")
     q.add_argument("--quiet", action="store_true")
@@ -161,7 +176,7 @@ def add_latency_parser(sub) -> None:
     g = q.add_mutually_exclusive_group(required=True)
     g.add_argument("--arch", help="architecture JSON file")
     g.add_argument("--random", action="store_true", help="a random architecture of the table's space")
-    q.add_argument("--seed", type=int, default=None)
+    q.add_argument("--seed", type=int_arg(0), default=None)
     q.add_argument("--space", help="space of the architecture (default: the table's, at its scale)")
     q.add_argument("--scale", nargs="*", metavar="KEY=VALUE")
     q.add_argument("--ops", nargs="+", help="keep only these operators (default: the operators the table covers)")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .checks import int_arg
+
 __all__ = ["add_lookup_parser", "cmd_lookup"]
 
 FLOPS_HELP = ("alias of --madds: graphnas counts multiply-adds, and like NAS-Bench-201 and most NAS papers' "
@@ -50,6 +52,17 @@ def cmd_lookup(args) -> int:
     from .errors import LookupTableError
     from .lookup import LookupTable
 
+    out = None
+    if args.render:  # outputs checked before the table is opened: a bad path fails first, and alone
+        from .render import check_render_target
+
+        out = Path(args.render)
+        fmt = out.suffix.lstrip(".") or "svg"
+        out = check_render_target(out.with_suffix("") if out.suffix else out, [fmt])
+    if args.plot:
+        from .figures import check_plot_target
+
+        check_plot_target(args.plot, "a lookup plot", LookupTableError)
     madds = args.madds if args.madds is not None else args.flops
     given = {k: v for k, v in (("madds", madds), ("params", args.params), ("latency", args.latency)) if v is not None}
     with LookupTable.open(args.table, root=args.space) as table:
@@ -65,10 +78,8 @@ def cmd_lookup(args) -> int:
         if args.render:
             from .render import render
 
-            out = Path(args.render)
-            fmt = out.suffix.lstrip(".") or "svg"
             arch = space.arch(list(rows[0].choices))
-            written = [str(p) for p in render(arch, out.with_suffix("") if out.suffix else out, formats=[fmt])]
+            written = [str(p) for p in render(arch, out, formats=[fmt])]
         if args.plot:
             from .lookup.plot import plot_table
 
@@ -106,7 +117,7 @@ def add_lookup_parser(sub) -> None:
     g.add_argument("--madds", metavar="LIMIT", help="multiply-add limit with a unit (K, M, G, T), e.g. 330M")
     g.add_argument("--flops", metavar="LIMIT", help=FLOPS_HELP)
     p.add_argument("--params", metavar="LIMIT", help="parameter limit with a unit, e.g. 5M or 300K")
-    p.add_argument("--top", type=int, default=10, help="how many architectures (default: 10)")
+    p.add_argument("--top", type=int_arg(1), default=10, help="how many architectures (default: 10)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--render", metavar="FILE", help="draw the best architecture with graphviz, e.g. best.svg "
                    "(format from the extension: svg, png or pdf; a .dot file is written next to it)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .utils import atomic_write_bytes
 
-__all__ = ["PLOT_FORMATS", "plot_format", "new_figure", "save_figure"]
+__all__ = ["PLOT_FORMATS", "plot_format", "check_plot_target", "new_figure", "save_figure"]
 
 PLOT_FORMATS = ("png", "svg", "pdf")
 
@@ -19,6 +19,15 @@ def plot_format(path: str | Path, what: str, error: type[Exception]) -> str:
     if fmt not in PLOT_FORMATS:
         raise error(f"cannot write {what} as {Path(path).name!r}: use a .png, .svg or .pdf file name")
     return fmt
+
+
+def check_plot_target(path: str | Path, what: str, error: type[Exception]) -> Path:
+    """Before the work a plot shows: ``path`` has a plot suffix (:func:`plot_format`) and can be written
+    (:func:`graphnas.files.writable_file`: not a folder, not under a file, a name that is not too long)."""
+    from .files import writable_file
+
+    plot_format(path, what, error)
+    return writable_file(path, what)
 
 
 def new_figure(width: float, height: float, dpi: int = 120):

@@ -190,7 +190,7 @@ def _first_missing(folder: Path) -> Path | None:
     """The outermost ancestor of ``folder`` (or itself) that does not exist yet, or None."""
     missing = None
     for p in (folder, *folder.parents):
-        if p.exists():
+        if os.path.lexists(p):  # never raises: a name too long is "missing", and writable_folder names the problem
             break
         missing = p
     return missing
@@ -223,11 +223,11 @@ def _probe(folder: Path, what: str, target: Path) -> None:
 def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
     """Create folder ``path`` (with parents) if needed and check a file can be written in it; else one line."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise GraphnasError(f"{what} {path} is a file, not a folder; choose a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)  # an existing file: FileExistsError, told apart below
     except FileExistsError:
+        if os.path.lexists(path):
+            raise GraphnasError(f"{what} {path} is a file, not a folder; choose a folder") from None
         raise GraphnasError(f"{what} {path} cannot be made: a parent of it is a file; choose another path") from None
     except NotADirectoryError:
         raise GraphnasError(f"{what} {path} cannot be made: a parent of it is a file; choose another path") from None
@@ -241,13 +241,20 @@ def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Pat
 def writable_file(path: str | os.PathLike, what: str = "output file") -> Path:
     """Check that the file ``path`` can be (re)written: not a folder, its folder writable, its name not too long."""
     path = Path(path)
-    if path.is_dir():
-        raise GraphnasError(f"{what} {path} is a folder; give a file name")
-    if path.exists() and not path.is_file():
-        raise GraphnasError(f"{what} {path} exists and is not a regular file; choose another path")
-    writable_folder(path.parent, f"folder of {what}")
     if len(path.name.encode()) + 32 > 255:  # our temporaries add ~30 characters to the name
         raise GraphnasError(f"{what} {path}: the file name is too long ({len(path.name)} characters); "
                             f"choose a shorter one")
+    writable_folder(path.parent, f"folder of {what}")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as e:
+        raise GraphnasError(f"{what} {path} cannot be written ({_describe_os_error(e)}); choose a writable "
+                            f"path") from None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise GraphnasError(f"{what} {path} is a folder; give a file name")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise GraphnasError(f"{what} {path} exists and is not a regular file; choose another path")
     _probe(path.parent, what, path)
     return path

@@ -22,9 +22,10 @@ import numpy as np
 
 from .estimate import EstimatorError
 from .figures import new_figure, plot_format, save_figure
+from .groundtruth import load_ground_truth  # the labels rankings are scored on (re-exported here)
 
 __all__ = ["RankingWarning", "kendall_tau", "spearman_rho", "top_k_overlap", "rank_of_best_predicted",
-           "rank_report", "plot_ranking"]
+           "rank_report", "plot_ranking", "load_ground_truth"]
 
 
 class RankingWarning(UserWarning):

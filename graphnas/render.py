@@ -18,11 +18,12 @@ import graphviz
 
 from .arch import Architecture
 from .errors import RenderError
+from .files import writable_file
 from .ops.registry import NONE
 from .space import BRANCH, FLAT, Cell, SearchSpace
 from .utils import atomic_write_bytes, atomic_write_text
 
-__all__ = ["to_dot", "render"]
+__all__ = ["to_dot", "render", "check_render_target"]
 
 _STAGE_COLOURS = ["#dbe9f6", "#dff3e3", "#fdf1d6", "#f9dede", "#ece2f5", "#e0f2f1", "#f5f5dc"]
 
@@ -127,6 +128,26 @@ def to_dot(obj: Architecture | SearchSpace, *, title: str | None = None, rankdir
     return dot
 
 
+def check_render_target(path: str | Path, formats: Iterable[str] = ("svg", "png")) -> Path:
+    """Check, before anything is drawn, that :func:`render` can write ``path`` in ``formats``: every format known
+    to graphviz, and ``<path>.dot`` and ``<path>.<fmt>`` writable files (not folders, not under a file, names not
+    too long). Returns ``path`` without its picture suffix; raises a one-line :class:`GraphnasError` otherwise."""
+    formats = list(formats)
+    unknown = [fmt for fmt in formats if fmt not in graphviz.FORMATS]
+    if unknown or not formats:
+        raise RenderError(f"unknown image format {', '.join(map(repr, unknown)) or '(none given)'}; use svg, png or "
+                          f"pdf (graphviz knows {len(graphviz.FORMATS)} formats: graphviz.FORMATS)")
+    path = Path(path)
+    if path.suffix.lstrip(".") in {"svg", "png", "pdf", "dot"}:
+        path = path.with_suffix("")
+    if path.name in ("", ".", ".."):
+        raise RenderError(f"picture path {str(path)!r} names a folder; give a file name without extension, e.g. "
+                          f"out/best_arch")
+    for fmt in ["dot", *formats]:
+        writable_file(path.with_name(f"{path.name}.{fmt}"), "picture")  # a GraphnasError of one line
+    return path
+
+
 def render(obj: Architecture | SearchSpace, path: str | Path, formats: Iterable[str] = ("svg", "png"),
            **kwargs) -> list[Path]:
     """Write ``obj`` as ``<path>.<fmt>`` for each format (and ``<path>.dot``); returns the written files.
@@ -135,26 +156,19 @@ def render(obj: Architecture | SearchSpace, path: str | Path, formats: Iterable[
         RenderError: an unknown format, or the graphviz ``dot`` binary is missing or fails.
     """
     formats = list(formats)
-    unknown = [fmt for fmt in formats if fmt not in graphviz.FORMATS]
-    if unknown:
-        raise RenderError(f"unknown image format {', '.join(map(repr, unknown))}; use svg, png or pdf "
-                          f"(graphviz knows {len(graphviz.FORMATS)} formats: graphviz.FORMATS)")
+    path = check_render_target(path, formats)  # unknown formats, unwritable paths: before any work
     if shutil.which("dot") is None:
         raise RenderError("graphviz's 'dot' binary is not installed; install it with "
                           "'apt-get install graphviz' (Debian/Ubuntu) or 'brew install graphviz' (macOS)")
-    path = Path(path)
-    if path.suffix.lstrip(".") in {"svg", "png", "pdf", "dot"}:
-        path = path.with_suffix("")
-    path.parent.mkdir(parents=True, exist_ok=True)
     dot = to_dot(obj, **kwargs)
-    written = [path.with_suffix(".dot")]
+    written = [path.with_name(f"{path.name}.dot")]  # "run.v2" -> run.v2.dot, not run.dot
     atomic_write_text(written[0], dot.source)
     for fmt in formats:
         try:
             data = dot.pipe(format=fmt)
         except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as err:
             raise RenderError(f"graphviz failed to render {fmt}: {err}") from None
-        out = path.with_suffix(f".{fmt}")
+        out = path.with_name(f"{path.name}.{fmt}")
         atomic_write_bytes(out, data)
         written.append(out)
     return written

@@ -35,8 +35,10 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist
 from .averaging import WeightAverager
-from .checkpoint import FORMAT, VERSION, load_checkpoint, model_meta, rng_state, save_checkpoint, set_rng_state
-from .errors import GraphnasError
+from .checkpoint import (FORMAT, VERSION, check_resume_state, load_checkpoint, model_meta, rng_state, save_checkpoint,
+                         set_rng_state)
+from .errors import CheckpointError, GraphnasError
+from .files import regular_file
 from .samplers import Sampler
 from .utils import atomic_write_json
 
@@ -82,15 +84,20 @@ class TrainConfig:
         return asdict(self)
 
     def validate(self) -> "TrainConfig":
-        """Raise a one-line :class:`GraphnasError` for an option out of range; return ``self``."""
-        checks = [("epochs", self.epochs >= 1, ">= 1"), ("batch_size", self.batch_size >= 1, ">= 1"),
-                  ("lr", self.lr > 0, "> 0"), ("final_lr_ratio", 0 <= self.final_lr_ratio <= 1, "in [0, 1]"),
-                  ("momentum", 0 <= self.momentum < 1, "in [0, 1)"), ("weight_decay", self.weight_decay >= 0, ">= 0"),
-                  ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
-                  ("grad_clip", self.grad_clip is None or self.grad_clip > 0, "> 0 or None")]
-        for name, ok, want in checks:
-            if not ok:
-                raise GraphnasError(f"training option {name}={getattr(self, name)!r} must be {want}")
+        """Raise a one-line :class:`GraphnasError` for an option of the wrong type or out of range (floats must be
+        finite: ``lr=inf`` would train to NaN); return ``self``."""
+        from .checks import MAX_LR, check_float, check_int  # the checks the command line's flags use
+
+        for name in ("epochs", "batch_size"):
+            check_int(f"training option {name}", getattr(self, name), 1)
+        check_int("training option seed", self.seed, 0)
+        check_float("training option lr", self.lr, 0, MAX_LR, lo_open=True)
+        check_float("training option final_lr_ratio", self.final_lr_ratio, 0, 1)
+        check_float("training option momentum", self.momentum, 0, 1, hi_open=True)
+        check_float("training option weight_decay", self.weight_decay, 0, 1, hi_open=True)
+        check_float("training option label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
+        if self.grad_clip is not None:
+            check_float("training option grad_clip", self.grad_clip, 0, lo_open=True)
         return self
 
 
@@ -175,11 +182,10 @@ def _resume_path(out: Path | None, resume) -> Path | None:
             _say(f"no checkpoint at {path}; starting from scratch")
             return None
         return path
-    path = Path(resume)
-    if not path.is_file():
-        raise GraphnasError(f"checkpoint {path} to resume from does not exist; check the path, or drop the file "
-                            f"name to resume from <out>/{CHECKPOINT} when there is one")
-    return path
+    # a FIFO or folder is refused here (torch.load would block on a FIFO forever); out/checkpoint.pt above is
+    # refused the same way by load_checkpoint
+    return regular_file(resume, "checkpoint", f"check the path, or drop the file name to resume from "
+                        f"<out>/{CHECKPOINT} when there is one", CheckpointError)
 
 
 def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | None = None, *,
@@ -231,7 +237,10 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     history, step, stats, avg = [], 0, [0.0, 0, 0, 0.0], None
     averaged = None
-    if state is not None:
+    if state is not None:  # every field checked before anything is loaded: a refused file changes nothing
+        check_resume_state(path, state, model, optimizer, scheduler, sampler, steps_per_epoch=per_epoch,
+                           epochs=config.epochs, batch_size=config.batch_size,
+                           average_last_epoch=bool(average_last_epoch))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

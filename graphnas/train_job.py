@@ -19,6 +19,7 @@ import torch
 from . import distributed as dist
 from . import samplers
 from .data import load_dataset
+from .checks import MAX_RESOLUTION, check_int
 from .errors import GraphnasError
 from .files import output_lock
 from .registry import space_info
@@ -43,6 +44,7 @@ class TrainJob:
     data: str = "digits"
     data_root: str | None = None
     resolution: int | None = None
+    bad_images: str = "stop"
     sampler: str = "uniform"
     sampler_options: dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -78,6 +80,9 @@ def run_train_job(job: TrainJob) -> tuple[Supernet, TrainResult]:
     ``job.out`` is checked for writing and locked first (one writer per folder, :mod:`graphnas.files`).
     """
     job.train.validate()
+    if job.resolution is not None:  # 0 is not "the default": None is
+        check_int("resolution", job.resolution, 4, MAX_RESOLUTION)
+    check_int("checkpoint_every", job.checkpoint_every, 0)
     device = pick_device(job.device)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 writes: it holds the lock
         return _train(job, device)
@@ -91,7 +96,8 @@ def _train(job: TrainJob, device: torch.device) -> tuple[Supernet, TrainResult]:
     scale = {**space_info(job.space).cpu_scale, **job.scale}
     resolution = job.resolution or scale.pop("resolution", FALLBACK_RESOLUTION)
     scale.pop("resolution", None)
-    data = load_dataset(job.data, root=job.data_root, resolution=resolution, seed=job.train.seed)
+    data = load_dataset(job.data, root=job.data_root, resolution=resolution, seed=job.train.seed,
+                        bad_images=job.bad_images)
     space = run_space(job.space, data, scale, job.ops)
     sampler = build_sampler(job.sampler, space, **job.sampler_options)
     torch.manual_seed(job.train.seed)

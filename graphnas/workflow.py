@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from .checkpoint import load_weights, read_trained, save_weights
-from .cost.limits import Limit, make_limit, parse_latency
+from .checks import INT64_MAX, MAX_LOOKUP_ROWS, MAX_RESOLUTION, check_int
+from .cost.limits import Limit, bound_value, make_limit
 from .data import load_dataset
 from .errors import GraphnasError
 from .estimate import SupernetEvaluator, accuracy, recalibrate_bn
@@ -67,6 +68,7 @@ class RunConfig:
     data: str = "digits"
     data_root: str | None = None
     resolution: int | None = None
+    bad_images: str = "stop"
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, batch_size=32, lr=0.05,
                                                                    momentum=0.9, nesterov=True))
     ops: list | None = None
@@ -124,15 +126,24 @@ def run_space(name: str, data, scale: dict, ops=None) -> "SearchSpace":
 
 
 def _check_limits(config: RunConfig) -> None:
-    """Parse every limit before any work, so a typo fails in a second, not after training."""
-    for metric, value in (("madds", config.madds), ("params", config.params)):
-        if value:
-            make_limit(metric, value)
-    if config.latency:
-        parse_latency(config.latency)
-    if config.lookup and (config.lookup_labels < 8 or config.lookup_rows < 2):
-        raise GraphnasError(f"lookup_labels={config.lookup_labels} and lookup_rows={config.lookup_rows} are too "
-                            f"small; give at least 8 labels and 2 rows (or no lookup table)")
+    """Check every option and parse every limit before any work, so a typo fails in a second, not after
+    training (the command line refuses the same values while parsing its flags, :mod:`graphnas.checks`)."""
+    for metric in ("madds", "params", "latency"):
+        if getattr(config, metric) is not None:  # None: no limit; 0, "" or "1e309M" are refused, never "no limit"
+            bound_value(metric, getattr(config, metric))
+    check_int("budget", config.budget, 1)
+    check_int("population", config.population, 1)
+    check_int("seed", config.seed, 0)
+    check_int("recal_samples", config.recal_samples, 1)
+    if config.resolution is not None:  # 0 is not "the default": None is
+        check_int("resolution", config.resolution, 4, MAX_RESOLUTION)
+    config.train.validate()
+    if config.lookup:
+        labels = check_int("lookup_labels", config.lookup_labels, -INT64_MAX, MAX_LOOKUP_ROWS)
+        rows = check_int("lookup_rows", config.lookup_rows, -INT64_MAX, MAX_LOOKUP_ROWS)
+        if labels < 8 or rows < 2:
+            raise GraphnasError(f"lookup_labels={labels} and lookup_rows={rows} are too small; give at least 8 "
+                                f"labels and 2 rows (or no lookup table)")
 
 
 def latency_model(config: RunConfig, space: "SearchSpace", progress: bool = True):
@@ -153,9 +164,16 @@ def latency_model(config: RunConfig, space: "SearchSpace", progress: bool = True
     return build_table(space, path, backend, progress=progress)
 
 
-def _limits(config: RunConfig, latency=None) -> list[Limit]:
-    return [make_limit(metric, value, latency) for metric, value in
-            (("madds", config.madds), ("params", config.params), ("latency", config.latency)) if value]
+def _limits(config: RunConfig, latency=None, space=None) -> list[Limit]:
+    """The job's limits; with ``space``, a limit no architecture of it meets (``--madds 1K``) fails here, before
+    training, naming the smallest value (:class:`graphnas.samplers.ConstrainedSampler`'s check)."""
+    limits = [make_limit(metric, value, latency) for metric, value in
+              (("madds", config.madds), ("params", config.params), ("latency", config.latency)) if value is not None]
+    if space is not None and limits:
+        from .samplers import ConstrainedSampler
+
+        ConstrainedSampler(space, limits)
+    return limits
 
 
 def example_latency(latencies) -> float:
@@ -213,7 +231,7 @@ def _run(config: RunConfig) -> dict:
     scale.pop("resolution", None)
     trained = read_trained(config.checkpoint, config.averaged) if config.checkpoint else None
     data = load_dataset(config.data, root=config.data_root, resolution=resolution,
-                        seed=trained.seed if trained else config.seed)
+                        seed=trained.seed if trained else config.seed, bad_images=config.bad_images)
     space = run_space(config.space, data, scale, config.ops)
     torch.manual_seed(config.seed)
     supernet = Supernet(space)
@@ -228,7 +246,7 @@ def _run(config: RunConfig) -> dict:
         t0 = time.perf_counter()
         latency = latency_model(config, space, config.progress)
         timings["latency_table_seconds"] = time.perf_counter() - t0
-    limits = _limits(config, latency)
+    limits = _limits(config, latency, space)
     t0 = time.perf_counter()
     if trained is not None:
         history, ckpt = trained.history, trained.path

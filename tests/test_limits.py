@@ -16,7 +16,6 @@ from graphnas.cost.limits import Limit, parse_count, parse_latency
     ("1s", 1000.0),
     (" 3.5 ms ", 3.5),
     ("1e3us", 1.0),
-    ("0ms", 0.0),
     (".5ms", 0.5),
 ])
 def test_parse_latency_values(text, ms):
@@ -37,7 +36,7 @@ def test_latency_without_unit_suggests_ms():
     assert "\n" not in msg
 
 
-@pytest.mark.parametrize("text", ["fast", "-5ms", "", "   ", "17 mss", "ms", "17km", "1.2.3ms", "17 ms 3"])
+@pytest.mark.parametrize("text", ["fast", "-5ms", "", "   ", "17 mss", "ms", "17km", "1.2.3ms", "17 ms 3", "0ms"])
 def test_latency_garbage_raises(text):
     with pytest.raises(ConstraintError) as info:
         parse_latency(text)

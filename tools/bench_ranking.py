@@ -18,7 +18,6 @@ the best estimator) and the section ``ranking`` of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import time
@@ -34,6 +33,8 @@ from tqdm.auto import tqdm
 
 from graphnas import Supernet
 from graphnas.data import load_dataset
+from graphnas.errors import EstimatorError, GraphnasError
+from graphnas.groundtruth import FIX as GT_FIX, ground_truth_archs, load_ground_truth, mean_accuracy
 from graphnas.estimate import score_path
 from graphnas.estimators import EvalData, evaluate_archs, sgld_samples
 from graphnas.ranking import kendall_tau, plot_ranking, rank_report, spearman_rho
@@ -46,13 +47,16 @@ ESTIMATORS = ("single_checkpoint", "fine_tune", "score_expectation", "parameter_
 
 
 def ground_truth(path: Path):
-    table = json.loads(path.read_text())
-    by: dict[str, list[float]] = {}
-    for run in table["runs"]:
-        by.setdefault(run["hash"], []).append(run["test_accuracy"])
-    hashes = sorted(h for h in by if len(by[h]) >= 2)
-    stds = [statistics.stdev(by[h]) for h in hashes]
-    return table, hashes, {h: statistics.fmean(by[h]) for h in hashes}, stds
+    """The checked ground-truth table (graphnas.groundtruth), the hashes with >= 2 seeds, their mean test accuracy
+    and seed standard deviations."""
+    table = load_ground_truth(path)
+    hashes, truth, stds = mean_accuracy(table, min_seeds=2)
+    if len(hashes) < 2:
+        raise EstimatorError(f"ground-truth table {path} has {len(hashes)} architectures trained with 2 or more seeds; "
+                             f"ranking needs at least 2 (run tools/train_standalone.py with more --seeds)")
+    if "resolution" not in table["meta"]["scale"]:
+        raise EstimatorError(f"ground-truth table {path}: meta['scale'] has no 'resolution'; {GT_FIX}")
+    return table, hashes, truth, stds
 
 
 def fine_tune_both(supernet, weights, archs, eval_data: EvalData, tune_set, epochs: int, lr: float,
@@ -106,7 +110,7 @@ def main() -> None:
     if space.fingerprint != meta["fingerprint"]:
         raise SystemExit(f"bench_ranking: the ground truth was made on space {meta['space']} ({meta['fingerprint']}), "
                          f"which this build of the space ({space.fingerprint}) is not")
-    archs = [space.from_json(json.dumps(table["archs"][h]["arch"])) for h in hashes]
+    archs = ground_truth_archs(table, space, hashes, args.ground_truth)
     true = np.array([truth[h] for h in hashes])
     perm = np.random.default_rng(0).permutation(len(data.val))[:args.eval_size]
     eval_data = EvalData(data.train, Subset(data.val, perm.tolist()), batch_size=500)
@@ -202,4 +206,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except GraphnasError as err:
+        raise SystemExit(f"bench_ranking: error: {err}") from None

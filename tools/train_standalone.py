@@ -113,13 +113,17 @@ def _job(item: tuple[str, int]) -> dict:
 
 
 def load_table(path: Path, meta: dict) -> dict:
-    if not path.exists():
+    """The table at ``path`` to resume (checked by graphnas.groundtruth.load_ground_truth), or a new one."""
+    from graphnas.errors import GraphnasError
+    from graphnas.groundtruth import load_ground_truth
+
+    if not os.path.lexists(path):
         return {"meta": meta, "archs": {}, "runs": []}
     try:
-        table = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        sys.exit(f"train_standalone: error: table {path} is unreadable ({err}); delete it or pass another --table")
-    if table.get("meta") != meta:
+        table = load_ground_truth(path)
+    except GraphnasError as err:
+        sys.exit(f"train_standalone: error: {err}; or delete it, or pass another --table")
+    if table["meta"] != json.loads(json.dumps(meta)):  # as JSON: tuples of the scale read back as lists
         sys.exit(f"train_standalone: error: table {path} was made with {table.get('meta')}, not {meta}; "
                  f"pass another --table")
     return table
@@ -167,10 +171,18 @@ def main(argv=None) -> int:
 
     space, _ = build_space(args)
     if args.archs:
+        from graphnas.errors import GraphnasError
+        from graphnas.files import regular_file
+
         try:
-            archs = [space.from_json(json.dumps(obj)) for obj in json.loads(Path(args.archs).read_text())]
-        except (OSError, ValueError) as err:
-            sys.exit(f"train_standalone: error: cannot read architectures from {args.archs} ({err})")
+            given = json.loads(regular_file(args.archs, "--archs file", "pass a JSON list of architectures "
+                                            "(Architecture.to_json)").read_text(encoding="utf-8"))
+            if not isinstance(given, list) or not given:
+                raise ValueError("not a non-empty JSON list of architecture objects")
+            archs = [space.from_json(json.dumps(obj)) for obj in given]
+        except (OSError, ValueError, RecursionError, GraphnasError) as err:
+            text = "nested too deeply" if isinstance(err, RecursionError) else " ".join(str(err).split())[:300]
+            sys.exit(f"train_standalone: error: cannot read architectures from {args.archs} ({text})")
     else:
         archs = spread_archs(space, args.sample, args.sample_seed)
     meta = {"space": space.name, "fingerprint": space.fingerprint, "scale": space.scale, "data": args.data,

@@ -19,8 +19,10 @@ vectors at once. :func:`validate` times fresh networks and reports how far the p
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Sequence
@@ -31,10 +33,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import LatencyError
+from ..files import output_lock
 from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
 from ..parts import Cell, Fixed
-from .latency_store import LatencyStore
+from .latency_store import REBUILD, LatencyStore, damaged
 from .timing import REFERENCE_INPUT, Backend, Measurement, TimingConfig, TorchBackend, measure_many, reference_module
 
 if TYPE_CHECKING:
@@ -261,7 +264,12 @@ def _read(store: LatencyStore) -> tuple[dict, dict, dict]:
     anchor = float(np.median(refs)) if refs else 1.0
     meta["reference_ms"] = anchor
     entries = {k: _rescaled(m, anchor / ref) for k, (m, ref) in raw.items()}
-    return meta, entries, {h: _rescaled(m, anchor / ref) for h, _, m, ref in fit}
+    fit = {h: _rescaled(m, anchor / ref) for h, _, m, ref in fit}
+    for what, m in [*entries.items(), *fit.items()]:  # rows are finite and > 0; a crafted ref_ms may still overflow
+        if not (math.isfinite(m.ms) and m.ms > 0):
+            raise damaged(store.path, f"timing {what!r} rescaled by its reference workload is {m.ms!r} ms (its ref_ms "
+                                      f"is far from the others')")
+    return meta, entries, fit
 
 
 def _chunks(items: Sequence, size: int):
@@ -403,7 +411,14 @@ class LatencyModel:
         total, calls = self.parts(arch)
         if math.isnan(total):
             self._raise_missing(arch)
-        return total + self.c0 + self.c1 * calls
+        return self._finite(total + self.c0 + self.c1 * calls, arch.hash)
+
+    def _finite(self, ms, what: str):
+        """``ms`` if every prediction in it is a finite number (crafted huge timings can sum to infinity)."""
+        if not np.all(np.isfinite(ms)):
+            raise LatencyError(f"latency table {self.path} predicts {ms if np.ndim(ms) == 0 else 'infinity'} ms for "
+                               f"{what}: its timings or correction are out of range; {REBUILD}")
+        return ms
 
     def _raise_missing(self, arch: "Architecture") -> None:
         space, t = arch.space, _terms(arch.space)
@@ -433,7 +448,7 @@ class LatencyModel:
         bad = np.flatnonzero(np.isnan(total))
         if len(bad):
             self._raise_missing(space.arch(choices[bad[0]]))
-        return total + self.c0 + self.c1 * calls
+        return self._finite(total + self.c0 + self.c1 * calls, f"{len(choices)} architectures")
 
     def __repr__(self) -> str:
         return (f"LatencyModel(space={self.meta['space']!r}, batch={self.batch}, device={self.describe_device()!r}, "
@@ -486,14 +501,22 @@ def build_table(space: "SearchSpace", path: str | Path, backend: Backend | None 
     with a fixed reference workload (:func:`~graphnas.cost.timing.reference_module`) and stored raw with
     that reference timing; reading the table brings every chunk to the median reference speed
     (:func:`_read`), so a machine that drifts while the table is built does not skew its entries.
+    The table is locked for the whole build (:func:`graphnas.files.output_lock`): a second build of
+    it fails at once naming the first. A 0-byte or header-only file a killed build left is replaced.
     """
     if batch < 1:
         raise LatencyError(f"batch size must be at least 1; got {batch}")
     backend = backend or TorchBackend("cpu")
     meta = _table_meta(space, backend, batch, timing)
     path = Path(path)
+    with output_lock(path, "latency table", folder=False):  # one writer: a second build fails at once
+        return _build_locked(space, path, backend, batch, timing, meta, fit_networks, seed, progress, chunk_size)
+
+
+def _build_locked(space, path: Path, backend: Backend, batch: int, timing: TimingConfig, meta: dict,
+                  fit_networks: int, seed: int, progress: bool, chunk_size: int) -> LatencyModel:
     start = time.perf_counter()
-    if path.exists():
+    if os.path.lexists(path) and not LatencyStore.unstarted(path):
         store = LatencyStore.open(path)
         old = store.meta()
         keys = ("space", "scale", "input_shape", "batch", "device")
@@ -503,13 +526,16 @@ def build_table(space: "SearchSpace", path: str | Path, backend: Backend | None 
             shown = ", ".join(repr(old.get(k)) for k in diff)
             raise LatencyError(f"latency table {path} exists for another {'/'.join(diff)} ({shown}); choose another "
                                f"--out or delete it")
-    else:
+    else:  # nothing there, or a file a build killed as it started left (replaced)
         store = LatencyStore.create(path, meta)
     try:
         done = store.entries()
         todo = [e for e in space_entries(space) if e.key not in done]
         fit_archs = spread_archs(space, fit_networks, rng=seed) if fit_networks else []
         timed = {h for h, *_ in store.networks("fit")}
+        untimed = [a for a in fit_archs if a.hash not in timed]
+        if todo or untimed:  # until the correction is refitted, the table is not whole
+            store.set_meta(complete=False)
         with backend.session(), tqdm(total=len(todo), desc="latency entries", disable=not progress, leave=False,
                                      unit="entry") as bar:
             for chunk in _chunks(todo, chunk_size):
@@ -517,7 +543,7 @@ def build_table(space: "SearchSpace", path: str | Path, backend: Backend | None 
                 measured, ref = _with_reference(backend, fns, timing, burst=1)
                 store.put_entries(zip(chunk, measured), ref.ms)
                 bar.update(len(chunk))
-            for chunk in _chunks([a for a in fit_archs if a.hash not in timed], NETWORK_CHUNK):
+            for chunk in _chunks(untimed, NETWORK_CHUNK):
                 measured, ref = measure_networks(chunk, backend, batch, timing)
                 store.put_networks("fit", zip(chunk, measured), ref.ms)
         meta, entries, fit = _read(store)
@@ -590,6 +616,13 @@ def validate(model: LatencyModel, space: "SearchSpace", backend: Backend, n: int
     """
     model.check_space(space)
     model.check_device(backend)
+    # storing the timed networks writes the table: one writer at a time, as for build_table
+    with output_lock(store_path, "latency table", folder=False) if store_path else nullcontext():
+        return _validate(model, space, backend, n, seed, timing, progress, store_path, chunk_size)
+
+
+def _validate(model: LatencyModel, space: "SearchSpace", backend: Backend, n: int, seed: int, timing: TimingConfig,
+              progress: bool, store_path, chunk_size: int) -> Validation:
     fit = set()
     store = LatencyStore.open(store_path) if store_path else None
     try:

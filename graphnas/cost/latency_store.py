@@ -5,24 +5,43 @@ Three tables: ``meta`` (key -> JSON value: format, space, scale, batch, device, 
 whether the median settled, and the reference workload's latency timed alongside it) and
 ``networks`` (whole networks timed to fit or validate the model, with their reference timing). Raw
 timings are stored; :mod:`graphnas.cost.latency` brings them to one machine speed when it reads them.
-Every write is its own committed transaction, so a build that is killed keeps what it had timed and
-resumes from there; ``meta['complete']`` is set only when the table is whole, and an incomplete or
-foreign file is refused with one line that says how to rebuild it.
+
+A new file is made whole (schema and metadata) in a temporary and renamed into place, so a build
+killed as it starts leaves nothing half made; a 0-byte file (left by older versions) or a header
+with no timings and no ``complete`` is "nothing there" (:meth:`LatencyStore.unstarted`) and a build
+replaces it. Every later write is its own committed transaction, so a build that is killed keeps what
+it had timed and resumes from there; ``meta['complete']`` is set only when the table is whole.
+
+A table is a file graphnas did not just write, so :meth:`LatencyStore.open` trusts nothing in it: the
+columns of every table (``PRAGMA table_info``), the type and range of every meta field
+(:func:`check_meta`), and the type and range of every row, in SQL (:func:`check_rows`: finite
+positive timings, integer shapes, keys that match their columns, as many entries and fit networks as
+the meta says). A missing, corrupt, foreign or damaged file is refused with one line that says what
+is wrong and how to rebuild it. Files are opened by path (:func:`graphnas.files.connect_sqlite`), so
+``#``, ``?`` and ``%`` in a name are just characters.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
+from ..checks import check_float, check_int
 from ..errors import LatencyError
+from ..files import connect_sqlite, regular_file
 from .timing import Measurement
 
-__all__ = ["FORMAT", "LatencyStore"]
+__all__ = ["FORMAT", "LatencyStore", "check_meta", "check_schema", "check_rows", "damaged", "REBUILD"]
 
 #: Format tag of graphnas latency tables; a file with another is refused.
 FORMAT = "graphnas-latency-1"
+#: How to make a table (said by every error about a missing, foreign or damaged one).
+BUILD = "build one with `graphnas latency build SPACE --out FILE`"
+REBUILD = "delete it and rebuild it with `graphnas latency build SPACE --out FILE`"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,6 +53,217 @@ CREATE TABLE IF NOT EXISTS networks (
     role TEXT NOT NULL, hash TEXT NOT NULL, choices TEXT NOT NULL, ms REAL NOT NULL, spread REAL NOT NULL,
     runs INTEGER NOT NULL, stable INTEGER NOT NULL, ref_ms REAL NOT NULL, PRIMARY KEY (role, hash));
 """
+_TABLES = ("meta", "entries", "networks")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[tuple]:
+    """(name, declared type, NOT NULL, primary key) of each column of ``table``."""
+    return [(r[1], str(r[2]).upper(), r[3], r[5]) for r in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def _expected_columns() -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(_SCHEMA)
+    cols = {t: _columns(conn, t) for t in _TABLES}
+    conn.close()
+    return cols
+
+
+#: ``PRAGMA table_info`` of the three tables, as :data:`_SCHEMA` makes them.
+COLUMNS = _expected_columns()
+
+
+def damaged(path, what: str) -> LatencyError:
+    """The one-line error of a table whose content is wrong: what is wrong, and how to rebuild it."""
+    return LatencyError(f"latency table {path} is damaged: {what}; {REBUILD}")
+
+
+def _shown(v) -> str:
+    text = "NULL" if v is None else json.dumps(v) if not isinstance(v, (bytes, bytearray)) else repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# ---------------------------------------------------------------------------------------------- meta
+class _Bad(LatencyError):
+    """A meta value that fails its check (wrapped into :func:`damaged` with the key)."""
+
+
+def _int(lo: int = 0, hi: int = 2 ** 31 - 1):
+    return lambda name, v: check_int(name, v, lo, hi, _Bad)
+
+
+def _num(lo: float = 0.0, lo_open: bool = False):
+    return lambda name, v: check_float(name, v, lo, lo_open=lo_open, error=_Bad)
+
+
+def _finite(name, v):
+    check_float(name, v, error=_Bad)
+
+
+def _need(ok: bool, name: str, v, want: str) -> None:
+    if not ok:
+        raise _Bad(f"{name} is {_shown(v)}, expected {want}")
+
+
+def _text(name, v):
+    _need(isinstance(v, str) and 0 < len(v) <= 1000, name, v, "a non-empty string")
+
+
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (str, bool, int)) or (isinstance(v, float) and math.isfinite(v))
+
+
+def _flat_object(name, v):
+    _need(isinstance(v, dict) and all(isinstance(k, str) and _scalar(x) for k, x in v.items()), name, v,
+          "an object of names to numbers or strings")
+
+
+def _device(name, v):
+    _flat_object(name, v)
+    _need(isinstance(v.get("backend"), str), name, v, "an object naming at least its 'backend'")
+
+
+def _shape(name, v):
+    _need(isinstance(v, list) and 0 < len(v) <= 8, name, v, "a list of positive integers")
+    for x in v:
+        _int(1)(name, x)
+
+
+def _names(name, v):
+    _need(isinstance(v, list) and all(isinstance(x, str) and 0 < len(x) <= 200 for x in v), name, v,
+          "a list of operator names")
+
+
+def _correction(name, v):
+    _need(isinstance(v, dict) and {"const_ms", "per_call_ms", "networks"} <= set(v), name, v,
+          "an object with const_ms, per_call_ms and networks")
+    _finite(f"{name}.const_ms", v["const_ms"])
+    _finite(f"{name}.per_call_ms", v["per_call_ms"])
+    _int(0)(f"{name}.networks", v["networks"])
+    if "rms_residual_ms" in v:
+        _num(0.0)(f"{name}.rms_residual_ms", v["rms_residual_ms"])
+
+
+def _bool(name, v):
+    _need(isinstance(v, bool), name, v, "true or false")
+
+
+#: Keys every table has (from its creation), with their checks.
+META_ALWAYS = {"space": _text, "scale": _flat_object, "input_shape": _shape, "num_classes": _int(1),
+               "batch": _int(1), "device": _device, "complete": _bool}
+#: Keys a complete table has (set when its build finishes; checked when present in any table).
+META_COMPLETE = {"correction": _correction, "entries": _int(0)}
+#: Keys checked when present.
+META_OPTIONAL = {"timing": _flat_object, "graphnas": _text, "build_seconds": _num(0.0),
+                 "reference_ms": _num(0.0, lo_open=True), "ops": _names}
+
+
+def check_meta(meta: dict, path) -> dict:
+    """``meta`` if it is a graphnas latency table's and every field has the right type and range; else one line."""
+    if meta.get("format") != FORMAT:
+        raise LatencyError(f"{path} is not a graphnas latency table (format {_shown(meta.get('format'))}, expected "
+                           f"{FORMAT!r}); {BUILD}")
+    required = {**META_ALWAYS, **(META_COMPLETE if meta.get("complete") is True else {})}
+    for key, check in {**META_ALWAYS, **META_COMPLETE, **META_OPTIONAL}.items():
+        if key not in meta:
+            if key in required:
+                raise damaged(path, f"meta key '{key}' is missing")
+            continue
+        try:
+            check(f"meta '{key}'", meta[key])
+        except _Bad as e:
+            raise damaged(path, str(e)) from None
+    return meta
+
+
+def _read_meta(conn: sqlite3.Connection, path) -> dict:
+    meta = {}
+    for k, v in conn.execute("SELECT key, value FROM meta"):
+        try:
+            meta[k] = json.loads(v)
+        except (TypeError, ValueError, RecursionError):
+            raise damaged(path, f"meta {_shown(k)} is not JSON text") from None
+    return meta
+
+
+# ---------------------------------------------------------------------------------------------- rows
+_FINITE = "{c} <= 1.7976931348623157e308"
+_REAL = "typeof({c}) IN ('real', 'integer') AND {c} {op} 0 AND " + _FINITE
+_INT = "typeof({c}) = 'integer' AND {c} BETWEEN {lo} AND {hi}"
+_TEXT = "typeof({c}) = 'text' AND length({c}) BETWEEN 1 AND 1000"
+_TIMING = [("ms", _REAL.format(c="ms", op=">"), "a finite number of ms > 0"),
+           ("spread", _REAL.format(c="spread", op=">="), "a finite number >= 0"),
+           ("runs", _INT.format(c="runs", lo=1, hi=2 ** 62), "an integer >= 1"),
+           ("stable", _INT.format(c="stable", lo=0, hi=1), "0 or 1"),
+           ("ref_ms", _REAL.format(c="ref_ms", op=">"), "a finite number of ms > 0")]
+#: Per table: (column, SQL condition every row must meet, what is expected), checked in this order.
+ROW_CHECKS = {
+    "entries": [("key", _TEXT.format(c="key"), "a string"),
+                ("kind", "kind IN ('op', 'stem', 'head', 'add', 'concat')", "op, stem, head, add or concat"),
+                ("op", _TEXT.format(c="op"), "an operator name"),
+                *[(c, _INT.format(c=c, lo=1, hi=2 ** 31 - 1), "a positive integer")
+                  for c in ("c_in", "c_out", "stride", "res")],
+                *_TIMING,
+                ("key", "key = kind || '|' || op || '|' || c_in || '|' || c_out || '|' || stride || '|' || res",
+                 "kind|op|c_in|c_out|stride|res of its row")],
+    "networks": [("role", "role IN ('fit', 'validate')", "fit or validate"),
+                 ("hash", _TEXT.format(c="hash"), "an architecture hash"),
+                 ("choices", _TEXT.format(c="choices"), "a JSON list of choices"),
+                 *_TIMING],
+}
+
+
+def check_schema(conn: sqlite3.Connection, path) -> None:
+    """Refuse tables whose columns are not :data:`COLUMNS`, or triggers (SQL a crafted file would run on our writes)."""
+    triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+    if triggers:
+        raise damaged(path, f"it has triggers ({_shown(triggers)}), which {FORMAT} tables never have")
+    for table, want in COLUMNS.items():
+        have = _columns(conn, table)
+        if have != want:
+            raise damaged(path, f"table {table} has columns ({', '.join(str(n) for n, *_ in have)}), not those of "
+                                f"{FORMAT} ({', '.join(n for n, *_ in want)}, with their types)")
+
+
+def check_rows(conn: sqlite3.Connection, path, meta: dict) -> None:
+    """Refuse a table with a row value of a wrong type or range, or (complete) fewer rows than its meta.
+
+    Call after :func:`check_schema`. One scan per table in SQL (a few hundred rows): the first row that fails a
+    check of :data:`ROW_CHECKS` is named with its column and value. A complete table must hold
+    ``meta['entries']`` entries and at least the ``correction['networks']`` fit networks it was fitted on.
+    """
+    for table, checks in ROW_CHECKS.items():
+        conds = [f"coalesce(({sql}), 0)" for _, sql, _ in checks]
+        cols = list(dict.fromkeys(c for c, *_ in checks))
+        row = conn.execute(f"SELECT rowid, {', '.join(conds)}, {', '.join(cols)} FROM {table} "
+                           f"WHERE NOT ({' AND '.join(conds)}) LIMIT 1").fetchone()
+        if row is not None:
+            values = dict(zip(cols, row[1 + len(checks):]))
+            k = next(i for i, ok in enumerate(row[1:1 + len(checks)]) if not ok)
+            col, _, want = checks[k]
+            raise damaged(path, f"{table} row {row[0]} has {col} {_shown(values[col])}, expected {want}")
+    if meta.get("complete") is True:
+        count = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+        if count != meta["entries"]:
+            raise damaged(path, f"it holds {count} entries, its meta says {meta['entries']} (entries were deleted "
+                                f"or added)")
+        fit = conn.execute("SELECT COUNT(*) FROM networks WHERE role = 'fit'").fetchone()[0]
+        if fit < meta["correction"]["networks"]:
+            raise damaged(path, f"it holds {fit} fit networks, its correction was fitted on "
+                                f"{meta['correction']['networks']}")
+
+
+def _initialise(path: Path, meta: dict) -> None:
+    """Write the schema and ``meta`` (plus format, not complete) into the fresh file ``path``."""
+    conn = connect_sqlite(path, "rw")
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")  # a temporary: no journal file beside it
+        conn.executescript(_SCHEMA)
+        conn.executemany("INSERT INTO meta VALUES (?, ?)",
+                         [(k, json.dumps(v)) for k, v in {"format": FORMAT, **meta, "complete": False}.items()])
+        conn.commit()
+    finally:
+        conn.close()
 
 
 class LatencyStore:
@@ -43,81 +273,138 @@ class LatencyStore:
         self.path = path
         self.conn = conn
 
+    @staticmethod
+    def unstarted(path: str | Path) -> bool:
+        """Whether ``path`` is a regular file a build may replace: 0 bytes (a build of an older version killed as
+        it created it), or the schema with no timed rows and a meta without ``complete`` (killed as it wrote it)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        if st.st_size == 0:
+            return True
+        try:
+            conn = connect_sqlite(path, "rw")  # rw: a hot journal of the killed writer is rolled back first
+            try:
+                if any(_columns(conn, t) != COLUMNS[t] for t in _TABLES):
+                    return False
+                rows = "SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM networks)"
+                if conn.execute(rows).fetchone()[0]:
+                    return False
+                return conn.execute("SELECT COUNT(*) FROM meta WHERE key = 'complete'").fetchone()[0] == 0
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return False
+
     @classmethod
     def create(cls, path: str | Path, meta: dict) -> "LatencyStore":
-        """A new table at ``path`` (which must not exist) with metadata ``meta``."""
+        """A new table at ``path`` with metadata ``meta``, made whole in a temporary and renamed into place.
+
+        ``path`` must not exist, or be :meth:`unstarted` (it is replaced). Call under
+        :func:`graphnas.files.output_lock` of ``path``.
+        """
+        from ..utils import atomic_target
+
         path = Path(path)
-        if path.exists():
+        if os.path.lexists(path) and not cls.unstarted(path):
             raise LatencyError(f"latency table {path} already exists; resume it with the same arguments or "
                                f"choose another path")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path)
-        with conn:
-            conn.executescript(_SCHEMA)
-            conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                             [(k, json.dumps(v)) for k, v in {"format": FORMAT, **meta, "complete": False}.items()])
-        return cls(path, conn)
+        try:
+            with atomic_target(path) as tmp:
+                _initialise(tmp, meta)
+        except (sqlite3.Error, OSError) as e:
+            raise LatencyError(f"latency table {path} cannot be written ({e}); choose a writable path") from None
+        return cls.open(path)
 
     @classmethod
     def open(cls, path: str | Path) -> "LatencyStore":
-        """Open an existing table, refusing a missing, corrupt or foreign file with one line."""
-        path = Path(path)
-        fix = "build one with `graphnas latency build SPACE --out FILE`"
-        if not path.is_file():
-            raise LatencyError(f"latency table {path} does not exist; {fix}")
+        """Open an existing table, refusing a missing, corrupt, foreign or damaged file with one line."""
+        path = regular_file(path, "latency table", BUILD, error=LatencyError)
+        if path.stat().st_size == 0:
+            raise LatencyError(f"latency table {path} is empty (a build was killed as it started); run the same "
+                               f"`graphnas latency build` again to replace it")
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True)
+            conn = connect_sqlite(path, "rw")
+        except sqlite3.Error as e:
+            raise LatencyError(f"latency table {path} cannot be opened ({e}); {BUILD}") from None
+        try:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone() if "meta" in tables else None
+            if not set(_TABLES) <= tables:
+                raise LatencyError(f"{path} is not a graphnas latency table ({FORMAT}: no meta/entries/networks "
+                                   f"tables); {BUILD}")
+            check_schema(conn, path)
+            store = cls(path, conn)
+            check_rows(conn, path, store.meta())
+            return store
         except sqlite3.DatabaseError as e:
-            raise LatencyError(f"latency table {path} is not a readable SQLite file ({e}); {fix}") from None
-        if fmt is None or json.loads(fmt[0]) != FORMAT or not {"entries", "networks"} <= tables:
             conn.close()
-            raise LatencyError(f"{path} is not a graphnas latency table ({FORMAT}); {fix}")
-        return cls(path, conn)
+            raise LatencyError(f"latency table {path} is not a readable SQLite file ({e}); {REBUILD}") from None
+        except BaseException:
+            conn.close()
+            raise
 
     # ------------------------------------------------------------------ reading
     def meta(self) -> dict:
+        """The table's metadata, every field checked (:func:`check_meta`)."""
         try:
-            return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
-        except (sqlite3.DatabaseError, json.JSONDecodeError) as e:
-            raise LatencyError(f"latency table {self.path} has corrupt metadata ({e}); rebuild it") from None
+            return check_meta(_read_meta(self.conn, self.path), self.path)
+        except sqlite3.DatabaseError as e:
+            raise damaged(self.path, f"its metadata cannot be read ({e})") from None
 
     def entries(self) -> dict[str, tuple[Measurement, float]]:
         """Entry key -> (raw measurement, reference latency timed alongside it)."""
         try:
             rows = self.conn.execute("SELECT key, ms, spread, runs, stable, ref_ms FROM entries").fetchall()
         except sqlite3.DatabaseError as e:
-            raise LatencyError(f"latency table {self.path} is corrupt ({e}); rebuild it") from None
-        return {k: (Measurement(ms, spread, runs, bool(stable)), ref) for k, ms, spread, runs, stable, ref in rows}
+            raise damaged(self.path, f"its entries cannot be read ({e})") from None
+        return {k: (Measurement(float(ms), float(spread), runs, bool(stable)), float(ref))
+                for k, ms, spread, runs, stable, ref in rows}
 
     def networks(self, role: str) -> list[tuple[str, list[int], Measurement, float]]:
         """``(hash, choices, raw measurement, reference latency)`` of the networks timed for ``role``."""
         try:
             rows = self.conn.execute("SELECT hash, choices, ms, spread, runs, stable, ref_ms FROM networks "
                                      "WHERE role=? ORDER BY rowid", (role,)).fetchall()
-            return [(h, json.loads(c), Measurement(ms, s, r, bool(st)), ref) for h, c, ms, s, r, st, ref in rows]
-        except (sqlite3.DatabaseError, json.JSONDecodeError) as e:
-            raise LatencyError(f"latency table {self.path} is corrupt ({e}); rebuild it") from None
+        except sqlite3.DatabaseError as e:
+            raise damaged(self.path, f"its networks cannot be read ({e})") from None
+        out = []
+        for h, c, ms, s, r, st, ref in rows:
+            try:
+                choices = json.loads(c)
+            except (TypeError, ValueError, RecursionError):
+                choices = None
+            if not (isinstance(choices, list) and len(choices) <= 100_000
+                    and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2 ** 31 for x in choices)):
+                raise damaged(self.path, f"{role} network {_shown(h)} has choices {_shown(c)}, expected a JSON list "
+                                         f"of non-negative integers")
+            out.append((h, choices, Measurement(float(ms), float(s), r, bool(st)), float(ref)))
+        return out
 
     # ------------------------------------------------------------------ writing (one transaction each)
+    def _write(self, sql: str, rows) -> None:
+        try:
+            with self.conn:
+                self.conn.executemany(sql, rows)
+        except sqlite3.Error as e:
+            raise LatencyError(f"latency table {self.path} cannot be written ({e}); check the disk and its "
+                               f"permissions, then run the same command again (it resumes)") from None
+
     def put_entries(self, rows, ref_ms: float) -> None:
         """Store ``(entry, measurement)`` rows timed together with a reference of ``ref_ms``."""
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                  [(e.key, *e, m.ms, m.spread, m.runs, int(m.stable), ref_ms) for e, m in rows])
+        self._write("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(e.key, *e, m.ms, m.spread, m.runs, int(m.stable), ref_ms) for e, m in rows])
 
     def put_networks(self, role: str, rows, ref_ms: float) -> None:
         """Store ``(arch, measurement)`` rows timed together with a reference of ``ref_ms``."""
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO networks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                  [(role, a.hash, json.dumps(list(a.choices)), m.ms, m.spread, m.runs, int(m.stable),
-                                    ref_ms) for a, m in rows])
+        self._write("INSERT OR REPLACE INTO networks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(role, a.hash, json.dumps([int(c) for c in a.choices]), m.ms, m.spread, m.runs, int(m.stable),
+                      ref_ms) for a, m in rows])
 
     def set_meta(self, **values) -> None:
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                  [(k, json.dumps(v)) for k, v in values.items()])
+        self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in values.items()])
 
     def close(self) -> None:
         self.conn.close()

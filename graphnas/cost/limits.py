@@ -7,21 +7,37 @@ or ``T`` (powers of 1000): write ``1500K`` rather than ``1500000``.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import ConstraintError
 
-__all__ = ["parse_latency", "parse_count", "Limit", "make_limit", "METRICS"]
+__all__ = ["parse_latency", "parse_count", "bound_value", "Limit", "make_limit", "METRICS"]
 
-_NUMBER = r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
+_NUMBER = r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
 _LATENCY_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 _COUNT_UNITS = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 
 
+def _checked(value: float, what: str, given, example: str) -> float:
+    """``value`` if it is a usable bound (finite, > 0); else one line naming ``given`` as the user wrote it."""
+    if math.isnan(value):
+        raise ConstraintError(f"{what} limit {given!r} is NaN, not a number; write e.g. {example}")
+    if math.isinf(value):
+        raise ConstraintError(f"{what} limit {given!r} is too large (not a finite number); write a finite limit "
+                              f"such as {example}, or leave the limit out")
+    if value < 0:
+        raise ConstraintError(f"{what} limit {given!r} is negative; a limit is an upper bound > 0, e.g. {example}")
+    if value == 0:  # every network has a stem and a head: no cost is ever 0
+        raise ConstraintError(f"{what} limit {given!r} is zero, which no architecture meets; give a limit > 0, "
+                              f"e.g. {example}")
+    return value
+
+
 def parse_latency(text: str) -> float:
-    """Parse a latency limit into milliseconds.
+    """Parse a latency limit into milliseconds (finite, > 0).
 
     >>> parse_latency("17ms"), parse_latency("250us"), parse_latency("0.02s")
     (17.0, 0.25, 20.0)
@@ -31,11 +47,11 @@ def parse_latency(text: str) -> float:
         raise ConstraintError(f"latency limit '{text}' is not a number with a unit; write e.g. 17ms, 250us or 0.02s")
     if m.group(2) is None:
         raise ConstraintError(f"latency limit '{text}' has no unit; write {m.group(1)}ms (or us, s)")
-    return float(m.group(1)) * _LATENCY_UNITS[m.group(2)]
+    return _checked(float(m.group(1)) * _LATENCY_UNITS[m.group(2)], "latency", text, "17ms")
 
 
 def parse_count(text: str, what: str = "count") -> float:
-    """Parse a count limit (MAdds, FLOPs, parameters) with a K/M/G/T suffix.
+    """Parse a count limit (MAdds, FLOPs, parameters) with a K/M/G/T suffix (finite, > 0).
 
     >>> parse_count("330M"), parse_count("1.5G"), parse_count("5M")
     (330000000.0, 1500000000.0, 5000000.0)
@@ -45,7 +61,26 @@ def parse_count(text: str, what: str = "count") -> float:
         raise ConstraintError(f"{what} limit '{text}' is not a number with a unit; write e.g. 330M, 1.5G or 800K")
     if m.group(2) is None:
         raise ConstraintError(f"{what} limit '{text}' has no unit; write e.g. {m.group(1)}M (units K, M, G, T)")
-    return float(m.group(1)) * _COUNT_UNITS[m.group(2).upper()]
+    return _checked(float(m.group(1)) * _COUNT_UNITS[m.group(2).upper()], what, text, "330M")
+
+
+def bound_value(metric: str, value) -> float:
+    """The bound of a user's limit on ``metric``: a string with its unit (``"17ms"``, ``"330M"``) or a number in
+    the metric's unit (milliseconds, counts); finite and > 0, else a one-line :class:`ConstraintError`."""
+    if metric not in METRICS:
+        raise ConstraintError(f"unknown limit metric '{metric}'; choose one of {', '.join(METRICS)}")
+    name, example = METRICS[metric], "17ms" if metric == "latency" else "330M"
+    if isinstance(value, str):
+        return parse_latency(value) if metric == "latency" else parse_count(value, name)
+    if isinstance(value, bool):
+        raise ConstraintError(f"{name} limit {value!r} is not a number; write e.g. {example}")
+    try:
+        bound = float(value)
+    except OverflowError:  # an int beyond a float's range
+        bound = math.inf
+    except (TypeError, ValueError):
+        raise ConstraintError(f"{name} limit {value!r} is not a number; write e.g. {example}") from None
+    return _checked(bound, name, value, example)
 
 
 @dataclass(frozen=True)
@@ -82,17 +117,12 @@ def make_limit(metric: str, value, latency=None) -> Limit:
             metric's unit (counts, milliseconds).
         latency (LatencyModel, optional): predicts latency; required for ``'latency'``.
     """
-    if metric not in METRICS:
-        raise ConstraintError(f"unknown limit metric '{metric}'; choose one of {', '.join(METRICS)}")
+    bound = bound_value(metric, value)  # unknown metric, no unit, NaN, infinite, negative: one line
     if metric == "latency":
         if latency is None:
             raise ConstraintError("a latency limit needs a latency table for this device; build one with "
                                   "`graphnas latency build SPACE --out FILE` and pass it")
-        bound = parse_latency(value) if isinstance(value, str) else float(value)
         return Limit("latency", bound, latency.latency)
-    bound = parse_count(value, METRICS[metric]) if isinstance(value, str) else float(value)
-    if bound < 0:
-        raise ConstraintError(f"{METRICS[metric]} limit {value} is negative")
 
     def measure(arch) -> float:
         from .model import arch_cost

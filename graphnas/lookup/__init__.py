@@ -66,7 +66,18 @@ the ``MIN(...)`` that explains a limit no architecture meets.
 committed rows in the same transaction, so an interrupted build resumes from the last committed batch
 when it is run again with the same inputs (a digest of them is stored and checked). Indexes,
 ``ANALYZE`` and ``complete`` come in one final transaction; :meth:`LookupTable.open` refuses an
-incomplete table with a line saying how to finish it.
+incomplete table with a line saying how to finish it. One build writes a table at a time: the build holds
+:func:`graphnas.files.output_lock` on it, so a second writer fails at once naming the first.
+
+**Trust.** A table is a file from anywhere; :meth:`LookupTable.open` checks what it can cheaply
+(:func:`~graphnas.lookup.store.check_rows`): every meta value's type and range, the columns and
+indexes, and in one statement answered from the indexes (O(log rows): 0.13 -> 0.35 ms to open the
+15,625-row test table) the row count, the index range, and the type and range of every indexed
+column. Every row an answer returns is checked further: its values' types and ranges, and that its
+index decodes to choices whose hash (computed from the meta's fingerprint and candidates, as
+``Architecture.hash`` is) is the stored one. :meth:`LookupTable.verify` checks every row that way,
+plus SQLite's ``integrity_check`` (O(rows)). A failing table raises one :class:`LookupTableError` line
+saying what is wrong and how to rebuild it.
 """
 
 from .bounds import describe_limits, format_limit, parse_limit

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from ..cost.limits import METRICS, parse_count, parse_latency
-from ..errors import ConstraintError
+from ..cost.limits import METRICS, bound_value
 
 __all__ = ["format_limit", "parse_limit", "describe_limits"]
 
@@ -23,29 +22,11 @@ def format_limit(metric: str, value: float) -> str:
 
 
 def parse_limit(metric: str, value) -> float:
-    name = METRICS[metric]
-    if isinstance(value, bool):
-        raise ConstraintError(f"{name} limit {value!r} is not a number; write e.g. "
-                              f"{'17ms' if metric == 'latency' else '330M'}")
-    if isinstance(value, str):
-        if value.strip().startswith("-"):
-            raise ConstraintError(f"{name} limit '{value}' is negative; a limit is an upper bound >= 0")
-        if metric == "latency":
-            bound = parse_latency(value)
-        else:  # counts are integers: undo the float error of "514.368K" -> 514368.00000000006
-            bound = parse_count(value, name)
-            if abs(bound - round(bound)) <= 1e-9 * max(1.0, bound):
-                bound = float(round(bound))
-    else:
-        try:
-            bound = float(value)
-        except (TypeError, ValueError):
-            raise ConstraintError(f"{name} limit {value!r} is not a number; write e.g. "
-                                  f"{'17ms' if metric == 'latency' else '330M'}") from None
-        if math.isnan(bound):
-            raise ConstraintError(f"{name} limit is NaN; give a number")
-        if bound < 0:
-            raise ConstraintError(f"{name} limit {value} is negative; a limit is an upper bound >= 0")
+    """The bound of a limit as :func:`graphnas.cost.limits.bound_value` reads it (unit required, finite, > 0);
+    counts are integers, so the float error of ``"514.368K"`` (514368.00000000006) is undone."""
+    bound = bound_value(metric, value)
+    if metric != "latency" and isinstance(value, str) and abs(bound - round(bound)) <= 1e-9 * max(1.0, bound):
+        bound = float(round(bound))
     return bound
 
 

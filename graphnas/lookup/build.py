@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import sqlite3
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +12,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import LookupTableError
+from ..files import output_lock
 from .encoding import arch_hashes, check_int64, choices_of, indices_of
-from .store import BATCH, FORMAT, INDEXES, RESERVED, create, digest, latency_meta, resume, space_meta
+from .store import (BATCH, FORMAT, INDEXES, RESERVED, SQL_ERRORS, create, digest, latency_meta, resume,
+                    space_meta)
 
 if TYPE_CHECKING:
     from ..cost.latency import LatencyModel
@@ -52,9 +53,9 @@ def build_table(path: str | Path, space: "SearchSpace", predicted, choices=None,
     Raises:
         LookupTableError: inputs of the wrong shape, NaN predictions, repeated or invalid choice
             vectors, or an existing file that is not a build of the same inputs.
+        GraphnasError: another process is writing the same table (held with
+            :func:`graphnas.files.output_lock` for the whole build).
     """
-    from ..calibration import batch_cost
-
     path = Path(path)
     start = time.perf_counter()
     extra = dict(meta or {})
@@ -78,6 +79,16 @@ def build_table(path: str | Path, space: "SearchSpace", predicted, choices=None,
         if latency.shape != predicted.shape or not np.isfinite(latency).all() or (latency < 0).any():
             raise LookupTableError(f"latency must be {predicted.shape[0]} finite non-negative milliseconds "
                                    f"aligned with predicted; got shape {latency.shape}")
+    with output_lock(path, "lookup table", folder=False):  # one writer per table: a second one fails at once
+        return _write(path, space, predicted, choices, indices, measured, latency_model, latency, latency_source,
+                      extra, batch, progress, start)
+
+
+def _write(path, space, predicted, choices, indices, measured, latency_model, latency, latency_source, extra,
+           batch, progress, start) -> Path:
+    """Create or resume the table at ``path`` and write its rows (``build_table`` holds its lock)."""
+    from ..calibration import batch_cost
+
     n = len(predicted)
     inputs = digest(space, predicted, choices, measured, latency_model, {**extra, "_latency": latency_source}
                     if latency is not None else extra, latency)
@@ -133,7 +144,7 @@ def build_table(path: str | Path, space: "SearchSpace", predicted, choices=None,
             conn.execute("ANALYZE")
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              [("build_seconds", json.dumps(seconds)), ("complete", json.dumps(True))])
-    except sqlite3.DatabaseError as e:
+    except SQL_ERRORS as e:
         raise LookupTableError(f"writing lookup table {path} failed ({e}); run the build again to resume, or "
                                f"delete the file") from None
     finally:
@@ -179,6 +190,8 @@ def check_inputs(space, predicted, choices, measured):
             rows = np.flatnonzero(indices == dup)[:2].tolist()
             raise LookupTableError(f"choices rows {rows[0]} and {rows[1]} are the same architecture (index {dup}); "
                                    f"give each architecture once")
+    if len(predicted) == 0:
+        raise LookupTableError("no predicted accuracies: a lookup table needs at least one architecture")
     nan = np.flatnonzero(~np.isfinite(predicted))
     if len(nan):
         raise LookupTableError(f"predicted accuracy of row {nan[0]} is {predicted[nan[0]]}; every prediction must "
@@ -188,4 +201,8 @@ def check_inputs(space, predicted, choices, measured):
         if measured.shape != predicted.shape:
             raise LookupTableError(f"measured accuracies must have shape {predicted.shape} (NaN where unknown), "
                                    f"got {measured.shape}")
+        inf = np.flatnonzero(np.isinf(measured))
+        if len(inf):
+            raise LookupTableError(f"measured accuracy of row {inf[0]} is {measured[inf[0]]}; give a finite number, "
+                                   f"or NaN where unknown")
     return predicted, choices, indices, measured

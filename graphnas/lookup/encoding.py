@@ -14,7 +14,7 @@ from ..mixed_radix import decode, encode
 if TYPE_CHECKING:
     from ..space import SearchSpace
 
-__all__ = ["check_int64", "choices_of", "indices_of", "arch_hashes"]
+__all__ = ["check_int64", "choices_of", "indices_of", "arch_hashes", "hashes_of"]
 
 
 def check_int64(space: "SearchSpace") -> None:
@@ -43,13 +43,19 @@ def indices_of(space: "SearchSpace", choices: np.ndarray) -> np.ndarray:
 
 
 def arch_hashes(space: "SearchSpace", choices: np.ndarray) -> list[str]:
-    """``Architecture.hash`` of every choice vector in ``choices`` (``(N, E)``), without building architectures.
+    """``Architecture.hash`` of every choice vector in ``choices`` (``(N, E)``), without building architectures."""
+    return hashes_of(space.fingerprint, [e.candidates for e in space.edges], choices)
+
+
+def hashes_of(fingerprint: str, candidates, choices) -> list[str]:
+    """``Architecture.hash`` of choice vectors ``(N, E)`` from a space's fingerprint and candidates per edge alone.
 
     The hash is the SHA-256 of ``json.dumps([fingerprint, ops])`` (see :attr:`Architecture.hash`); the
-    JSON text is assembled from per-candidate pieces encoded once.
+    JSON text is assembled from per-candidate pieces encoded once. A lookup table checks its rows with
+    the fingerprint and candidates of its meta, without its space.
     """
-    head = "[" + json.dumps(space.fingerprint) + ", ["
-    enc = [[json.dumps(op) for op in e.candidates] for e in space.edges]
+    head = "[" + json.dumps(fingerprint) + ", ["
+    enc = [[json.dumps(op) for op in c] for c in candidates]
     sha = hashlib.sha256
     return [sha((head + ", ".join([enc[i][c] for i, c in enumerate(row)]) + "]]").encode()).hexdigest()[:16]
             for row in np.asarray(choices).tolist()]

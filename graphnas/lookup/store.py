@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,13 +13,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import LookupTableError
+from ..files import connect_sqlite
 
 if TYPE_CHECKING:
     from ..cost.latency import LatencyModel
     from ..space import SearchSpace
 
 __all__ = ["FORMAT", "BATCH", "COLUMNS", "ORDER", "SCHEMA", "INDEXES", "RESERVED", "HOW_TO_BUILD", "connect",
-           "read_meta", "open_table", "space_meta", "latency_meta", "digest", "create", "resume"]
+           "read_meta", "check_meta", "check_rows", "open_table", "space_meta", "latency_meta", "digest", "create",
+           "resume"]
 
 #: Format tag of graphnas lookup tables; a file with another is refused.
 FORMAT = "graphnas-lookup-2"
@@ -51,11 +55,189 @@ INDEXES = (
 RESERVED = {"format", "space", "root", "scale", "input_shape", "fingerprint", "size", "rows", "radices",
              "candidates", "in_degree", "latency", "inputs", "done", "complete", "created", "build_seconds", "batch"}
 HOW_TO_BUILD = "build one with graphnas.lookup.LookupTable.build(path, space, predicted)"
+#: What to do with a damaged table.
+REBUILD = "delete it and rebuild it (graphnas.lookup.LookupTable.build(path, space, predicted))"
+INT64_MAX = 2 ** 63 - 1
+#: What reading a damaged SQLite file raises (an error message quoting non-UTF-8 schema text cannot be decoded).
+SQL_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
+#: ``PRAGMA table_info`` of the two tables: (name, declared type, NOT NULL, primary key).
+TABLE_INFO = {
+    "meta": [("key", "TEXT", 0, 1), ("value", "TEXT", 1, 0)],
+    "archs": [("idx", "INTEGER", 0, 1), ("hash", "TEXT", 1, 0), ("predicted", "REAL", 1, 0), ("measured", "REAL", 0, 0),
+              ("madds", "REAL", 1, 0), ("params", "REAL", 1, 0), ("latency", "REAL", 0, 0),
+              ("tier", "INTEGER", 1, 0), ("score", "REAL", 1, 0)],
+}
 
 
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    uri = path.resolve().as_uri() + ("?mode=ro" if readonly else "?mode=rw")
-    return sqlite3.connect(uri, uri=True)
+    conn = connect_sqlite(path, "ro" if readonly else "rw")
+    # text that is not UTF-8 (a damaged file) reads with replacement characters, so it fails the checks of the
+    # meta and the hashes with one line instead of raising UnicodeDecodeError wherever it is read
+    conn.text_factory = lambda b: b.decode("utf-8", "replace")
+    return conn
+
+
+def damaged(path, what: str) -> LookupTableError:
+    """The one-line error of a table whose content is wrong: what is wrong, and how to rebuild it."""
+    return LookupTableError(f"lookup table {path} is damaged: {what}; {REBUILD}")
+
+
+# ---------------------------------------------------------------------------------------------- meta validation
+def _int(lo: int = 0, hi: int = INT64_MAX):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _text(v) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= 1000
+
+
+def _seconds(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+
+
+def _latency(v) -> bool:
+    return v is None or (isinstance(v, dict) and {"device", "describe", "table", "batch"} <= set(v)
+                         and (v["device"] is None or isinstance(v["device"], dict)) and isinstance(v["describe"], str)
+                         and (v["table"] is None or isinstance(v["table"], str))
+                         and (v["batch"] is None or _int(1)(v["batch"])))
+
+
+#: Every meta key a table must have: a test of its value and what is expected. Optional keys below.
+META_CHECKS = {
+    "space": (_text, "a space name"),
+    "root": (_text, "a space name"),
+    "scale": (lambda v: isinstance(v, dict), "an object of scale arguments"),
+    "input_shape": (lambda v: isinstance(v, list) and 0 < len(v) <= 8 and all(map(_int(1), v)),
+                    "a list of positive integers"),
+    "fingerprint": (lambda v: isinstance(v, str) and 0 < len(v) <= 64, "a space fingerprint (string)"),
+    "size": (_int(1), "a positive integer below 2^63"),
+    "rows": (_int(1), "a positive integer below 2^63"),
+    "radices": (lambda v: isinstance(v, list) and len(v) > 0 and all(map(_int(1), v)),
+                "a non-empty list of positive integers"),
+    "candidates": (lambda v: isinstance(v, list) and all(isinstance(e, list) and e and all(map(_text, e)) for e in v),
+                   "a list of lists of operator names"),
+    "in_degree": (lambda v: isinstance(v, bool), "true or false"),
+    "latency": (_latency, "null or an object with device, describe, table and batch"),
+    "inputs": (_text, "a digest string"),
+    "done": (_int(0), "a non-negative integer"),
+    "complete": (lambda v: isinstance(v, bool), "true or false"),
+}
+META_OPTIONAL = {
+    "created": (lambda v: isinstance(v, str), "a date string"),
+    "build_seconds": (_seconds, "a non-negative number of seconds"),
+    "batch": (_int(1), "a positive integer"),
+}
+
+
+def _shown(v) -> str:
+    text = json.dumps(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_meta(meta: dict, path) -> dict:
+    """``meta`` if every key has a value of the right type and range and the keys agree; else one line."""
+    for key, (ok, want) in META_CHECKS.items():
+        if key not in meta:
+            raise damaged(path, f"meta key '{key}' is missing")
+        if not ok(meta[key]):
+            raise damaged(path, f"meta '{key}' is {_shown(meta[key])}, expected {want}")
+    for key, (ok, want) in META_OPTIONAL.items():
+        if key in meta and not ok(meta[key]):
+            raise damaged(path, f"meta '{key}' is {_shown(meta[key])}, expected {want}")
+    radices, candidates, size = meta["radices"], meta["candidates"], meta["size"]
+    if len(candidates) != len(radices) or any(len(c) != r for c, r in zip(candidates, radices)):
+        raise damaged(path, "meta 'candidates' does not match 'radices' (one list of operator names per edge, as "
+                            "many as its radix)")
+    total = math.prod(radices)
+    if size > total or (not meta["in_degree"] and size != total):
+        raise damaged(path, f"meta 'size' {size} does not match 'radices' ({total} architectures)")
+    if meta["rows"] > size:
+        raise damaged(path, f"meta 'rows' {meta['rows']} exceeds the space size {size}")
+    if meta["done"] > meta["rows"] or (meta["complete"] and meta["done"] != meta["rows"]):
+        raise damaged(path, f"meta 'done' {meta['done']} does not match 'rows' {meta['rows']}")
+    return meta
+
+
+def _check_schema(conn: sqlite3.Connection, path) -> None:
+    for table, want in TABLE_INFO.items():
+        have = [(r[1], r[2].upper(), r[3], r[5]) for r in conn.execute(f"PRAGMA table_info({table})")]
+        if have != want:
+            names = ", ".join(n for n, *_ in have)
+            raise damaged(path, f"table {table} has columns ({names}) that are not those of {FORMAT} "
+                                f"({', '.join(n for n, *_ in want)}, with their types)")
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _check_indexes(conn: sqlite3.Connection, path) -> None:
+    have = {name: _SPACES.sub(" ", sql or "") for name, sql in
+            conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'archs'")}
+    for sql in INDEXES:
+        want = sql.replace("IF NOT EXISTS ", "")
+        name = want.split()[2]
+        if have.get(name) != want:
+            raise damaged(path, f"index {name} is "
+                                f"{'missing' if name not in have else 'not the one ' + FORMAT + ' makes'}")
+
+
+#: One statement, each part answered from an index in O(log rows): the row count, the index range, the smallest and
+#: largest value of each indexed column (SQLite sorts NULL < numbers < text < blobs, so a non-number shows as an
+#: extreme), whether any latency is NULL, the tier range and each tier's score range (:func:`check_rows`).
+_EXTREMES = "(SELECT MIN({c}) FROM archs INDEXED BY archs_{i}{w}), (SELECT MAX({c}) FROM archs INDEXED BY archs_{i}{w})"
+_AGGREGATE = ("SELECT (SELECT COUNT(*) FROM archs), (SELECT MIN(idx) FROM archs), (SELECT MAX(idx) FROM archs), "
+              + ", ".join(_EXTREMES.format(c=c, i=c, w="") for c in ("madds", "params", "latency"))
+              + ", (SELECT COUNT(*) FROM (SELECT 1 FROM archs INDEXED BY archs_latency WHERE latency IS NULL "
+                "LIMIT 1)), "
+              + _EXTREMES.format(c="tier", i="rank", w="") + ", "
+              + ", ".join(_EXTREMES.format(c="score", i="rank", w=f" WHERE tier = {t}") for t in (0, 1)))
+
+
+def is_number(v, floor=None) -> bool:
+    return (isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool))) and math.isfinite(v) \
+        and (floor is None or v >= floor)
+
+
+def check_rows(conn: sqlite3.Connection, path, meta: dict) -> None:
+    """Refuse a complete table whose rows disagree with its meta, or hold a value of a wrong type or range.
+
+    Columns and their types, the four indexes, then one statement answered from the indexes (O(log rows),
+    so opening stays as fast on 10^6 rows as on 10^3): the row count equals ``meta['rows']``, every index
+    is within the space, ``madds`` and ``params`` are finite and non-negative, ``latency`` too (or NULL in
+    every row, without a latency model), ``tier`` is 0 or 1 and ``score`` (the answer order) finite.
+    The unindexed ``predicted`` and ``measured`` of a row, and the agreement of its index, choices and
+    hash, are checked where rows are read (:class:`~graphnas.lookup.LookupTable`).
+    """
+    _check_schema(conn, path)
+    _check_indexes(conn, path)
+    (count, low, high, madds_lo, madds_hi, params_lo, params_hi, lat_lo, lat_hi, lat_null, tier_lo, tier_hi,
+     *scores) = conn.execute(_AGGREGATE).fetchone()
+    if count != meta["rows"]:
+        raise damaged(path, f"it holds {count} rows, its meta says {meta['rows']}")
+    if low < 0 or high >= meta["size"]:
+        raise damaged(path, f"row index {low if low < 0 else high} is outside 0..{meta['size'] - 1}")
+    for what, lo, hi in (("multiply-add count", madds_lo, madds_hi), ("parameter count", params_lo, params_hi)):
+        if not (is_number(lo, 0) and is_number(hi, 0)):
+            raise damaged(path, f"a row has {what} {show_value(lo if not is_number(lo, 0) else hi)}, expected a finite "
+                                f"number >= 0")
+    if meta["latency"] is None:
+        if lat_lo is not None or lat_hi is not None:
+            raise damaged(path, f"a row has latency {show_value(lat_hi)} but the table has no latency model (NULL "
+                                f"expected)")
+    elif lat_null or not (is_number(lat_lo, 0) and is_number(lat_hi, 0)):
+        bad = None if lat_null else lat_lo if not is_number(lat_lo, 0) else lat_hi
+        raise damaged(path, f"a row has latency {show_value(bad)}, expected a finite number of ms >= 0")
+    if tier_lo not in (0, 1) or tier_hi not in (0, 1) or not isinstance(tier_lo, int) or not isinstance(tier_hi, int):
+        raise damaged(path, f"a row has tier {show_value(tier_lo if tier_lo not in (0, 1) else tier_hi)}, expected "
+                            f"0 or 1")
+    if not all(v is None or is_number(v) for v in scores):
+        bad = next(v for v in scores if not (v is None or is_number(v)))
+        raise damaged(path, f"a row has score {show_value(bad)}, expected a finite accuracy")
+
+
+def show_value(v) -> str:
+    """A value read from a table, shown short."""
+    return "NULL" if v is None else repr(v)[:40]
 
 
 def read_meta(conn: sqlite3.Connection, path: Path) -> dict:
@@ -65,14 +247,20 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict:
         if not {"meta", "archs"} <= tables:
             raise LookupTableError(f"{path} is not a graphnas lookup table ({FORMAT}: no meta/archs tables); "
                                    f"{HOW_TO_BUILD}")
-        meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-    except (sqlite3.DatabaseError, json.JSONDecodeError) as e:
+        pairs = conn.execute("SELECT key, value FROM meta").fetchall()
+    except SQL_ERRORS as e:
         raise LookupTableError(f"lookup table {path} is not a readable SQLite file ({e}); delete it and "
                                f"rebuild it ({HOW_TO_BUILD})") from None
+    meta = {}
+    for k, v in pairs:
+        try:
+            meta[k] = json.loads(v)
+        except (TypeError, ValueError, RecursionError):
+            raise damaged(path, f"meta '{str(k)[:40]}' is not JSON text") from None
     if meta.get("format") != FORMAT:
-        raise LookupTableError(f"{path} is not a graphnas lookup table (format {meta.get('format')!r}, expected "
-                               f"{FORMAT!r}); {HOW_TO_BUILD}")
-    return meta
+        raise LookupTableError(f"{path} is not a graphnas lookup table (format {_shown(meta.get('format'))}, "
+                               f"expected {FORMAT!r}); {HOW_TO_BUILD}")
+    return check_meta(meta, path)
 
 
 def open_table(path: Path, readonly: bool) -> tuple[sqlite3.Connection, dict]:
@@ -121,7 +309,7 @@ def create(path: Path, info: dict) -> sqlite3.Connection:
     from ..utils import atomic_target
 
     with atomic_target(path) as tmp:
-        conn = sqlite3.connect(tmp)
+        conn = connect_sqlite(tmp, "rw")
         try:
             with conn:
                 conn.executescript(SCHEMA)
@@ -143,4 +331,16 @@ def resume(path: Path, digest: str) -> tuple[sqlite3.Connection, dict]:
         raise LookupTableError(f"lookup table {path} was {'built' if info.get('complete') else 'started'} from other "
                                f"inputs (space, predictions, choices, measured accuracies, latency model or meta "
                                f"differ); delete it or choose another path")
+    try:
+        _check_schema(conn, path)
+        if not info["complete"]:  # rows deleted from an interrupted build would collide on resuming
+            count = conn.execute("SELECT COUNT(*) FROM archs").fetchone()[0]
+            if count != info["done"]:
+                raise damaged(path, f"it holds {count} rows, its meta says {info['done']} were written")
+    except SQL_ERRORS as e:
+        conn.close()
+        raise LookupTableError(f"lookup table {path} cannot be read ({e}); {REBUILD}") from None
+    except BaseException:
+        conn.close()
+        raise
     return conn, info

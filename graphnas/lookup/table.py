@@ -14,8 +14,9 @@ from ..cost.limits import METRICS
 from ..errors import ConstraintError, LookupTableError
 from .bounds import describe_limits, format_limit, parse_limit
 from ..mixed_radix import decode
-from .encoding import choices_of
-from .store import BATCH, COLUMNS, HOW_TO_BUILD, ORDER, open_table
+from .encoding import choices_of, hashes_of
+from .store import (BATCH, COLUMNS, HOW_TO_BUILD, ORDER, REBUILD, SQL_ERRORS, check_rows, damaged, is_number,
+                    open_table, show_value)
 
 if TYPE_CHECKING:
     from ..arch import Architecture
@@ -30,6 +31,8 @@ LIMIT_METRICS = ("madds", "params", "latency")
 #: SWITCH_FRACTION)`` rows are within that limit, and walks the covering index otherwise (module doc).
 SWITCH_MIN = 1000
 SWITCH_FRACTION = 32
+#: Columns read for an answer: those of a :class:`Row`, then ``tier`` and ``score`` (to check them).
+SELECTED = COLUMNS + ", tier, score"
 
 
 class Row(NamedTuple):
@@ -87,19 +90,28 @@ class LookupTable:
         ``--space`` of ``graphnas lookup``); graphnas never imports a file a table names. The space
         built from ``root`` must have the table's fingerprint.
 
+        A table is also checked (:func:`graphnas.lookup.store.check_rows`): every meta value's type and
+        range, the columns and indexes, and in one SQL pass the row count, the index range and every
+        numeric column's types and range; each row an answer returns is checked further (its index
+        decodes to choices whose hash is the stored one). :meth:`verify` checks every row that way.
+
         Raises:
-            LookupTableError: the file is missing, not SQLite, not a lookup table, incomplete, or was
-                built for another space (name, fingerprint or scale).
+            LookupTableError: the file is missing, not SQLite, not a lookup table, incomplete, damaged
+                (the message says what is wrong), or was built for another space (name, fingerprint or scale).
         """
-        path = Path(path)
-        if not path.is_file():
-            raise LookupTableError(f"lookup table {path} does not exist; {HOW_TO_BUILD}")
+        from ..files import regular_file
+
+        path = regular_file(path, "lookup table", HOW_TO_BUILD, LookupTableError)
         conn, meta = open_table(path, readonly=True)
         try:
             if not meta.get("complete"):
                 raise LookupTableError(f"lookup table {path} is incomplete ({meta.get('done', 0)} of "
                                        f"{meta.get('rows')} rows written); finish it by running the same "
                                        f"LookupTable.build(...) again: it resumes from the last committed batch")
+            try:
+                check_rows(conn, path, meta)
+            except SQL_ERRORS as e:
+                raise LookupTableError(f"lookup table {path} is corrupt ({e}); {REBUILD}") from None
             table = cls(path, conn, meta, root=root)
             if space is not None:
                 table.check_space(space)
@@ -175,7 +187,7 @@ class LookupTable:
     def _execute(self, sql: str, args=()) -> list:
         try:
             return self.conn.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as e:
+        except SQL_ERRORS as e:
             raise LookupTableError(f"lookup table {self.path} is corrupt ({e}); delete it and rebuild it "
                                    f"({HOW_TO_BUILD})") from None
 
@@ -215,8 +227,59 @@ class LookupTable:
         rows = self._execute(*self._select(limits, int(top)))
         if not rows:
             raise self._unmeetable(limits)
+        return self._rows(rows)
+
+    def _rows(self, rows: list) -> list[Row]:
+        """:class:`Row` objects of raw ``SELECTED`` tuples, each checked: its values have their types and ranges
+        (accuracies finite, costs finite and >= 0, latency too or NULL without a latency model, tier and score
+        as measured and predicted make them) and its index decodes to choices whose hash (from the meta's
+        fingerprint and candidates) is the stored one; else the table is damaged."""
+        latency = self.has_latency
+        for idx, _, predicted, measured, madds, params, lat, tier, score in rows:
+            problem = (
+                "predicted accuracy" if not is_number(predicted) else
+                "measured accuracy" if measured is not None and not is_number(measured) else
+                "multiply-add count" if not is_number(madds, 0) else
+                "parameter count" if not is_number(params, 0) else
+                "latency" if (not is_number(lat, 0) if latency else lat is not None) else
+                "tier" if tier != (measured is not None) or not isinstance(tier, int) else
+                "score" if score != (predicted if measured is None else measured) else None)
+            if problem:
+                value = dict(zip(("predicted accuracy", "measured accuracy", "multiply-add count", "parameter count",
+                                  "latency", "tier", "score"), (predicted, measured, madds, params, lat, tier, score)))
+                raise damaged(self.path, f"row {idx} has {problem} {show_value(value[problem])}, which is not a value "
+                                         f"{'its build writes' if problem in ('tier', 'score') else 'of its range'}")
         choices = self.choices([r[0] for r in rows])
-        return [Row(r[0], tuple(c), *r[1:]) for r, c in zip(rows, choices.tolist())]
+        hashes = hashes_of(self.meta["fingerprint"], self.meta["candidates"], choices)
+        for r, h in zip(rows, hashes):
+            if r[1] != h:
+                raise damaged(self.path, f"row {r[0]} holds hash {show_value(r[1])} but its index decodes to the "
+                                         f"architecture with hash {h}")
+        return [Row(r[0], tuple(c), *r[1:7]) for r, c in zip(rows, choices.tolist())]
+
+    def verify(self, batch: int = 50_000) -> "LookupTable":
+        """Check every row as :meth:`open` checks the table and :meth:`query` its answers (its values' types and
+        ranges; its index decodes to choices with the stored hash), and the file (SQLite's ``integrity_check``:
+        every index agrees with the table): ``O(rows)``, for a table from an untrusted source. Returns ``self``.
+
+        Raises:
+            LookupTableError: the table is damaged (the message says what is wrong and how to rebuild it).
+        """
+        try:
+            check_rows(self.conn, self.path, self.meta)
+            problem = self.conn.execute("PRAGMA integrity_check(1)").fetchone()[0]
+        except SQL_ERRORS as e:
+            raise LookupTableError(f"lookup table {self.path} is corrupt ({e}); {REBUILD}") from None
+        if problem != "ok":
+            raise LookupTableError(f"lookup table {self.path} is corrupt ({' '.join(str(problem).split())[:200]}); "
+                                   f"{REBUILD}")
+        last = -1
+        while True:
+            rows = self._execute(f"SELECT {SELECTED} FROM archs WHERE idx > ? ORDER BY idx LIMIT ?", (last, batch))
+            if not rows:
+                return self
+            self._rows(rows)
+            last = rows[-1][0]
 
     def best(self, madds=None, params=None, latency=None) -> Row:
         """The first answer of :meth:`query`: the best measured architecture within the limits, else the best
@@ -237,17 +300,17 @@ class LookupTable:
         """The top-k SQL for ``limits`` and its arguments: the plan is chosen here, not by SQLite (module doc)."""
         order = f" ORDER BY {ORDER} LIMIT ?"
         if not limits:
-            return f"SELECT {COLUMNS} FROM archs INDEXED BY archs_rank{order}", (top,)
+            return f"SELECT {SELECTED} FROM archs INDEXED BY archs_rank{order}", (top,)
         cap = self.switch_rows
         within = {m: self._execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM archs INDEXED BY archs_{m} WHERE {m} <= ? "
                                    f"LIMIT ?)", (v, cap))[0][0] for m, v in limits.items()}
         tightest = min(within, key=within.get)
         if within[tightest] < cap:  # few rows: walk them in the metric's index, sort them
             where = " AND ".join(f"{'' if m == tightest else '+'}{m} <= ?" for m in limits)
-            return (f"SELECT {COLUMNS} FROM archs INDEXED BY archs_{tightest} WHERE {where}{order}",
+            return (f"SELECT {SELECTED} FROM archs INDEXED BY archs_{tightest} WHERE {where}{order}",
                     (*limits.values(), top))
         where = " AND ".join(f"+{m} <= ?" for m in limits)  # many: walk the answer order, stop at the k-th match
-        return f"SELECT {COLUMNS} FROM archs INDEXED BY archs_rank WHERE {where}{order}", (*limits.values(), top)
+        return f"SELECT {SELECTED} FROM archs INDEXED BY archs_rank WHERE {where}{order}", (*limits.values(), top)
 
     def _unmeetable(self, limits: dict) -> ConstraintError:
         smallest = {m: self._execute(f"SELECT MIN({m}) FROM archs")[0][0] for m in limits}
@@ -272,11 +335,21 @@ class LookupTable:
         if name not in ("predicted", "measured", *LIMIT_METRICS):
             raise LookupTableError(f"unknown column {name!r}; choose predicted, measured, {', '.join(LIMIT_METRICS)}")
         values = self._execute(f"SELECT {name} FROM archs ORDER BY idx")
+        nullable = name == "measured" or (name == "latency" and not self.has_latency)
+        floor = None if name in ("predicted", "measured") else 0
+        for (v,) in values:
+            if not (is_number(v, floor) if v is not None else nullable):
+                raise damaged(self.path, f"a row has {name} {show_value(v)}, expected a finite number"
+                                         f"{'' if floor is None else ' >= 0'}")
         return np.array([np.nan if v is None else v for (v,) in values], dtype=np.float64)
 
     def choices(self, indices) -> np.ndarray:
         """Choice vectors ``(N, E)`` of the given indices (decoded from the stored radices)."""
         indices = np.asarray(indices, dtype=np.int64)
+        outside = indices[(indices < 0) | (indices >= self.meta["size"])]
+        if len(outside):
+            raise LookupTableError(f"lookup table {self.path} has no architecture with index {int(outside[0])} "
+                                   f"(its space has {self.meta['size']}: 0..{self.meta['size'] - 1})")
         if self.meta.get("in_degree"):
             return choices_of(self.space, indices)
         radices = np.array(self.meta["radices"], dtype=np.int64)
@@ -289,10 +362,10 @@ class LookupTable:
 
     def row(self, index: int) -> Row:
         """The row of the architecture at ``index`` (``LookupTableError`` if the table has none)."""
-        rows = self._execute(f"SELECT {COLUMNS} FROM archs WHERE idx = ?", (int(index),))
+        rows = self._execute(f"SELECT {SELECTED} FROM archs WHERE idx = ?", (int(index),))
         if not rows:
             raise LookupTableError(f"lookup table {self.path} has no architecture with index {index}")
-        return Row(rows[0][0], tuple(self.choices([index])[0].tolist()), *rows[0][1:])
+        return self._rows(rows)[0]
 
     def describe(self) -> dict:
         """A JSON-friendly summary of the table's metadata."""
