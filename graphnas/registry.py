@@ -8,6 +8,7 @@ space ``st_nas``). Users add their own with :func:`register_space`, or point at 
 from __future__ import annotations
 
 import importlib
+import math
 import importlib.util
 import inspect
 import pkgutil
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .errors import SpaceError
+from .errors import GraphnasError, SpaceError
 from .space import SearchSpace
 
 __all__ = ["register_space", "get_space", "space_names", "space_factory", "SpaceInfo", "space_info",
@@ -124,7 +125,16 @@ def get_space(name: str, **scale) -> SearchSpace:
     if unknown:
         raise SpaceError(f"space '{name}' has no scale argument {', '.join(map(repr, unknown))}; "
                          f"it takes: {', '.join(params)}")
-    return factory(**{k: _check_scale_type(name, k, v, params.get(k)) for k, v in scale.items()})
+    checked = {k: _check_scale_type(name, k, v, params.get(k)) for k, v in scale.items()}
+    try:
+        return factory(**checked)
+    except GraphnasError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, MemoryError, RecursionError) as e:
+        # a scale the space cannot be built at (width=1e12, resolution=3, ...): one line, not a traceback
+        shown = ", ".join(f"{k}={v!r}" for k, v in checked.items()) or "its defaults"
+        raise SpaceError(f"space '{name}' cannot be built at {shown} ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())[:200]}); choose other scale arguments") from None
 
 
 def _check_scale_type(space: str, key: str, value, param):
@@ -143,9 +153,9 @@ def _check_scale_type(space: str, key: str, value, param):
             return int(value)
         kind = "an integer"
     elif isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        kind = "a number"
+        kind = "a finite number"
     else:
         return value
     raise SpaceError(f"{space}: scale argument {key}={value!r} must be {kind} (default {default!r})")

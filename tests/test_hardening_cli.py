@@ -256,3 +256,20 @@ def test_number_checks_and_argparse_types():
     for bad in (math.inf, -math.inf, math.nan, "0.1", None, 10 ** 400):
         with pytest.raises(GraphnasError):
             check_float("x", bad)
+
+
+@pytest.mark.parametrize("scale, message", [
+    ({"width": None}, "cannot be built at width=None"),
+    ({"resolution": None}, "cannot be built at resolution=None"),
+    ({"num_classes": None}, "cannot be built at num_classes=None"),
+    ({"width": float("nan")}, "finite number"),
+    ({"width": float("inf")}, "finite number"),
+])
+def test_a_scale_the_space_cannot_take_is_one_line(scale, message):
+    import graphnas
+    from graphnas.errors import SpaceError
+
+    with pytest.raises(SpaceError, match=message) as info:
+        graphnas.get_space("st_nas", **scale)
+    assert "\n" not in str(info.value)
+    assert graphnas.get_space("proxyless", resolution=32, head_channels=None).scale["head_channels"] is None
