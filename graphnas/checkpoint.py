@@ -20,10 +20,15 @@ One mechanism serves two kinds of file:
       average       {"sum": {name: float64 tensor}, "count": int} while averaging, else None
       averaged_state_dict  the averaged weights once the last epoch is done, else None
       world_size    processes that trained it
+      digest        content_digest of all the fields above (every file graphnas writes)
 
 Files are written with ``torch.save`` to a temporary file renamed onto the target
 (:func:`graphnas.utils.atomic_target`), so a kill never leaves half a file, and read with
 ``torch.load(..., weights_only=True)``: nothing but tensors and plain containers is ever unpickled.
+Every file carries a ``digest`` (:func:`graphnas.digest.content_digest` of its other fields), recomputed
+by :func:`_read` before any field is used: a byte flipped inside tensor data leaves a file that loads and
+passes every check below with other numbers, and is refused by the digest instead. A file without one
+(an older graphnas) is refused too: write it again.
 A file that cannot be read, or was made for another space or config, raises one
 :class:`~graphnas.errors.CheckpointError` line naming the file and the fix; nothing is written
 before that check. A file that is not a regular file (a FIFO would block ``torch.load``) is refused
@@ -47,6 +52,7 @@ import torch
 from torch import nn
 
 from .averaging import WeightAverager
+from .digest import DIGEST_CHARS, content_digest
 from .errors import CheckpointError
 from .files import regular_file
 from .utils import atomic_target
@@ -85,16 +91,47 @@ def set_rng_state(rng: np.random.Generator, state: dict) -> None:
     rng.bit_generator.state = state
 
 
+#: The key of a file's content digest, and the fix for a file whose content does not match it.
+DIGEST = "digest"
+REDO = "delete it and write it again (rerun the `graphnas train` or `graphnas run` that wrote it)"
+
+
 def save_checkpoint(path: str | Path, blob: dict) -> Path:
-    """``torch.save`` ``blob`` (tensors and plain containers) to ``path`` atomically."""
+    """``torch.save`` ``blob`` (tensors and plain containers) to ``path`` atomically, with its content digest
+    (``blob``'s own ``digest`` key, if any, is replaced)."""
     path = Path(path)
+    body = {k: v for k, v in blob.items() if k != DIGEST}
+    body[DIGEST] = content_digest(body)  # hashed before the key is added: what _check_digest recomputes
     with atomic_target(path) as tmp:
-        torch.save(blob, tmp)
+        torch.save(body, tmp)
     return path
 
 
+def _check_digest(path: Path, blob: dict) -> dict:
+    """``blob`` without its digest, once the digest is there and matches the content; else one CheckpointError."""
+    saved = blob.get(DIGEST)
+    if saved is None:
+        raise CheckpointError(f"checkpoint {path} has no content digest (written by an older graphnas, or not by "
+                              f"graphnas); {REDO}")
+    body = {k: v for k, v in blob.items() if k != DIGEST}
+    if not isinstance(saved, str) or len(saved) != DIGEST_CHARS:
+        raise CheckpointError(f"checkpoint {path} is damaged: its digest is {_show(saved, 60)}, expected "
+                              f"{DIGEST_CHARS} hexadecimal characters; {REDO}")
+    try:
+        actual = content_digest(body)
+    except Exception as err:  # noqa: BLE001 - TypeError, RuntimeError, RecursionError: the same user error
+        # a value graphnas never writes (a complex number, a sparse tensor, ...) that weights_only still loads
+        raise CheckpointError(f"checkpoint {path} is damaged or was not written by graphnas: it holds a value "
+                              f"graphnas does not write ({type(err).__name__}); {REDO}") from None
+    if actual != saved:
+        raise CheckpointError(f"checkpoint {path} is damaged: its content does not match its digest (a byte "
+                              f"changed on disk); {REDO}")
+    return body
+
+
 def _read(path: Path, fix: str, missing: str | None = None) -> dict:
-    """The dict a checkpoint file holds (``torch.load(weights_only=True)``), or one CheckpointError line.
+    """The dict a checkpoint file holds (``torch.load(weights_only=True)``), its digest checked and removed, or
+    one CheckpointError line.
 
     A path that is not a regular file (a FIFO would block ``torch.load`` forever, a folder fails deep in
     it) is refused first; ``missing`` is the fix for a file that does not exist (default: ``fix``).
@@ -111,7 +148,7 @@ def _read(path: Path, fix: str, missing: str | None = None) -> dict:
                               f"graphnas file); {fix}") from None
     if not isinstance(blob, dict):
         raise CheckpointError(f"checkpoint {path} is unreadable (holds a {type(blob).__name__}, not a dict); {fix}")
-    return blob
+    return _check_digest(path, blob)
 
 
 # ---------------------------------------------------------------------- field checks

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import graphnas.workflow as workflow
+from graphnas.checkpoint import save_checkpoint
 from graphnas.cli import main
 
 from test_train import TINY_SPACE_FILE
@@ -88,13 +89,13 @@ def test_search_bad_checkpoints_fail_with_one_line(trained, tmp_path, capsys):
     blob = torch.load(ckpt, weights_only=True)
     blob["epoch"] = 0
     unfinished = tmp_path / "unfinished.pt"
-    torch.save(blob, unfinished)
+    save_checkpoint(unfinished, blob)
     line = error_line(capsys, main(["search", "--checkpoint", str(unfinished), "--space", str(space_file), *common]))
     assert "epoch 0 of 1" in line and "graphnas train --resume" in line
     blob = torch.load(ckpt, weights_only=True)
     blob["averaged_state_dict"] = None
     plain = tmp_path / "plain.pt"
-    torch.save(blob, plain)
+    save_checkpoint(plain, blob)
     line = error_line(capsys, main(["search", "--checkpoint", str(plain), "--space", str(space_file), "--averaged",
                                     *common]))
     assert "no averaged weights" in line and "--average-last-epoch" in line

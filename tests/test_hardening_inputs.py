@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Subset
 
 from graphnas import Architecture, ChoiceEdge, Node, SearchSpace, Stem, Supernet
-from graphnas.checkpoint import load_checkpoint, load_weights, read_trained, save_weights
+from graphnas.checkpoint import load_checkpoint, load_weights, read_trained, save_checkpoint, save_weights
 from graphnas.cli import main
 from graphnas.data import load_cifar10, load_dataset, load_digits, load_fashion_mnist, load_image_folder
 from graphnas.errors import ArchitectureError, CheckpointError, DataError, GraphnasError
@@ -275,7 +275,7 @@ def test_damaged_training_checkpoint_is_refused_and_model_untouched(checkpoints,
     mutate, needle = CASES[case]
     blob = copy.deepcopy(checkpoints[0])
     mutate(blob)
-    torch.save(blob, tmp_path / CHECKPOINT)
+    save_checkpoint(tmp_path / CHECKPOINT, blob)
     before = (tmp_path / CHECKPOINT).read_bytes()
     net = supernet(seed=5)
     untouched = state_of(net)
@@ -287,7 +287,7 @@ def test_damaged_training_checkpoint_is_refused_and_model_untouched(checkpoints,
 
 
 def test_genuine_checkpoint_still_resumes(checkpoints, tmp_path, data):
-    torch.save(checkpoints[0], tmp_path / CHECKPOINT)
+    save_checkpoint(tmp_path / CHECKPOINT, checkpoints[0])
     net = supernet(seed=5)
     result = train(net, data, tmp_path, resume=True)
     assert result.start_step == 3 and result.step == 4
@@ -297,7 +297,7 @@ def test_genuine_checkpoint_still_resumes(checkpoints, tmp_path, data):
 def test_finished_checkpoint_without_averaged_weights_is_refused(checkpoints, tmp_path, data):
     blob = copy.deepcopy(checkpoints[1])
     blob["averaged_state_dict"] = None
-    torch.save(blob, tmp_path / CHECKPOINT)
+    save_checkpoint(tmp_path / CHECKPOINT, blob)
     with pytest.raises(CheckpointError, match="averaged_state_dict"):
         train(supernet(), data, tmp_path, resume=True)
 
@@ -306,7 +306,7 @@ def test_averaged_state_of_wrong_shape_is_refused(checkpoints, tmp_path, data):
     blob = copy.deepcopy(checkpoints[1])
     k = next(iter(blob["averaged_state_dict"]))
     blob["averaged_state_dict"][k] = torch.zeros(1)
-    torch.save(blob, tmp_path / CHECKPOINT)
+    save_checkpoint(tmp_path / CHECKPOINT, blob)
     with pytest.raises(CheckpointError) as info:
         train(supernet(), data, tmp_path, resume=True)
     one_line(info.value, "averaged_state_dict", "shape")
@@ -318,7 +318,7 @@ def _weights_file(tmp_path, mutate):
     meta = {"space": "hard8"}
     state = state_of(net)
     mutate(state)
-    torch.save({"state_dict": state, "meta": meta}, tmp_path / "supernet.pt")
+    save_checkpoint(tmp_path / "supernet.pt", {"state_dict": state, "meta": meta})
     return meta
 
 
@@ -342,7 +342,7 @@ def test_read_trained_weights_that_do_not_fit_the_model_are_refused(tmp_path):
     meta = {"space": "hard8", "fingerprint": space().fingerprint, "scale": dict(space().scale)}
     state = state_of(supernet())
     state.pop(next(iter(state)))
-    torch.save({"state_dict": state, "meta": meta}, tmp_path / "supernet.pt")
+    save_checkpoint(tmp_path / "supernet.pt", {"state_dict": state, "meta": meta})
     trained = read_trained(tmp_path / "supernet.pt")
     net = supernet(seed=4)
     untouched = state_of(net)
@@ -364,7 +364,7 @@ def test_read_trained_refuses_fields_of_the_wrong_type(checkpoints, tmp_path, fi
         blob[field[0]][field[1]] = value
     else:
         blob[field] = value
-    torch.save(blob, tmp_path / CHECKPOINT)
+    save_checkpoint(tmp_path / CHECKPOINT, blob)
     with pytest.raises(CheckpointError) as info:
         read_trained(tmp_path / CHECKPOINT).load_into(supernet())
     one_line(info.value, needle)
@@ -646,3 +646,126 @@ def test_cli_bad_images_flag_stops_or_skips(tmp_path, capsys):
     assert not (tmp_path / "stop").exists()
     assert main([*argv, "--out", str(tmp_path / "skip"), "--bad-images", "skip"]) == 0
     assert "skipped" in capsys.readouterr().err and (tmp_path / "skip" / "checkpoint.pt").is_file()
+
+
+# ---------------------------------------------------------------------- content digests (silent byte flips)
+def _flip_tensor_byte(path: Path, state: dict) -> str:
+    """Flip the lowest mantissa bit of one value of a float tensor of ``state`` inside ``path``'s storage
+    records; the file still loads, with every value finite and one value changed: only the digest can tell.
+    Returns the tensor's name."""
+    data = bytearray(path.read_bytes())
+    before = _flat(torch.load(path, weights_only=True))
+    for name, t in state.items():
+        raw = t.detach().cpu().contiguous().numpy().tobytes()
+        if t.is_floating_point() and len(raw) >= 32 and raw[:32] in data:
+            data[data.find(raw[:32]) + 8] ^= 1  # the first byte of the third float32: its low mantissa bits
+            path.write_bytes(bytes(data))
+            after = _flat(torch.load(path, weights_only=True))  # still loads, with other numbers in it
+            assert after.keys() == before.keys()
+            changed = [k for k in after if not torch.equal(after[k], before[k])]
+            assert len(changed) == 1 and bool(torch.isfinite(after[changed[0]]).all()), changed
+            return name
+    raise AssertionError("no float tensor of the state is found in the file")
+
+
+def _flat(value, prefix: str = "") -> dict:
+    """Every tensor inside a loaded blob, by its path."""
+    if isinstance(value, torch.Tensor):
+        return {prefix: value}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    return {k: v for key, item in items for k, v in _flat(item, f"{prefix}/{key}").items()}
+
+
+DAMAGED = "its content does not match its digest"
+
+
+def test_genuine_files_carry_a_digest_and_round_trip(checkpoints, tmp_path):
+    for blob in checkpoints:
+        assert isinstance(blob["digest"], str) and len(blob["digest"]) == 32
+    save_checkpoint(tmp_path / CHECKPOINT, checkpoints[1])  # re-saving replaces the old digest
+    loaded = load_checkpoint(tmp_path / CHECKPOINT)
+    assert "digest" not in loaded and same_state(loaded["model"], checkpoints[1]["model"])
+    trained = read_trained(tmp_path / CHECKPOINT, averaged=True)
+    assert same_state(trained.state_dict, checkpoints[1]["averaged_state_dict"])
+    net = supernet(seed=2)
+    save_weights(net, tmp_path / "supernet.pt", {"space": "hard8"})
+    other = supernet(seed=3)
+    load_weights(other, tmp_path / "supernet.pt", {"space": "hard8"})
+    assert same_state(other.state_dict(), net.state_dict())
+
+
+def test_flipped_byte_in_a_resumed_checkpoint_is_refused(checkpoints, tmp_path, data):
+    path = tmp_path / CHECKPOINT
+    save_checkpoint(path, checkpoints[0])
+    _flip_tensor_byte(path, checkpoints[0]["model"])
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    one_line(info.value, str(path), DAMAGED, "delete it")
+    net = supernet(seed=5)
+    untouched = state_of(net)
+    with pytest.raises(CheckpointError) as info:
+        train(net, data, tmp_path, resume=True)
+    one_line(info.value, str(path), DAMAGED)
+    assert same_state(net.state_dict(), untouched) and path.read_bytes() == before
+
+
+def test_flipped_byte_in_averaged_weights_is_refused(checkpoints, tmp_path):
+    path = tmp_path / CHECKPOINT
+    save_checkpoint(path, checkpoints[1])
+    averaged = checkpoints[1]["averaged_state_dict"]
+    differs = {k: v for k, v in averaged.items() if not torch.equal(v, checkpoints[1]["model"][k])}
+    _flip_tensor_byte(path, differs)
+    with pytest.raises(CheckpointError) as info:
+        read_trained(path, averaged=True)
+    one_line(info.value, str(path), DAMAGED)
+
+
+def test_flipped_byte_in_supernet_weights_is_refused(tmp_path, capsys):
+    net, path = supernet(seed=2), tmp_path / "supernet.pt"
+    meta = {"space": "hard8", "fingerprint": space().fingerprint, "scale": dict(space().scale)}
+    save_weights(net, path, meta)
+    _flip_tensor_byte(path, net.state_dict())
+    other = supernet(seed=3)
+    untouched = state_of(other)
+    with pytest.raises(CheckpointError) as info:
+        load_weights(other, path, meta)
+    one_line(info.value, "supernet.pt", DAMAGED)
+    assert same_state(other.state_dict(), untouched)
+    with pytest.raises(CheckpointError) as info:
+        read_trained(path)
+    one_line(info.value, "supernet.pt", DAMAGED)
+    assert main(["search", "--checkpoint", str(path), "--space", "nb201", "--out", str(tmp_path / "o"),
+                 "--quiet", "--no-lookup"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("graphnas: error:") and "\n" not in err and DAMAGED in err, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("digest, needle", [
+    (None, "has no content digest"), (12345, "its digest is 12345"), ("abc", "its digest is 'abc'"),
+    (torch.zeros(32), "its digest is a float32 tensor"), ("0" * 32, DAMAGED),
+])
+def test_missing_or_malformed_digest_is_refused(checkpoints, tmp_path, data, digest, needle):
+    blob = dict(checkpoints[0])
+    blob.pop("digest")
+    if digest is not None:
+        blob["digest"] = digest
+    path = tmp_path / CHECKPOINT
+    torch.save(blob, path)  # by hand: an older graphnas, or a damaged digest
+    net = supernet(seed=5)
+    untouched = state_of(net)
+    for reader in (lambda: load_checkpoint(path), lambda: train(net, data, tmp_path, resume=True),
+                   lambda: read_trained(path), lambda: load_weights(net, path, {})):
+        with pytest.raises(CheckpointError) as info:
+            reader()
+        one_line(info.value, str(path), needle, "write it again")
+    assert same_state(net.state_dict(), untouched)
+
+
+def test_values_graphnas_never_writes_are_refused_at_the_digest(checkpoints, tmp_path):
+    blob = {**checkpoints[0], "step": 3 + 0j, "digest": "0" * 32}  # weights_only loads a complex number
+    torch.save(blob, tmp_path / CHECKPOINT)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / CHECKPOINT)
+    one_line(info.value, "a value graphnas does not write", "write it again")

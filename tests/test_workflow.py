@@ -142,7 +142,7 @@ def test_report_contents(first_run):
 def test_checkpoint_loads_with_weights_only(first_run):
     out, report = first_run
     blob = torch.load(out / "supernet.pt", map_location="cpu", weights_only=True)
-    assert set(blob) == {"state_dict", "meta"}
+    assert set(blob) == {"state_dict", "meta", "digest"}  # digest: content_digest of the other two
     assert blob["meta"]["space"] == "st_nas/ops"
     assert blob["meta"]["fingerprint"] == subspace().fingerprint
     sn = Supernet(subspace())
