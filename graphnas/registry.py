@@ -8,7 +8,6 @@ space ``st_nas``). Users add their own with :func:`register_space`, or point at 
 from __future__ import annotations
 
 import importlib
-import math
 import importlib.util
 import inspect
 import pkgutil
@@ -153,9 +152,9 @@ def _check_scale_type(space: str, key: str, value, param):
             return int(value)
         kind = "an integer"
     elif isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        kind = "a finite number"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)  # NaN and inf: the space refuses them, or cannot be built (below)
+        kind = "a number"
     else:
         return value
     raise SpaceError(f"{space}: scale argument {key}={value!r} must be {kind} (default {default!r})")

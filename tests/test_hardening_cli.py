@@ -262,8 +262,8 @@ def test_number_checks_and_argparse_types():
     ({"width": None}, "cannot be built at width=None"),
     ({"resolution": None}, "cannot be built at resolution=None"),
     ({"num_classes": None}, "cannot be built at num_classes=None"),
-    ({"width": float("nan")}, "finite number"),
-    ({"width": float("inf")}, "finite number"),
+    ({"width": float("nan")}, "width=nan"),
+    ({"width": float("inf")}, "width=inf"),
 ])
 def test_a_scale_the_space_cannot_take_is_one_line(scale, message):
     import graphnas

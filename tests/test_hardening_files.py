@@ -19,6 +19,7 @@ from graphnas import files
 from graphnas.cli import main
 from graphnas.errors import GraphnasError, LookupTableError, SpaceError
 from graphnas.lookup import LookupTable
+from graphnas.lookup.store import rewrite_digest
 from graphnas.registry import space_named_by_file
 from graphnas.utils import atomic_write_text
 
@@ -197,6 +198,7 @@ def file_space_table(tmp_path):
     with sqlite3.connect(table) as conn:  # crafted: the table names the file to import
         conn.execute("UPDATE meta SET value=? WHERE key='root'", (json.dumps(str(space_file)),))
     conn.close()
+    rewrite_digest(table)  # a crafted table carries a matching digest
     marker = tmp_path / "pwned"
     space_file.write_text(TINY_SPACE.format(payload=f"open({str(marker)!r}, 'w').write('ran')"))
     return table, space_file, marker

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import textwrap
@@ -79,6 +81,7 @@ def test_table_naming_a_py_file_is_never_imported(copy, tmp_path, capsys, comman
     evil = tmp_path / "evil_space.py"
     evil.write_text(f"open({str(marker)!r}, 'w').write('ran')\ndef make_space(**kw):\n    raise SystemExit(7)\n")
     set_meta(copy, "space", json.dumps(str(evil)))
+    latency_store.rewrite_digest(copy)
     monkeypatch.setattr(lat, "measure_many", no_timing)
     capsys.readouterr()
     assert main(["latency", command[0], "--table", str(copy), *command[1:]]) == 2
@@ -314,6 +317,7 @@ def test_deleted_entry_with_matching_meta_is_named_when_predicting(copy, table):
     key = next(e.key for e in space_entries(space) if e.kind == "op" and e.op.startswith("mbconv"))
     sql(copy, f"DELETE FROM entries WHERE key='{key}'", f"UPDATE meta SET value='{len(model.entries) - 1}' "
               f"WHERE key='entries'")
+    latency_store.rewrite_digest(copy)
     loaded = LatencyModel.load(copy, space)
     archs = list(space.enumerate())
     edges = lat._terms(space).edges
@@ -331,6 +335,7 @@ def test_extending_a_complete_table_clears_complete_until_done(table, copy, monk
     key = space_entries(space)[-1].key
     sql(copy, f"DELETE FROM entries WHERE key='{key}'", f"UPDATE meta SET value='{len(model.entries) - 1}' "
               f"WHERE key='entries'")
+    latency_store.rewrite_digest(copy)
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
@@ -358,9 +363,129 @@ def test_non_regular_and_folder_tables(tmp_path):
 def test_timings_that_sum_to_infinity_are_refused_when_predicting(copy, table):
     space = table[0]
     sql(copy, "UPDATE entries SET ms=5e307", "UPDATE networks SET ms=5e307")
+    latency_store.rewrite_digest(copy)
     model = LatencyModel.load(copy, space)
     with pytest.raises(LatencyError, match="predicts inf ms") as err:
         model.latency(space.sample(0))
     one_line(err)
     with pytest.raises(LatencyError, match="predicts infinity ms for 3 architectures"):
         model.batch_latency(space, np.array([space.sample(k).choices for k in range(3)]))
+
+
+# ---------------------------------------------------------------------- plausible damage: the content digest
+DIGEST = "is damaged: its rows and meta do not match the digest stored when it was written"
+
+
+def refused_everywhere(path, match, capsys):
+    """LatencyModel.load and `graphnas latency predict` refuse ``path`` with one line matching ``match``."""
+    with pytest.raises(LatencyError, match=re.escape(match)) as err:
+        LatencyModel.load(path)
+    assert "graphnas latency build" in one_line(err)
+    capsys.readouterr()
+    assert main(["latency", "predict", "--table", str(path), "--random", "--any-device"]) == 2
+    out, err = capsys.readouterr()
+    err = err.strip()
+    assert out == "" and err.startswith("graphnas: error:") and "\n" not in err and match in err
+
+
+def correction_changed(path, **change):
+    conn = sqlite3.connect(path)
+    corr = json.loads(conn.execute("SELECT value FROM meta WHERE key='correction'").fetchone()[0])
+    conn.close()
+    return f"UPDATE meta SET value='{json.dumps({**corr, **change})}' WHERE key='correction'"
+
+
+@pytest.mark.parametrize("damage", [
+    lambda p: "UPDATE entries SET ref_ms=ref_ms*1.001 WHERE rowid=1",
+    lambda p: "UPDATE entries SET ms=ms*1.5 WHERE rowid=2",
+    lambda p: "UPDATE entries SET spread=spread+0.01, runs=runs+1 WHERE rowid=3",
+    lambda p: "UPDATE networks SET ms=ms*1.01 WHERE rowid=1",
+    lambda p: "UPDATE networks SET ref_ms=ref_ms*0.99 WHERE rowid=2",
+    lambda p: correction_changed(p, const_ms=0.125),
+    lambda p: correction_changed(p, per_call_ms=0.001),
+    lambda p: "UPDATE meta SET value='2' WHERE key='batch'",
+    lambda p: "UPDATE meta SET value='{\"backend\": \"torch\", \"device\": \"cuda\"}' WHERE key='device'",
+    lambda p: "INSERT INTO meta VALUES ('note', '\"added later\"')",
+    lambda p: "DELETE FROM networks WHERE rowid=1",  # found by a more specific check: 1 of the 2 fit networks left
+], ids=["ref_ms", "ms", "spread+runs", "network ms", "network ref_ms", "const_ms", "per_call_ms", "batch", "device",
+        "new meta key", "deleted network"])
+def test_plausible_damage_is_refused_by_the_digest(copy, damage, capsys):
+    sql(copy, damage(copy))
+    match = "holds 1 fit networks" if "DELETE" in damage(copy) else DIGEST  # the more specific check speaks first
+    refused_everywhere(copy, match, capsys)
+
+
+def test_a_byte_flipped_inside_a_real_cell_is_refused(copy, capsys):
+    value = 0.123456789012345  # a timing no other cell holds, in a genuine (re-digested) table
+    sql(copy, f"UPDATE entries SET ms={value} WHERE rowid=1")
+    latency_store.rewrite_digest(copy)
+    LatencyModel.load(copy)
+    data = bytearray(copy.read_bytes())
+    cell = struct.pack(">d", value)  # SQLite stores REAL values as big-endian IEEE doubles
+    assert data.count(cell) == 1
+    data[data.index(cell) + 7] ^= 0x01  # one ulp: still a plausible timing
+    copy.write_bytes(bytes(data))
+    refused_everywhere(copy, DIGEST, capsys)
+
+
+@pytest.mark.parametrize("statement, match", [
+    ("DELETE FROM meta WHERE key='digest'", "meta key 'digest' is missing"),
+    ("UPDATE meta SET value='\"abc\"' WHERE key='digest'", "meta 'digest' is \"abc\", expected a digest"),
+    ("UPDATE meta SET value='\"" + "0" * 32 + "\"' WHERE key='digest'", DIGEST),
+])
+def test_a_missing_or_wrong_digest_is_refused(copy, statement, match, capsys, table, monkeypatch):
+    sql(copy, statement)
+    refused_everywhere(copy, match, capsys)
+    monkeypatch.setattr(lat, "measure_many", no_timing)
+    with pytest.raises(LatencyError, match=match):
+        build(table[0], copy)  # nor resumed
+
+
+def test_a_table_of_the_previous_format_is_refused_saying_to_rebuild_it(copy, capsys):
+    sql(copy, "UPDATE meta SET value='\"graphnas-latency-1\"' WHERE key='format'",
+        "DELETE FROM meta WHERE key='digest'")
+    refused_everywhere(copy, "was written by an older graphnas (format graphnas-latency-1, without a digest", capsys)
+
+
+def test_a_write_and_its_digest_commit_together(copy, monkeypatch):
+    store = LatencyStore.open(copy)
+
+    def killed(conn, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(latency_store, "_store_digest", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.set_meta(note="never written")
+    store.close()
+    monkeypatch.undo()
+    assert "note" not in LatencyModel.load(copy).meta  # the write rolled back with its digest
+
+
+def test_genuine_tables_open_resumed_and_extended_by_validate(make_tiny, tmp_path, monkeypatch):
+    space = make_tiny()
+    path = tmp_path / "t.db"
+    real = lat.measure_many
+    calls = []
+
+    def dies_on_second_chunk(fns, *args, **kwargs):
+        calls.append(len(fns))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(fns, *args, **kwargs)
+
+    monkeypatch.setattr(lat, "measure_many", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        build(space, path, chunk_size=3)
+    monkeypatch.undo()
+    store = LatencyStore.open(path)  # the interrupted table's digest covers what it committed
+    assert len(store.entries()) == 3 and not store.meta()["complete"]
+    store.close()
+    model = build(space, path, chunk_size=3)  # resumed
+    assert LatencyModel.load(path, space).entries == model.entries
+    v = validate(model, space, TorchBackend("cpu", 1), n=2, timing=FAST, progress=False, store_path=path)
+    store = LatencyStore.open(path)  # extended by validate: still whole
+    assert sorted(h for h, *_ in store.networks("validate")) == sorted(v.hashes)
+    store.close()
+    sql(path, "UPDATE networks SET ms=ms*1.01 WHERE role='validate'")
+    with pytest.raises(LatencyError, match=DIGEST):
+        validate(model, space, TorchBackend("cpu", 1), n=2, timing=FAST, progress=False, store_path=path)

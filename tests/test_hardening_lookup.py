@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import textwrap
@@ -22,9 +24,10 @@ import numpy as np
 import pytest
 
 import graphnas
+import graphnas.cli
 from graphnas.errors import EstimatorError, GraphnasError, LookupTableError
 from graphnas.groundtruth import ground_truth_archs, load_ground_truth, mean_accuracy
-from graphnas.lookup import LookupTable
+from graphnas.lookup import LookupTable, store
 
 SCALE = dict(resolution=16, channels=8, cells_per_stage=1)
 
@@ -50,8 +53,9 @@ def table_path(tmp_path_factory, space):
     return path
 
 
-def damaged_copy(table_path, tmp_path, *sql, name="damaged.db"):
-    """A copy of the table with ``sql`` statements run on it (the damage)."""
+def damaged_copy(table_path, tmp_path, *sql, name="damaged.db", forged=False):
+    """A copy of the table with ``sql`` statements run on it (the damage); ``forged``: with its digest recomputed
+    afterwards (what only a deliberate forger does), so that the checks behind the digest are what finds it."""
     path = tmp_path / name
     shutil.copyfile(table_path, path)
     conn = sqlite3.connect(path)
@@ -59,6 +63,8 @@ def damaged_copy(table_path, tmp_path, *sql, name="damaged.db"):
         for statement in sql:
             conn.execute(statement)
     conn.close()
+    if forged:
+        store.rewrite_digest(path)
     return path
 
 
@@ -145,7 +151,7 @@ def test_corrupt_meta_is_refused_with_one_line(table_path, tmp_path, damage, mat
 
 def test_foreign_or_missing_columns_and_indexes_are_refused(table_path, tmp_path):
     refused(damaged_copy(table_path, tmp_path, "ALTER TABLE archs ADD COLUMN extra REAL", name="extra.db"),
-            r"table archs has columns \(idx, .*, extra\) that are not those of graphnas-lookup-2")
+            r"table archs has columns \(idx, .*, extra\) that are not those of graphnas-lookup-3")
     refused(damaged_copy(table_path, tmp_path, "DROP INDEX archs_latency", "DROP INDEX archs_rank",
                          "ALTER TABLE archs DROP COLUMN latency",
                          name="fewer.db"), r"table archs has columns \(idx, hash, predicted, measured, madds, params, "
@@ -176,10 +182,13 @@ def test_a_tampered_index_or_hash_is_refused_on_the_rows_it_answers(table_path, 
                            f"UPDATE archs SET idx = {best} WHERE idx = {other}",
                            f"UPDATE archs SET idx = {other} WHERE idx = -1", name="swapped.db")
     refused(swapped, f"row {other} holds hash '[0-9a-f]{{16}}' but its index decodes to the architecture with hash")
+    swapped = damaged_copy(table_path, tmp_path, f"UPDATE archs SET idx = -1 WHERE idx = {best}",
+                           f"UPDATE archs SET idx = {best} WHERE idx = {other}",
+                           f"UPDATE archs SET idx = {other} WHERE idx = -1", name="swapped.db", forged=True)
     with LookupTable.open(swapped) as t, pytest.raises(LookupTableError, match=f"row {best} holds hash"):
         t.row(best)
     rehashed = damaged_copy(table_path, tmp_path, f"UPDATE archs SET hash = 'ffffffffffffffff' WHERE idx = {best}",
-                            name="rehashed.db")
+                            name="rehashed.db", forged=True)
     with LookupTable.open(rehashed) as t, pytest.raises(LookupTableError, match="holds hash 'ffffffffffffffff'"):
         t.best()
     moved = damaged_copy(table_path, tmp_path, f"UPDATE archs SET idx = 15625 WHERE idx = {best}", name="moved.db")
@@ -222,12 +231,15 @@ def test_latency_in_a_table_without_a_latency_model_is_refused(tmp_path, space):
 
 def test_columns_read_whole_are_checked(table_path, tmp_path):
     path = damaged_copy(table_path, tmp_path, "UPDATE archs SET predicted = 'x' WHERE idx = 9000")
-    with LookupTable.open(path) as t, pytest.raises(LookupTableError, match="a row has predicted 'x'"):
+    refused(path, "row 9000 has predicted accuracy 'x'")  # no digest can be computed: refused on opening
+    path = damaged_copy(table_path, tmp_path, "UPDATE archs SET predicted = 9e999 WHERE idx = 9000", forged=True)
+    with LookupTable.open(path) as t, pytest.raises(LookupTableError, match="a row has predicted inf"):
         t.column("predicted")
 
 
 def test_verify_checks_rows_no_query_returns(table_path, tmp_path):
-    path = damaged_copy(table_path, tmp_path, "UPDATE archs SET hash = '0123456789abcdef' WHERE idx = 12345")
+    path = damaged_copy(table_path, tmp_path, "UPDATE archs SET hash = '0123456789abcdef' WHERE idx = 12345",
+                        forged=True)
     with LookupTable.open(path) as t:
         t.query(top=3)  # the damaged row is not among the answers
         with pytest.raises(LookupTableError, match="row 12345 holds hash '0123456789abcdef'.*rebuild"):
@@ -392,3 +404,107 @@ def test_train_standalone_refuses_a_bad_table_to_resume_with_one_line(tmp_path, 
     good = ground_truth(space)
     assert train_standalone.load_table(write_json(tmp_path / "ok.json", good), good["meta"])["runs"] == good["runs"]
     assert train_standalone.load_table(tmp_path / "new.json", good["meta"])["runs"] == []
+
+
+# ------------------------------------------------------------------ plausible damage: the content digest
+DIGEST = "is damaged: its rows and meta do not match the digest stored when it was written"
+INT64_MAX = 2 ** 63 - 1
+
+
+def refused_by_cli(path, match, capsys):
+    capsys.readouterr()
+    assert graphnas.cli.main(["lookup", "--table", str(path), "--json"]) == 2
+    out, err = capsys.readouterr()
+    err = err.strip()
+    assert err.startswith("graphnas: error:") and "\n" not in err and "Traceback" not in err and out == ""
+    assert re.search(match, err), err
+
+
+@pytest.mark.parametrize("damage", [
+    f"UPDATE archs SET params = {INT64_MAX} WHERE idx = 15",
+    f"UPDATE archs SET madds = {INT64_MAX} WHERE idx = 15",
+    "UPDATE archs SET madds = madds + 1 WHERE idx = 15",
+    "UPDATE archs SET latency = latency * 1.001 WHERE idx = 7",
+    f"UPDATE archs SET predicted = predicted + 0.001, score = score + 0.001 WHERE idx = {UNMEASURED}",
+    f"UPDATE archs SET predicted = predicted - 0.001 WHERE idx = {MEASURED}",
+    f"UPDATE archs SET measured = 0.5, score = 0.5 WHERE idx = {MEASURED}",
+    f"UPDATE archs SET measured = NULL, tier = 0, score = predicted WHERE idx = {MEASURED}",
+    set_meta("predictor", "'\"gcn v9\"'"),
+    set_meta("build_seconds", "'12.5'"),
+    "INSERT INTO meta VALUES ('note', '\"added later\"')",
+])
+def test_plausible_damage_is_refused_by_the_digest(table_path, tmp_path, damage, capsys):
+    path = damaged_copy(table_path, tmp_path, damage)
+    text = refused(path, DIGEST)
+    assert "delete it and rebuild it" in text
+    refused_by_cli(path, DIGEST, capsys)
+
+
+def test_a_byte_flipped_inside_a_real_cell_is_refused(table_path, tmp_path, capsys):
+    value = 0.123456789012345  # a value no other cell holds, in a genuine (re-digested) table
+    path = damaged_copy(table_path, tmp_path, f"UPDATE archs SET predicted = {value} WHERE idx = {MEASURED}",
+                        forged=True)
+    with LookupTable.open(path) as t:
+        t.verify()
+    data = bytearray(path.read_bytes())
+    cell = struct.pack(">d", value)  # SQLite stores REAL values as big-endian IEEE doubles
+    assert data.count(cell) == 1
+    at = data.index(cell) + 7
+    data[at] ^= 0x01  # one ulp: still a plausible accuracy
+    path.write_bytes(bytes(data))
+    refused(path, DIGEST)
+    refused_by_cli(path, DIGEST, capsys)
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("DELETE FROM meta WHERE key = 'digest'", "is damaged: meta key 'digest' is missing"),
+    (set_meta("digest", "'\"abc\"'"), "is damaged: meta 'digest' is \"abc\", expected a digest"),
+    (set_meta("digest", "'\"" + "0" * 32 + "\"'"), DIGEST),
+])
+def test_a_missing_or_wrong_digest_is_refused(table_path, tmp_path, damage, match, capsys):
+    path = damaged_copy(table_path, tmp_path, damage)
+    refused(path, match)
+    refused_by_cli(path, match, capsys)
+
+
+def test_a_table_of_the_previous_format_is_refused_saying_to_rebuild_it(table_path, tmp_path, capsys):
+    path = damaged_copy(table_path, tmp_path, set_meta("format", "'\"graphnas-lookup-2\"'"),
+                        "DELETE FROM meta WHERE key = 'digest'")
+    text = refused(path, "was written by an older graphnas \\(format graphnas-lookup-2, without a digest")
+    assert "delete it and rebuild it" in text
+    refused_by_cli(path, "older graphnas", capsys)
+    with pytest.raises(LookupTableError, match="not a lookup table to resume.*older graphnas"):
+        build(path, graphnas.get_space("nb201", **SCALE))
+
+
+def test_a_more_specific_check_names_the_damage_before_the_digest(table_path, tmp_path):
+    refused(damaged_copy(table_path, tmp_path, "DELETE FROM archs WHERE idx = 3"), "it holds 15624 rows")
+    refused(damaged_copy(table_path, tmp_path, "UPDATE archs SET hash = 'ffffffffffffffff' WHERE idx = 12345"),
+            "row 12345 holds hash 'ffffffffffffffff'")  # found on opening, by the rows checked after the mismatch
+
+
+def test_genuine_tables_open_built_resumed_and_without_latency(tmp_path, space, table_path, monkeypatch):
+    from graphnas import calibration
+
+    path = tmp_path / "resumed.db"
+    calls = {"n": 0}
+    real = calibration.batch_cost
+
+    def failing(*args, **kwargs):  # killed in the third batch: two committed
+        calls["n"] += 1
+        if calls["n"] > 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("graphnas.calibration.batch_cost", failing)
+    with pytest.raises(KeyboardInterrupt):
+        build(path, space)
+    monkeypatch.undo()
+    with build(path, space) as t:  # resumed; opening it checked its digest
+        assert t.verify() is t and "digest" in t.meta
+    with LookupTable.open(path) as t, LookupTable.open(table_path) as whole:
+        assert [r.to_dict() for r in t.query(top=20)] == [r.to_dict() for r in whole.query(top=20)]
+    nolat = tmp_path / "nolat.db"
+    build(nolat, space, with_latency=False).close()
+    with LookupTable.open(nolat) as t:
+        assert t.verify() is t

@@ -524,7 +524,28 @@ def tamper_sqlite(src: Path, dst: Path, rng: random.Random, hash_column: str | N
         label += f" (not applied: {e})"
     finally:
         conn.close()
+    if rng.random() < 0.5 and renew_digest(dst):  # as a forger would: the checks behind the digest must catch it
+        label += " (digest renewed)"
     return label
+
+
+def renew_digest(path: Path) -> bool:
+    """Store the digest of a graphnas table's current content (lookup or latency table, told apart by its
+    tables), as a deliberate forger would; False where the table is too damaged to digest."""
+    from graphnas.cost import latency_store
+    from graphnas.lookup import store as lookup_store
+
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+        module = lookup_store if "archs" in tables else latency_store
+        module.rewrite_digest(path)
+        return True
+    except Exception:  # noqa: BLE001 - a table damaged past digesting keeps its old digest
+        return False
 
 
 # ---------------------------------------------------------------------- checkpoints and image folders

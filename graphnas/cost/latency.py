@@ -37,7 +37,7 @@ from ..files import output_lock
 from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
 from ..parts import Cell, Fixed
-from .latency_store import REBUILD, LatencyStore, damaged
+from .latency_store import REBUILD, LatencyStore
 from .timing import REFERENCE_INPUT, Backend, Measurement, TimingConfig, TorchBackend, measure_many, reference_module
 
 if TYPE_CHECKING:
@@ -252,23 +252,11 @@ def _rescaled(m: Measurement, factor: float) -> Measurement:
 
 
 def _read(store: LatencyStore) -> tuple[dict, dict, dict]:
-    """``(meta, entries, fit networks)`` of a table with every timing brought to one machine speed.
-
-    Each chunk was timed with the reference workload; the anchor (``meta['reference_ms']``) is the
-    median of those reference timings, and a timing made with reference ``r`` is scaled by
-    ``anchor / r``. Fit networks map hash -> measurement.
-    """
-    meta, raw = store.meta(), store.entries()
-    fit = store.networks("fit")
-    refs = sorted({ref for _, ref in raw.values()} | {ref for *_, ref in fit})
-    anchor = float(np.median(refs)) if refs else 1.0
-    meta["reference_ms"] = anchor
-    entries = {k: _rescaled(m, anchor / ref) for k, (m, ref) in raw.items()}
-    fit = {h: _rescaled(m, anchor / ref) for h, _, m, ref in fit}
-    for what, m in [*entries.items(), *fit.items()]:  # rows are finite and > 0; a crafted ref_ms may still overflow
-        if not (math.isfinite(m.ms) and m.ms > 0):
-            raise damaged(store.path, f"timing {what!r} rescaled by its reference workload is {m.ms!r} ms (its ref_ms "
-                                      f"is far from the others')")
+    """``(meta, entries, fit networks)`` of a table with every timing brought to one machine speed
+    (:meth:`LatencyStore.rescaled`); ``meta['reference_ms']`` is the anchor (the median reference timing).
+    Fit networks map hash -> measurement."""
+    meta = store.meta()
+    meta["reference_ms"], entries, fit = store.rescaled()
     return meta, entries, fit
 
 

@@ -14,10 +14,17 @@ it had timed and resumes from there; ``meta['complete']`` is set only when the t
 
 A table is a file graphnas did not just write, so :meth:`LatencyStore.open` trusts nothing in it: the
 columns of every table (``PRAGMA table_info``), the type and range of every meta field
-(:func:`check_meta`), and the type and range of every row, in SQL (:func:`check_rows`: finite
-positive timings, integer shapes, keys that match their columns, as many entries and fit networks as
-the meta says). A missing, corrupt, foreign or damaged file is refused with one line that says what
-is wrong and how to rebuild it. Files are opened by path (:func:`graphnas.files.connect_sqlite`), so
+(:func:`check_meta`), the type and range of every row, in SQL (:func:`check_rows`: finite positive
+timings, integer shapes, keys that match their columns, as many entries and fit networks as the meta
+says), every row through the readers (choices that are JSON lists, timings that stay finite when
+brought to one machine speed), and last the digest of its content (:func:`store_digest`): the
+meta (its ``digest`` excepted), every entry (by key) and every network (by role and hash), rewritten
+in the transaction of every write (:meth:`~LatencyStore.put_entries`, :meth:`~LatencyStore.put_networks`,
+:meth:`~LatencyStore.set_meta`), so that a value changed within its range (a ``ref_ms``, a correction
+coefficient) is refused too. The most specific check speaks first: the digest's mismatch is reported
+only where no other check names the damage. A missing, corrupt, foreign or damaged file is refused
+with one line that says what is wrong and how to rebuild it. Files are opened by path
+(:func:`graphnas.files.connect_sqlite`), so
 ``#``, ``?`` and ``%`` in a name are just characters.
 """
 
@@ -26,19 +33,26 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sqlite3
 import stat
 from pathlib import Path
 
+import numpy as np
+
 from ..checks import check_float, check_int
+from ..digest import DIGEST_CHARS, content_digest
 from ..errors import LatencyError
 from ..files import connect_sqlite, regular_file
 from .timing import Measurement
 
-__all__ = ["FORMAT", "LatencyStore", "check_meta", "check_schema", "check_rows", "damaged", "REBUILD"]
+__all__ = ["FORMAT", "LatencyStore", "check_meta", "check_schema", "check_rows", "store_digest", "rewrite_digest",
+           "damaged", "REBUILD"]
 
 #: Format tag of graphnas latency tables; a file with another is refused.
-FORMAT = "graphnas-latency-1"
+FORMAT = "graphnas-latency-2"
+#: Formats of older graphnas versions (refused with a line saying to rebuild the table).
+OLDER_FORMATS = ("graphnas-latency-1",)
 #: How to make a table (said by every error about a missing, foreign or damaged one).
 BUILD = "build one with `graphnas latency build SPACE --out FILE`"
 REBUILD = "delete it and rebuild it with `graphnas latency build SPACE --out FILE`"
@@ -148,9 +162,14 @@ def _bool(name, v):
     _need(isinstance(v, bool), name, v, "true or false")
 
 
+def _digest(name, v):
+    _need(isinstance(v, str) and re.fullmatch(f"[0-9a-f]{{{DIGEST_CHARS}}}", v) is not None, name, v,
+          f"a digest ({DIGEST_CHARS} hexadecimal digits)")
+
+
 #: Keys every table has (from its creation), with their checks.
 META_ALWAYS = {"space": _text, "scale": _flat_object, "input_shape": _shape, "num_classes": _int(1),
-               "batch": _int(1), "device": _device, "complete": _bool}
+               "batch": _int(1), "device": _device, "complete": _bool, "digest": _digest}
 #: Keys a complete table has (set when its build finishes; checked when present in any table).
 META_COMPLETE = {"correction": _correction, "entries": _int(0)}
 #: Keys checked when present.
@@ -160,6 +179,9 @@ META_OPTIONAL = {"timing": _flat_object, "graphnas": _text, "build_seconds": _nu
 
 def check_meta(meta: dict, path) -> dict:
     """``meta`` if it is a graphnas latency table's and every field has the right type and range; else one line."""
+    if meta.get("format") in OLDER_FORMATS:
+        raise LatencyError(f"latency table {path} was written by an older graphnas (format {meta['format']}, without "
+                           f"a digest of its content); {REBUILD}")
     if meta.get("format") != FORMAT:
         raise LatencyError(f"{path} is not a graphnas latency table (format {_shown(meta.get('format'))}, expected "
                            f"{FORMAT!r}); {BUILD}")
@@ -253,14 +275,53 @@ def check_rows(conn: sqlite3.Connection, path, meta: dict) -> None:
                                 f"{meta['correction']['networks']}")
 
 
+#: What :func:`store_digest` reads besides the meta: every row, in an order that does not depend on how it was written.
+_DIGEST_ROWS = {"entries": "SELECT * FROM entries ORDER BY key",
+                "networks": "SELECT * FROM networks ORDER BY role, hash"}
+#: The line of a table whose content changed after it was written.
+DIGEST_MISMATCH = "its rows and meta do not match the digest stored when it was written"
+
+
+def store_digest(conn: sqlite3.Connection, path) -> str:
+    """:func:`graphnas.digest.content_digest` of the meta (its ``digest`` excepted), every entry (by key) and every
+    network (by role and hash): a few hundred rows, computed in the transaction of every write and on opening."""
+    meta = {k: v for k, v in _read_meta(conn, path).items() if k != "digest"}
+    return content_digest({"meta": meta, **{t: conn.execute(sql).fetchall() for t, sql in _DIGEST_ROWS.items()}})
+
+
+def _store_digest(conn: sqlite3.Connection, path) -> None:
+    """Write the digest of the content (call inside the transaction of the write it covers)."""
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('digest', ?)", (json.dumps(store_digest(conn, path)),))
+
+
+def rewrite_digest(path) -> None:
+    """Store the digest of the table's current content, as a deliberate forger would. For tests and tools that
+    craft tables to exercise the checks behind the digest (it detects damage, not forgery); graphnas never calls it."""
+    conn = _connect(Path(path), "rw")
+    try:
+        with conn:
+            _store_digest(conn, path)
+    finally:
+        conn.close()
+
+
+def _connect(path, mode: str) -> sqlite3.Connection:
+    conn = connect_sqlite(path, mode)
+    # text that is not UTF-8 (a damaged file) reads with replacement characters: it fails the checks or the digest
+    # with one line instead of raising UnicodeDecodeError where it is read
+    conn.text_factory = lambda b: b.decode("utf-8", "replace")
+    return conn
+
+
 def _initialise(path: Path, meta: dict) -> None:
     """Write the schema and ``meta`` (plus format, not complete) into the fresh file ``path``."""
-    conn = connect_sqlite(path, "rw")
+    conn = _connect(path, "rw")
     try:
         conn.execute("PRAGMA journal_mode=OFF")  # a temporary: no journal file beside it
         conn.executescript(_SCHEMA)
         conn.executemany("INSERT INTO meta VALUES (?, ?)",
                          [(k, json.dumps(v)) for k, v in {"format": FORMAT, **meta, "complete": False}.items()])
+        _store_digest(conn, path)
         conn.commit()
     finally:
         conn.close()
@@ -327,7 +388,7 @@ class LatencyStore:
             raise LatencyError(f"latency table {path} is empty (a build was killed as it started); run the same "
                                f"`graphnas latency build` again to replace it")
         try:
-            conn = connect_sqlite(path, "rw")
+            conn = _connect(path, "rw")
         except sqlite3.Error as e:
             raise LatencyError(f"latency table {path} cannot be opened ({e}); {BUILD}") from None
         try:
@@ -338,6 +399,10 @@ class LatencyStore:
             check_schema(conn, path)
             store = cls(path, conn)
             check_rows(conn, path, store.meta())
+            store.rescaled()  # every row through the readers: their checks name damage more precisely than the digest
+            store.networks("validate")
+            if store_digest(conn, path) != store.meta()["digest"]:
+                raise damaged(path, DIGEST_MISMATCH)
             return store
         except sqlite3.DatabaseError as e:
             conn.close()
@@ -383,11 +448,35 @@ class LatencyStore:
             out.append((h, choices, Measurement(float(ms), float(s), r, bool(st)), float(ref)))
         return out
 
+    def rescaled(self) -> tuple[float, dict, dict]:
+        """``(anchor, entries, fit networks)`` with every timing brought to one machine speed.
+
+        Each chunk was timed with the reference workload; the anchor is the median of those reference
+        timings, and a timing made with reference ``r`` is scaled by ``anchor / r``. Entries map key ->
+        measurement, fit networks hash -> measurement.
+        """
+        raw, fit = self.entries(), self.networks("fit")
+        refs = sorted({ref for _, ref in raw.values()} | {ref for *_, ref in fit})
+        anchor = float(np.median(refs)) if refs else 1.0
+
+        def scaled(m: Measurement, ref: float) -> Measurement:
+            return Measurement(m.ms * (anchor / ref), m.spread, m.runs, m.stable)
+
+        entries = {k: scaled(m, ref) for k, (m, ref) in raw.items()}
+        fit = {h: scaled(m, ref) for h, _, m, ref in fit}
+        for what, m in [*entries.items(), *fit.items()]:  # rows are finite and > 0; a crafted ref_ms may still overflow
+            if not (math.isfinite(m.ms) and m.ms > 0):
+                raise damaged(self.path, f"timing {what!r} rescaled by its reference workload is {m.ms!r} ms (its "
+                                         f"ref_ms is far from the others')")
+        return anchor, entries, fit
+
     # ------------------------------------------------------------------ writing (one transaction each)
     def _write(self, sql: str, rows) -> None:
+        """Run ``sql`` on ``rows`` and store the new digest, in one transaction."""
         try:
             with self.conn:
                 self.conn.executemany(sql, rows)
+                _store_digest(self.conn, self.path)
         except sqlite3.Error as e:
             raise LatencyError(f"latency table {self.path} cannot be written ({e}); check the disk and its "
                                f"permissions, then run the same command again (it resumes)") from None

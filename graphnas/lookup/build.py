@@ -14,8 +14,8 @@ import numpy as np
 from ..errors import LookupTableError
 from ..files import output_lock
 from .encoding import arch_hashes, check_int64, choices_of, indices_of
-from .store import (BATCH, FORMAT, INDEXES, RESERVED, SQL_ERRORS, create, digest, latency_meta, resume,
-                    space_meta)
+from .store import (BATCH, FORMAT, INDEXES, RESERVED, SQL_ERRORS, create, digest, latency_meta, read_meta, resume,
+                    space_meta, table_digest)
 
 if TYPE_CHECKING:
     from ..cost.latency import LatencyModel
@@ -144,6 +144,9 @@ def _write(path, space, predicted, choices, indices, measured, latency_model, la
             conn.execute("ANALYZE")
             conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              [("build_seconds", json.dumps(seconds)), ("complete", json.dumps(True))])
+            # the digest of what a reader will read back (rows and meta), in the same transaction
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('digest', ?)",
+                         (json.dumps(table_digest(conn, read_meta(conn, path))),))
     except SQL_ERRORS as e:
         raise LookupTableError(f"writing lookup table {path} failed ({e}); run the build again to resume, or "
                                f"delete the file") from None

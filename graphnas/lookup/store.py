@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..digest import DIGEST_CHARS, content_digest
 from ..errors import LookupTableError
 from ..files import connect_sqlite
 
@@ -20,11 +21,13 @@ if TYPE_CHECKING:
     from ..space import SearchSpace
 
 __all__ = ["FORMAT", "BATCH", "COLUMNS", "ORDER", "SCHEMA", "INDEXES", "RESERVED", "HOW_TO_BUILD", "connect",
-           "read_meta", "check_meta", "check_rows", "open_table", "space_meta", "latency_meta", "digest", "create",
-           "resume"]
+           "read_meta", "check_meta", "check_rows", "check_digest", "table_digest", "rewrite_digest", "open_table",
+           "space_meta", "latency_meta", "digest", "create", "resume", "DamagedTable"]
 
 #: Format tag of graphnas lookup tables; a file with another is refused.
-FORMAT = "graphnas-lookup-2"
+FORMAT = "graphnas-lookup-3"
+#: Formats of older graphnas versions (refused with a line saying to rebuild the table).
+OLDER_FORMATS = ("graphnas-lookup-1", "graphnas-lookup-2")
 #: Rows written per transaction while building.
 BATCH = 50_000
 #: Columns of a row, in the order of :class:`~graphnas.lookup.Row` (choices excepted).
@@ -53,7 +56,8 @@ INDEXES = (
     "CREATE INDEX IF NOT EXISTS archs_latency ON archs(latency)",
 )
 RESERVED = {"format", "space", "root", "scale", "input_shape", "fingerprint", "size", "rows", "radices",
-             "candidates", "in_degree", "latency", "inputs", "done", "complete", "created", "build_seconds", "batch"}
+             "candidates", "in_degree", "latency", "inputs", "done", "complete", "created", "build_seconds", "batch",
+            "digest"}
 HOW_TO_BUILD = "build one with graphnas.lookup.LookupTable.build(path, space, predicted)"
 #: What to do with a damaged table.
 REBUILD = "delete it and rebuild it (graphnas.lookup.LookupTable.build(path, space, predicted))"
@@ -77,9 +81,13 @@ def connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
-def damaged(path, what: str) -> LookupTableError:
+class DamagedTable(LookupTableError):
+    """A table whose content is wrong (:func:`damaged`), as opposed to one that cannot be used for another reason."""
+
+
+def damaged(path, what: str) -> DamagedTable:
     """The one-line error of a table whose content is wrong: what is wrong, and how to rebuild it."""
-    return LookupTableError(f"lookup table {path} is damaged: {what}; {REBUILD}")
+    return DamagedTable(f"lookup table {path} is damaged: {what}; {REBUILD}")
 
 
 # ---------------------------------------------------------------------------------------------- meta validation
@@ -126,6 +134,8 @@ META_OPTIONAL = {
     "created": (lambda v: isinstance(v, str), "a date string"),
     "build_seconds": (_seconds, "a non-negative number of seconds"),
     "batch": (_int(1), "a positive integer"),
+    "digest": (lambda v: isinstance(v, str) and re.fullmatch(f"[0-9a-f]{{{DIGEST_CHARS}}}", v) is not None,
+               f"a digest ({DIGEST_CHARS} hexadecimal digits)"),
 }
 
 
@@ -235,6 +245,52 @@ def check_rows(conn: sqlite3.Connection, path, meta: dict) -> None:
         raise damaged(path, f"a row has score {show_value(bad)}, expected a finite accuracy")
 
 
+#: What :func:`table_digest` reads, in index order: the REAL columns as IEEE doubles (NULL as NaN; one SELECT turned
+#: into a float64 array by numpy), and the INTEGER and TEXT columns as SQLite's exact text of them (``group_concat`` in
+#: SQL: no Python object per value). A scan of a rowid table (``NOT INDEXED``) visits rows in ``idx`` order.
+_DIGEST_REALS = "SELECT predicted, measured, madds, params, latency, score FROM archs NOT INDEXED ORDER BY idx"
+_DIGEST_TEXTS = ("SELECT group_concat(idx, ','), group_concat(hash, ','), group_concat(tier, ',') "
+                 "FROM archs NOT INDEXED")
+#: The line of a table whose content changed after it was written.
+DIGEST_MISMATCH = "its rows and meta do not match the digest stored when it was written"
+
+
+def table_digest(conn: sqlite3.Connection, meta: dict) -> str | None:
+    """:func:`graphnas.digest.content_digest` of ``meta`` (its ``digest`` excepted) and every row of the table, in
+    index order; ``None`` where a REAL column holds something that is not a number (text, a blob).
+
+    A build stores it in its final transaction (nothing in a complete table changes afterwards), and
+    :func:`check_digest` recomputes it: O(rows), ~0.35 s for 279,936 rows (BENCHMARKS.md).
+    """
+    try:
+        reals = np.array(conn.execute(_DIGEST_REALS).fetchall(), dtype="<f8").reshape(-1, 6)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    idx, hashes, tiers = conn.execute(_DIGEST_TEXTS).fetchone()
+    return content_digest({"meta": {k: v for k, v in meta.items() if k != "digest"}, "idx": idx, "hash": hashes,
+                           "tier": tiers, "reals": reals})
+
+
+def check_digest(conn: sqlite3.Connection, path, meta: dict) -> bool:
+    """Whether a complete table's rows and meta still have the digest stored when it was written (a ``meta``
+    without one is refused with one line)."""
+    if "digest" not in meta:
+        raise damaged(path, "meta key 'digest' is missing")
+    return table_digest(conn, meta) == meta["digest"]
+
+
+def rewrite_digest(path) -> None:
+    """Store the digest of the table's current content, as a deliberate forger would. For tests and tools that
+    craft tables to exercise the checks behind the digest (it detects damage, not forgery); graphnas never calls it."""
+    conn = connect(Path(path), readonly=False)
+    try:
+        with conn:
+            meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('digest', ?)", (json.dumps(table_digest(conn, meta)),))
+    finally:
+        conn.close()
+
+
 def show_value(v) -> str:
     """A value read from a table, shown short."""
     return "NULL" if v is None else repr(v)[:40]
@@ -257,6 +313,9 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict:
             meta[k] = json.loads(v)
         except (TypeError, ValueError, RecursionError):
             raise damaged(path, f"meta '{str(k)[:40]}' is not JSON text") from None
+    if meta.get("format") in OLDER_FORMATS:
+        raise LookupTableError(f"lookup table {path} was written by an older graphnas (format {meta['format']}, "
+                               f"without a digest of its content); {REBUILD}")
     if meta.get("format") != FORMAT:
         raise LookupTableError(f"{path} is not a graphnas lookup table (format {_shown(meta.get('format'))}, "
                                f"expected {FORMAT!r}); {HOW_TO_BUILD}")
