@@ -72,13 +72,12 @@ incomplete table with a line saying how to finish it. One build writes a table a
 
 **Trust.** A table is a file from anywhere; :meth:`LookupTable.open` checks first what names damage most
 precisely (:func:`~graphnas.lookup.store.check_rows`): every meta value's type and range, the columns and
-indexes, and in one statement answered from the indexes (O(log rows), 0.35 ms on the 15,625-row test table)
-the row count, the index range, and the type and range of every indexed column; then the digest of its rows
+indexes, and in one statement answered from the indexes (O(log rows)) the row count, the index range, and the type and range of every indexed column; then the digest of its rows
 and meta (:func:`~graphnas.lookup.store.check_digest`), which finds plausible damage too (a count set to
 2^63-1, a byte flipped inside a REAL cell): one SELECT of the REAL columns into a float64 array and one
-``group_concat`` of the INTEGER and TEXT columns: O(rows), 17 ms to open the 15,625-row test table and 0.34 s
-for 279,936 rows (one SELECT per column took 31 ms and 0.9 s, one SELECT of all columns turned into arrays 20
-ms and 0.6 s). On a mismatch every row is checked as :meth:`verify` does, so that a damaged row is named where
+``group_concat`` of the INTEGER and TEXT columns, the fastest of the ways measured (one SELECT per column, or
+of all columns turned into arrays, took about twice as long): O(rows), the open time in BENCHMARKS.md (lookup
+table section). On a mismatch every row is checked as :meth:`verify` does, so that a damaged row is named where
 one is; else the mismatch is. Every row an answer returns is checked further: its values' types and ranges,
 and that its index decodes to choices whose hash (computed from the meta's fingerprint and candidates, as
 ``Architecture.hash`` is) is the stored one (a table whose digest was forged to match).
