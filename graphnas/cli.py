@@ -395,13 +395,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input)."""
+    """Entry point; returns the exit status (0 ok, 2 bad input). A torchrun worker ends here
+    (:func:`graphnas.distributed.finish`)."""
+    from .distributed import finish
+
     try:
         args = build_parser().parse_args(argv)
-        return args.func(args)
+        status = args.func(args)
     except GraphnasError as err:
         print(f"graphnas: error: {err}", file=sys.stderr)
-        return 2
+        status = 2
+    return finish(status)
 
 
 if __name__ == "__main__":

@@ -198,3 +198,4 @@ def test_batch_must_split_over_ranks(monkeypatch):
 
 if __name__ == "__main__":
     worker(Path(sys.argv[1]))
+    dist.finish(0)

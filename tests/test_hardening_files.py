@@ -111,6 +111,21 @@ def test_two_trainings_on_one_folder(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == [files.LOCK_NAME]  # the refused run wrote nothing
 
 
+def test_two_jobs_on_one_folder(tmp_path, capsys):
+    out = tmp_path / "demo"
+    holder = _hold_lock(out, folder=True)
+    try:
+        for argv in (["run", "--space", "nb201", "--epochs", "1", "--no-lookup", "--quiet", "--out", str(out)],
+                     ["search", "--space", "nb201", "--checkpoint", str(tmp_path / "none.pt"), "--quiet",
+                      "--no-lookup", "--out", str(out)]):
+            line = one_line_error(capsys, argv)
+            assert f"pid {holder.pid}" in line, line
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(p.name for p in out.iterdir()) == [files.LOCK_NAME]
+
+
 def test_table_lock_is_per_file(tmp_path):
     holder = _hold_lock(tmp_path / "a.db", folder=False)
     try:
