@@ -2,7 +2,7 @@
 
 One mechanism serves two kinds of file:
 
-* **weights** (:func:`save_weights` / :func:`load_weights`): ``{"state_dict", "meta"}``, what
+* **weights** (:func:`save_weights` / :func:`load_weights`): ``{"state_dict", "meta", "digest"}``, what
   ``graphnas run`` keeps as ``supernet.pt``;
 * **training checkpoints** (:func:`save_checkpoint` / :func:`load_checkpoint`), what
   :func:`graphnas.train.fit` writes as ``<out>/checkpoint.pt``::
