@@ -254,7 +254,7 @@ DAMAGE = [
     (["UPDATE meta SET value='\"yes\"' WHERE key='complete'"], "meta 'complete'"),
     (["UPDATE meta SET value='0' WHERE key='reference_ms'"], "meta 'reference_ms'"),
     (["UPDATE meta SET value='-1' WHERE key='entries'"], "meta 'entries'"),
-    (["UPDATE meta SET value='not json' WHERE key='batch'"], "meta \"batch\" is not JSON"),
+    (["UPDATE meta SET value='not json' WHERE key='batch'"], "meta 'batch' is not JSON"),
     (["UPDATE meta SET value=x'00ff' WHERE key='batch'"], "not JSON"),
     # rows: types and ranges
     (["UPDATE entries SET ref_ms=0 WHERE rowid=1"], "entries row 1 has ref_ms 0"),

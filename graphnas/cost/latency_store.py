@@ -24,7 +24,7 @@ in the transaction of every write (:meth:`~LatencyStore.put_entries`, :meth:`~La
 coefficient) is refused too. The most specific check speaks first: the digest's mismatch is reported
 only where no other check names the damage. A missing, corrupt, foreign or damaged file is refused
 with one line that says what is wrong and how to rebuild it. Files are opened by path
-(:func:`graphnas.files.connect_sqlite`), so
+(:func:`graphnas.sqlite_file.connect`), so
 ``#``, ``?`` and ``%`` in a name are just characters.
 """
 
@@ -43,7 +43,8 @@ import numpy as np
 from ..checks import check_float, check_int
 from ..digest import DIGEST_CHARS, content_digest
 from ..errors import LatencyError
-from ..files import connect_sqlite, regular_file
+from .. import sqlite_file
+from ..files import regular_file
 from .timing import Measurement
 
 __all__ = ["FORMAT", "LatencyStore", "check_meta", "check_schema", "check_rows", "store_digest", "rewrite_digest",
@@ -70,21 +71,8 @@ CREATE TABLE IF NOT EXISTS networks (
 _TABLES = ("meta", "entries", "networks")
 
 
-def _columns(conn: sqlite3.Connection, table: str) -> list[tuple]:
-    """(name, declared type, NOT NULL, primary key) of each column of ``table``."""
-    return [(r[1], str(r[2]).upper(), r[3], r[5]) for r in conn.execute(f"PRAGMA table_info({table})")]
-
-
-def _expected_columns() -> dict[str, list[tuple]]:
-    conn = sqlite3.connect(":memory:")
-    conn.executescript(_SCHEMA)
-    cols = {t: _columns(conn, t) for t in _TABLES}
-    conn.close()
-    return cols
-
-
 #: ``PRAGMA table_info`` of the three tables, as :data:`_SCHEMA` makes them.
-COLUMNS = _expected_columns()
+COLUMNS = sqlite_file.schema_columns(_SCHEMA, _TABLES)
 
 
 def damaged(path, what: str) -> LatencyError:
@@ -179,12 +167,7 @@ META_OPTIONAL = {"timing": _flat_object, "graphnas": _text, "build_seconds": _nu
 
 def check_meta(meta: dict, path) -> dict:
     """``meta`` if it is a graphnas latency table's and every field has the right type and range; else one line."""
-    if meta.get("format") in OLDER_FORMATS:
-        raise LatencyError(f"latency table {path} was written by an older graphnas (format {meta['format']}, without "
-                           f"a digest of its content); {REBUILD}")
-    if meta.get("format") != FORMAT:
-        raise LatencyError(f"{path} is not a graphnas latency table (format {_shown(meta.get('format'))}, expected "
-                           f"{FORMAT!r}); {BUILD}")
+    sqlite_file.check_format(meta, path, "latency table", FORMAT, OLDER_FORMATS, LatencyError, BUILD, REBUILD)
     required = {**META_ALWAYS, **(META_COMPLETE if meta.get("complete") is True else {})}
     for key, check in {**META_ALWAYS, **META_COMPLETE, **META_OPTIONAL}.items():
         if key not in meta:
@@ -199,13 +182,7 @@ def check_meta(meta: dict, path) -> dict:
 
 
 def _read_meta(conn: sqlite3.Connection, path) -> dict:
-    meta = {}
-    for k, v in conn.execute("SELECT key, value FROM meta"):
-        try:
-            meta[k] = json.loads(v)
-        except (TypeError, ValueError, RecursionError):
-            raise damaged(path, f"meta {_shown(k)} is not JSON text") from None
-    return meta
+    return sqlite_file.read_meta(conn, lambda what: damaged(path, what))
 
 
 # ---------------------------------------------------------------------------------------------- rows
@@ -240,11 +217,7 @@ def check_schema(conn: sqlite3.Connection, path) -> None:
     triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
     if triggers:
         raise damaged(path, f"it has triggers ({_shown(triggers)}), which {FORMAT} tables never have")
-    for table, want in COLUMNS.items():
-        have = _columns(conn, table)
-        if have != want:
-            raise damaged(path, f"table {table} has columns ({', '.join(str(n) for n, *_ in have)}), not those of "
-                                f"{FORMAT} ({', '.join(n for n, *_ in want)}, with their types)")
+    sqlite_file.check_columns(conn, COLUMNS, FORMAT, lambda what: damaged(path, what))
 
 
 def check_rows(conn: sqlite3.Connection, path, meta: dict) -> None:
@@ -297,7 +270,7 @@ def _store_digest(conn: sqlite3.Connection, path) -> None:
 def rewrite_digest(path) -> None:
     """Store the digest of the table's current content, as a deliberate forger would. For tests and tools that
     craft tables to exercise the checks behind the digest (it detects damage, not forgery); graphnas never calls it."""
-    conn = _connect(Path(path), "rw")
+    conn = sqlite_file.connect(Path(path), "rw")
     try:
         with conn:
             _store_digest(conn, path)
@@ -305,17 +278,9 @@ def rewrite_digest(path) -> None:
         conn.close()
 
 
-def _connect(path, mode: str) -> sqlite3.Connection:
-    conn = connect_sqlite(path, mode)
-    # text that is not UTF-8 (a damaged file) reads with replacement characters: it fails the checks or the digest
-    # with one line instead of raising UnicodeDecodeError where it is read
-    conn.text_factory = lambda b: b.decode("utf-8", "replace")
-    return conn
-
-
 def _initialise(path: Path, meta: dict) -> None:
     """Write the schema and ``meta`` (plus format, not complete) into the fresh file ``path``."""
-    conn = _connect(path, "rw")
+    conn = sqlite_file.connect(path, "rw")
     try:
         conn.execute("PRAGMA journal_mode=OFF")  # a temporary: no journal file beside it
         conn.executescript(_SCHEMA)
@@ -347,9 +312,9 @@ class LatencyStore:
         if st.st_size == 0:
             return True
         try:
-            conn = connect_sqlite(path, "rw")  # rw: a hot journal of the killed writer is rolled back first
+            conn = sqlite_file.connect(path, "rw")  # rw: a hot journal of the killed writer is rolled back first
             try:
-                if any(_columns(conn, t) != COLUMNS[t] for t in _TABLES):
+                if any(sqlite_file.columns(conn, t) != COLUMNS[t] for t in _TABLES):
                     return False
                 rows = "SELECT EXISTS (SELECT 1 FROM entries) OR EXISTS (SELECT 1 FROM networks)"
                 if conn.execute(rows).fetchone()[0]:
@@ -388,7 +353,7 @@ class LatencyStore:
             raise LatencyError(f"latency table {path} is empty (a build was killed as it started); run the same "
                                f"`graphnas latency build` again to replace it")
         try:
-            conn = _connect(path, "rw")
+            conn = sqlite_file.connect(path, "rw")
         except sqlite3.Error as e:
             raise LatencyError(f"latency table {path} cannot be opened ({e}); {BUILD}") from None
         try:

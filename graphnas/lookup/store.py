@@ -14,6 +14,7 @@ import numpy as np
 
 from ..digest import DIGEST_CHARS, content_digest
 from ..errors import LookupTableError
+from .. import sqlite_file
 from ..files import connect_sqlite
 
 if TYPE_CHECKING:
@@ -65,20 +66,11 @@ INT64_MAX = 2 ** 63 - 1
 #: What reading a damaged SQLite file raises (an error message quoting non-UTF-8 schema text cannot be decoded).
 SQL_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
 #: ``PRAGMA table_info`` of the two tables: (name, declared type, NOT NULL, primary key).
-TABLE_INFO = {
-    "meta": [("key", "TEXT", 0, 1), ("value", "TEXT", 1, 0)],
-    "archs": [("idx", "INTEGER", 0, 1), ("hash", "TEXT", 1, 0), ("predicted", "REAL", 1, 0), ("measured", "REAL", 0, 0),
-              ("madds", "REAL", 1, 0), ("params", "REAL", 1, 0), ("latency", "REAL", 0, 0),
-              ("tier", "INTEGER", 1, 0), ("score", "REAL", 1, 0)],
-}
+TABLE_INFO = sqlite_file.schema_columns(SCHEMA, ("meta", "archs"))
 
 
 def connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    conn = connect_sqlite(path, "ro" if readonly else "rw")
-    # text that is not UTF-8 (a damaged file) reads with replacement characters, so it fails the checks of the
-    # meta and the hashes with one line instead of raising UnicodeDecodeError wherever it is read
-    conn.text_factory = lambda b: b.decode("utf-8", "replace")
-    return conn
+    return sqlite_file.connect(path, "ro" if readonly else "rw")
 
 
 class DamagedTable(LookupTableError):
@@ -169,12 +161,7 @@ def check_meta(meta: dict, path) -> dict:
 
 
 def _check_schema(conn: sqlite3.Connection, path) -> None:
-    for table, want in TABLE_INFO.items():
-        have = [(r[1], r[2].upper(), r[3], r[5]) for r in conn.execute(f"PRAGMA table_info({table})")]
-        if have != want:
-            names = ", ".join(n for n, *_ in have)
-            raise damaged(path, f"table {table} has columns ({names}) that are not those of {FORMAT} "
-                                f"({', '.join(n for n, *_ in want)}, with their types)")
+    sqlite_file.check_columns(conn, TABLE_INFO, FORMAT, lambda what: damaged(path, what))
 
 
 _SPACES = re.compile(r"\s+")
@@ -299,26 +286,15 @@ def show_value(v) -> str:
 def read_meta(conn: sqlite3.Connection, path: Path) -> dict:
     """The meta table of ``conn``, or a LookupTableError naming what is wrong with the file."""
     try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not {"meta", "archs"} <= tables:
+        if not {"meta", "archs"} <= sqlite_file.table_names(conn):
             raise LookupTableError(f"{path} is not a graphnas lookup table ({FORMAT}: no meta/archs tables); "
                                    f"{HOW_TO_BUILD}")
-        pairs = conn.execute("SELECT key, value FROM meta").fetchall()
+        meta = sqlite_file.read_meta(conn, lambda what: damaged(path, what))
     except SQL_ERRORS as e:
         raise LookupTableError(f"lookup table {path} is not a readable SQLite file ({e}); delete it and "
                                f"rebuild it ({HOW_TO_BUILD})") from None
-    meta = {}
-    for k, v in pairs:
-        try:
-            meta[k] = json.loads(v)
-        except (TypeError, ValueError, RecursionError):
-            raise damaged(path, f"meta '{str(k)[:40]}' is not JSON text") from None
-    if meta.get("format") in OLDER_FORMATS:
-        raise LookupTableError(f"lookup table {path} was written by an older graphnas (format {meta['format']}, "
-                               f"without a digest of its content); {REBUILD}")
-    if meta.get("format") != FORMAT:
-        raise LookupTableError(f"{path} is not a graphnas lookup table (format {_shown(meta.get('format'))}, "
-                               f"expected {FORMAT!r}); {HOW_TO_BUILD}")
+    sqlite_file.check_format(meta, path, "lookup table", FORMAT, OLDER_FORMATS, LookupTableError, HOW_TO_BUILD,
+                             REBUILD)
     return check_meta(meta, path)
 
 
