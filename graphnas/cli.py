@@ -24,8 +24,8 @@ import json
 import sys
 from pathlib import Path
 
-from .checks import (INT64_MAX, MAX_LOOKUP_ROWS, MAX_LR, MAX_RESOLUTION, check_float, check_int, float_arg,
-                        int_arg)
+from .checks import INT64_MAX, MAX_LOOKUP_ROWS, MAX_LR, MAX_RESOLUTION, float_arg, int_arg
+from .cli_inputs import load_arch, parse_scale
 from .errors import GraphnasError
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -42,31 +42,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _scale_value(text: str, name: str = "scale argument value"):
-    """``--scale`` value: an int, a float, None or the text; numbers must be finite and fit in 64 bits."""
-    for cast in (int, float):
-        try:
-            value = cast(text)
-        except ValueError:
-            continue
-        if cast is int:
-            check_int(name, value, -INT64_MAX)
-        else:
-            check_float(name, value)
-        return value
-    return None if text.lower() == "none" else text
-
-
-def _parse_scale(pairs: list[str] | None, what: str = "scale argument") -> dict:
-    scale = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise GraphnasError(f"{what} '{pair}' is not key=value; write e.g. --scale resolution=32 width=0.5")
-        scale[key] = _scale_value(value, f"{what} {key}")
-    return scale
-
-
 def _space_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("space", help="space name (see `graphnas spaces`) or a path to a .py file with make_space()")
     p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments, e.g. resolution=32 width=0.25")
@@ -75,20 +50,7 @@ def _space_args(p: argparse.ArgumentParser) -> None:
 def _load_space(args):
     from .registry import get_space
 
-    return get_space(args.space, **_parse_scale(args.scale))
-
-
-def _load_arch(space, path: str):
-    from .errors import ArchitectureError
-    from .files import regular_file
-
-    file = regular_file(path, "architecture file", "write one with `graphnas sample`", ArchitectureError)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise GraphnasError(f"architecture file '{path}' is not UTF-8 text (binary?); pass a JSON file written "
-                            f"by `graphnas sample` or Architecture.to_json()") from None
-    return space.from_json(text)
+    return get_space(args.space, **parse_scale(args.scale))
 
 
 def _run_config(args, **extra):
@@ -109,7 +71,7 @@ def _run_config(args, **extra):
                                    bad_images=args.bad_images, out=args.out).items() if v is not None}
     if args.ops is not None:
         given["ops"] = args.ops
-    return replace(base, **given, scale=_parse_scale(args.scale), train=train_cfg, lookup=not args.no_lookup,
+    return replace(base, **given, scale=parse_scale(args.scale), train=train_cfg, lookup=not args.no_lookup,
                    seed=args.seed, progress=not args.quiet, **extra)
 
 
@@ -170,10 +132,10 @@ def cmd_train(args) -> int:
                  weight_decay=args.weight_decay, label_smoothing=args.label_smoothing)
     train_cfg = replace(TrainConfig(), seed=args.seed, nesterov=args.nesterov,
                         **{k: v for k, v in given.items() if v is not None})
-    job = TrainJob(space=args.space, scale=_parse_scale(args.scale), ops=args.ops, data=args.data,
+    job = TrainJob(space=args.space, scale=parse_scale(args.scale), ops=args.ops, data=args.data,
                    data_root=args.data_root, resolution=args.resolution, bad_images=args.bad_images or "stop",
                    sampler=args.sampler,
-                   sampler_options=_parse_scale(args.sampler_option, "sampler option"), train=train_cfg, out=args.out,
+                   sampler_options=parse_scale(args.sampler_option, "sampler option"), train=train_cfg, out=args.out,
                    resume=args.resume, average_last_epoch=args.average_last_epoch,
                    checkpoint_every=args.checkpoint_every, device=args.device, progress=not args.quiet)
     supernet, result = run_train_job(job)
@@ -229,7 +191,7 @@ def cmd_cost(args) -> int:
     from .cost import arch_cost
 
     space = _load_space(args)
-    arch = _load_arch(space, args.arch)
+    arch = load_arch(space, args.arch)
     cost = arch_cost(arch)
     out = {"hash": arch.hash, "madds": cost.madds, "params": cost.params}
     if cost.bitops:  # quantised spaces: multiply-adds x weight bits x activation bits
@@ -245,7 +207,7 @@ def cmd_render(args) -> int:
         check_render_target(args.out, args.formats)
     space = _load_space(args)
     if args.arch:
-        obj = _load_arch(space, args.arch)
+        obj = load_arch(space, args.arch)
     elif args.random:
         obj = space.sample(args.seed)
     else:

@@ -25,11 +25,11 @@ def _space_of(args, meta: dict | None = None):
     """The space from ``args.space`` (+ scale), or the one the table was built for."""
     from .registry import get_space, space_info, space_named_by_file
 
-    from .cli import _parse_scale
+    from .cli_inputs import parse_scale
 
     if getattr(args, "space", None):
         scale = dict(space_info(args.space).cpu_scale) if getattr(args, "cpu_scale", False) else {}
-        space = get_space(args.space, **{**scale, **_parse_scale(args.scale)})
+        space = get_space(args.space, **{**scale, **parse_scale(args.scale)})
     else:  # the table is untrusted: only a built-in or registered space by its name
         space = space_named_by_file(meta.get("space"), meta.get("scale"), f"latency table {args.table}")
     ops = getattr(args, "ops", None)
@@ -102,7 +102,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .cli import _load_arch
+    from .cli_inputs import load_arch
     from .cost.latency import LatencyModel
 
     model = LatencyModel.load(args.table)
@@ -113,7 +113,7 @@ def cmd_predict(args) -> int:
             raise LatencyError(f"{err} (or pass --any-device to predict for the table's device anyway)") from None
     space = _space_of(args, model.meta)
     if args.arch:
-        arch = _load_arch(space, args.arch)
+        arch = load_arch(space, args.arch)
     else:
         arch = space.sample(args.seed)
     total, calls = model.parts(arch)

@@ -8,7 +8,7 @@ a JSON-friendly dict (``kind`` and parameters) for logs and checkpoints.
 
 * :class:`UniformSampler` (SPOS): every choice independent and uniform (``space.sample``).
 * :class:`ConstrainedSampler` (SPOS with limits): redraw from a base sampler until every
-  :class:`~graphnas.cost.limits.Limit` holds (:func:`graphnas.search.result.sample_feasible`).
+  :class:`~graphnas.cost.limits.Limit` holds (:func:`graphnas.cost.limits.sample_feasible`).
 * :class:`STNASSampler` (ST-NAS): branch edges dropped with probability ``p_drop``.
 * :class:`PoolSampler`: uniform or weighted over a fixed list (e.g. PC-NAS's partial-model pool).
 * :func:`make_sampler`: one of these by name, for the CLI.
@@ -45,7 +45,7 @@ from .calibration import (Calibration, calibrate, calibrate_p_drop, check_stnas_
 from .cost.limits import Limit, make_limit
 from .cost.model import arch_cost, cost_table
 from .errors import ArchitectureError, ConstraintError, GraphnasError
-from .search.result import sample_feasible
+from .cost.limits import sample_feasible
 from .space import SearchSpace
 
 __all__ = ["Sampler", "UniformSampler", "ConstrainedSampler", "STNASSampler", "PoolSampler", "Calibration",

@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Container, Sequence
 
 from ..errors import ConstraintError
 
-__all__ = ["parse_latency", "parse_count", "bound_value", "Limit", "make_limit", "METRICS"]
+if TYPE_CHECKING:
+    from ..arch import Architecture
+
+__all__ = ["parse_latency", "parse_count", "bound_value", "Limit", "make_limit", "METRICS", "sample_feasible"]
 
 _NUMBER = r"\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*"
 _LATENCY_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -130,3 +133,40 @@ def make_limit(metric: str, value, latency=None) -> Limit:
         return getattr(arch_cost(arch), metric)
 
     return Limit(metric, bound, measure)
+
+
+def sample_feasible(propose: Callable[[], "Architecture"], constraints: Sequence, tries: int = 1000,
+                    exclude: Container[str] = (), fix: str = "loosen the limit") -> "Architecture | None":
+    """Call ``propose()`` until an architecture meets every constraint (at most ``tries`` times).
+
+    Args:
+        propose (callable): ``propose() -> Architecture``.
+        constraints (sequence of Limit): all must hold.
+        tries (int): proposals before giving up (default: 1000).
+        exclude (container of str): hashes not to return (architectures already evaluated).
+        fix (str): what the error tells the user to do (default: ``"loosen the limit"``).
+
+    Returns:
+        The first feasible proposal not in ``exclude``, or ``None`` when feasible proposals came
+        but all were excluded (a search has used up the feasible architectures it can reach).
+
+    Raises:
+        ConstraintError: naming each limit and the smallest value seen, when no proposal was feasible.
+    """
+    lowest: dict[str, float] = {}
+    any_feasible = False
+    for _ in range(tries):
+        arch = propose()
+        ok = True
+        for c in constraints:
+            value = c.measure(arch)
+            lowest[c.metric] = min(lowest.get(c.metric, math.inf), value)
+            ok = ok and value <= c.value
+        if ok:
+            if not exclude or arch.hash not in exclude:
+                return arch
+            any_feasible = True
+    if any_feasible:
+        return None
+    detail = ", ".join(f"{c.metric} <= {c.value:g} (smallest seen {lowest[c.metric]:g})" for c in constraints)
+    raise ConstraintError(f"no architecture met {detail} in {tries} tries; {fix}")

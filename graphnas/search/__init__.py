@@ -3,7 +3,8 @@
 from .evolution import evolution
 from .gcn import gcn_search
 from .random_search import random_search
-from .result import Record, SearchResult, pareto_front, sample_feasible
+from ..cost.limits import sample_feasible
+from .result import Record, SearchResult, pareto_front
 
 STRATEGIES = {"evolution": evolution, "random": random_search, "gcn": gcn_search}
 

@@ -21,7 +21,8 @@ from typing import Callable, Sequence
 from tqdm.auto import tqdm
 
 from ..utils import as_rng
-from .result import Record, SearchResult, make_record, sample_feasible
+from ..cost.limits import sample_feasible
+from .result import Record, SearchResult, make_record
 
 __all__ = ["evolution"]
 

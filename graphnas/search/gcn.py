@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from ..errors import GraphnasError
 from ..utils import as_rng
-from .result import Record, SearchResult, make_record, sample_feasible
+from ..cost.limits import sample_feasible
+from .result import Record, SearchResult, make_record
 
 __all__ = ["gcn_search", "default_segments", "SegmentSpace"]
 

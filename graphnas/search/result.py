@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Container, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..arch import Architecture
 from ..cost.model import arch_cost
-from ..errors import ConstraintError
 
-__all__ = ["Record", "SearchResult", "pareto_front", "sample_feasible", "make_record"]
+__all__ = ["Record", "SearchResult", "pareto_front", "make_record"]
 
 
 @dataclass(frozen=True)
@@ -76,40 +75,3 @@ def pareto_front(records: Sequence[Record], cost: str = "madds") -> list[Record]
             front.append(r)
             best = r.score
     return front
-
-
-def sample_feasible(propose: Callable[[], Architecture], constraints: Sequence, tries: int = 1000,
-                    exclude: Container[str] = (), fix: str = "loosen the limit") -> Architecture | None:
-    """Call ``propose()`` until an architecture meets every constraint (at most ``tries`` times).
-
-    Args:
-        propose (callable): ``propose() -> Architecture``.
-        constraints (sequence of Limit): all must hold.
-        tries (int): proposals before giving up (default: 1000).
-        exclude (container of str): hashes not to return (architectures already evaluated).
-        fix (str): what the error tells the user to do (default: ``"loosen the limit"``).
-
-    Returns:
-        The first feasible proposal not in ``exclude``, or ``None`` when feasible proposals came
-        but all were excluded (a search has used up the feasible architectures it can reach).
-
-    Raises:
-        ConstraintError: naming each limit and the smallest value seen, when no proposal was feasible.
-    """
-    lowest: dict[str, float] = {}
-    any_feasible = False
-    for _ in range(tries):
-        arch = propose()
-        ok = True
-        for c in constraints:
-            value = c.measure(arch)
-            lowest[c.metric] = min(lowest.get(c.metric, np.inf), value)
-            ok = ok and value <= c.value
-        if ok:
-            if not exclude or arch.hash not in exclude:
-                return arch
-            any_feasible = True
-    if any_feasible:
-        return None
-    detail = ", ".join(f"{c.metric} <= {c.value:g} (smallest seen {lowest[c.metric]:g})" for c in constraints)
-    raise ConstraintError(f"no architecture met {detail} in {tries} tries; {fix}")
