@@ -186,6 +186,19 @@ def output_lock(path: str | os.PathLike, what: str = "output", folder: bool | No
         os.close(fd)  # releases the flock
 
 
+def _makeable(missing: Path, folder: Path, what: str) -> None:
+    """Check that ``folder`` (of which ``missing`` is the outermost part not there yet) could be made."""
+    above = missing.parent
+    if not above.is_dir():
+        raise GraphnasError(f"{what} {folder} cannot be made: a parent of it is a file; choose another path")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise GraphnasError(f"{what} {folder} cannot be made in {above} (permission denied); choose a writable path")
+    for part in folder.relative_to(above).parts:
+        if len(part.encode()) > 255:
+            raise GraphnasError(f"{what} {folder} cannot be made: the name {part[:40]}... is too long; choose a "
+                                f"shorter one")
+
+
 def _first_missing(folder: Path) -> Path | None:
     """The outermost ancestor of ``folder`` (or itself) that does not exist yet, or None."""
     missing = None
@@ -239,11 +252,16 @@ def writable_folder(path: str | os.PathLike, what: str = "output folder") -> Pat
 
 
 def writable_file(path: str | os.PathLike, what: str = "output file") -> Path:
-    """Check that the file ``path`` can be (re)written: not a folder, its folder writable, its name not too long."""
+    """Check that the file ``path`` can be (re)written: not a folder, its folder writable (or, where it is not there
+    yet, makeable: nothing is created), its name not too long."""
     path = Path(path)
     if len(path.name.encode()) + 32 > 255:  # our temporaries add ~30 characters to the name
         raise GraphnasError(f"{what} {path}: the file name is too long ({len(path.name)} characters); "
                             f"choose a shorter one")
+    missing = _first_missing(path.parent)
+    if missing is not None:  # its folders would be made by the write: check what is there, make nothing now
+        _makeable(missing, path.parent, f"folder of {what}")
+        return path
     writable_folder(path.parent, f"folder of {what}")
     try:
         mode = os.stat(path).st_mode

@@ -193,6 +193,18 @@ def test_unwritable_outputs_fail_before_the_work(tmp_path):
     assert files.writable_file(tmp_path / "ok.db") == tmp_path / "ok.db" and not (tmp_path / "ok.db").exists()
 
 
+def test_checking_an_output_file_makes_no_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "sub" / "x.db"
+    assert files.writable_file(out) == out and not (tmp_path / "new").exists()
+    line = one_line_error(capsys, ["latency", "build", "nb201", "--cpu-scale", "--batch", "0", "--out", str(out)])
+    assert "batch size must be at least 1" in line and not (tmp_path / "new").exists()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(GraphnasError, match="a parent of it is a file"):
+        files.writable_file(tmp_path / "afile" / "x" / "y.db")
+    with pytest.raises(GraphnasError, match="too long"):
+        files.writable_file(tmp_path / ("d" * 300) / "y.db")
+
+
 def test_run_on_an_unwritable_folder_fails_before_training(tmp_path, capsys):
     a_file = tmp_path / "afile"
     a_file.write_text("x")
