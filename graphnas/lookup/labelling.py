@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import LookupTableError
+from ..pareto import front
 from ..utils import as_rng
 
 __all__ = ["front_layers", "label_and_predict"]
@@ -40,10 +41,7 @@ def front_layers(cost, score, n: int, exclude=()) -> np.ndarray:
     picked: list[int] = []
     while len(picked) < n and available.any():
         ids = np.flatnonzero(available)
-        order = ids[np.lexsort((ids, -score[ids], cost[ids]))]
-        s = score[order]
-        best_before = np.concatenate([[-np.inf], np.maximum.accumulate(s)[:-1]])
-        layer = order[s > best_before]
+        layer = ids[front(cost[ids], score[ids])]
         layer = layer[np.lexsort((layer, -score[layer]))][: n - len(picked)]
         picked.extend(layer.tolist())
         available[layer] = False

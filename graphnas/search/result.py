@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import numpy as np
-
 from ..arch import Architecture
 from ..cost.model import arch_cost
+from ..pareto import front
 
 __all__ = ["Record", "SearchResult", "pareto_front", "make_record"]
 
@@ -68,10 +67,7 @@ class SearchResult:
 
 
 def pareto_front(records: Sequence[Record], cost: str = "madds") -> list[Record]:
-    """Records that no other record beats in score without costing more (sorted by cost)."""
-    front, best = [], -np.inf
-    for r in sorted(records, key=lambda r: (r.costs[cost], -r.score)):
-        if r.score > best:
-            front.append(r)
-            best = r.score
-    return front
+    """Records that no other record beats in score without costing more, sorted by cost
+    (:func:`graphnas.pareto.front`)."""
+    on = front([r.costs[cost] for r in records], [r.score for r in records])
+    return [records[i] for i in on.tolist()]
