@@ -53,7 +53,7 @@ def _backend(args, device: dict | None = None):
 
 
 def cmd_build(args) -> int:
-    from .cost.latency import build_table, space_entries
+    from .cost.latency import build_latency_table, space_entries
     from .cost.timing import TimingConfig
 
     from .files import writable_file
@@ -64,8 +64,8 @@ def cmd_build(args) -> int:
     writable_file(args.out, "latency table")  # before the work: a folder, an unwritable or too long path
     print(f"timing {len(space_entries(space))} entries of {space.name} ({space.input_shape[1]} px, batch {args.batch}) "
           f"on {backend.describe()}")
-    model = build_table(space, args.out, backend, batch=args.batch, timing=timing, fit_networks=args.fit_networks,
-                        progress=not args.quiet)
+    model = build_latency_table(space, args.out, backend, batch=args.batch, timing=timing,
+                                fit_networks=args.fit_networks, progress=not args.quiet)
     c = model.meta["correction"]
     print(f"wrote {args.out}: {len(model.entries)} entries in {model.meta['build_seconds']:.1f} s; correction "
           f"c0 {c['const_ms']:+.3f} ms, c1 {c['per_call_ms'] * 1e3:+.1f} us per module call "

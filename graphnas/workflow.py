@@ -149,7 +149,7 @@ def _check_limits(config: RunConfig) -> None:
 def latency_model(config: RunConfig, space: "SearchSpace", progress: bool = True):
     """The latency model of the job's space on this machine's CPU: ``config.latency_table`` when given
     (checked against the space and this device), else ``<out>/latency.db``, built (or resumed) here."""
-    from .cost.latency import LatencyModel, build_table
+    from .cost.latency import LatencyModel, build_latency_table
     from .cost.timing import TorchBackend
 
     backend = TorchBackend("cpu", torch.get_num_threads())
@@ -160,8 +160,8 @@ def latency_model(config: RunConfig, space: "SearchSpace", progress: bool = True
         try:
             return LatencyModel.load(path, space, backend)
         except GraphnasError:
-            pass  # incomplete: resume below; foreign: build_table says so
-    return build_table(space, path, backend, progress=progress)
+            pass  # incomplete: resume below; foreign: build_latency_table says so
+    return build_latency_table(space, path, backend, progress=progress)
 
 
 def _limits(config: RunConfig, latency=None, space=None) -> list[Limit]:

@@ -22,7 +22,7 @@ import pytest
 from graphnas.cli import main
 from graphnas.cost import latency as lat
 from graphnas.cost import latency_store
-from graphnas.cost.latency import LatencyModel, build_table, space_entries, validate
+from graphnas.cost.latency import LatencyModel, build_latency_table, space_entries, validate
 from graphnas.cost.latency_store import LatencyStore
 from graphnas.cost.timing import TimingConfig, TorchBackend
 from graphnas.errors import GraphnasError, LatencyError
@@ -31,8 +31,8 @@ FAST = TimingConfig(warmup=1, warmup_s=0.0, runs=3, min_rounds=1, max_rounds=2, 
 
 
 def build(space, path, **kw):
-    return build_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=kw.pop("fit_networks", 2),
-                       progress=False, **kw)
+    return build_latency_table(space, path, TorchBackend("cpu", 1), timing=FAST,
+                               fit_networks=kw.pop("fit_networks", 2), progress=False, **kw)
 
 
 @pytest.fixture(scope="module")

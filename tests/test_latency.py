@@ -19,7 +19,7 @@ import torch
 import graphnas
 from graphnas.cli import main
 from graphnas.cost import latency as lat
-from graphnas.cost.latency import LatencyModel, build_table, space_entries, spread_archs, validate
+from graphnas.cost.latency import LatencyModel, build_latency_table, space_entries, spread_archs, validate
 from graphnas.cost.latency_store import LatencyStore
 from graphnas.cost.limits import make_limit
 from graphnas.cost.timing import Measurement, TimingConfig, TorchBackend, measure, measure_many
@@ -42,7 +42,7 @@ def synthetic(space, seed: int = 0, c0: float = 0.25, c1: float = 0.01) -> Laten
 def tiny_table(tmp_path_factory, make_tiny):
     space = make_tiny()
     path = tmp_path_factory.mktemp("lat") / "tiny.db"
-    model = build_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=4, progress=False)
+    model = build_latency_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=4, progress=False)
     return space, path, model
 
 
@@ -148,7 +148,7 @@ def test_rebuild_of_a_complete_table_times_nothing(tiny_table, monkeypatch):
         raise AssertionError("timed again")
 
     monkeypatch.setattr(lat, "measure_many", no_timing)
-    again = build_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=4, progress=False)
+    again = build_latency_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=4, progress=False)
     assert again.entries == model.entries
 
 
@@ -166,7 +166,8 @@ def test_interrupted_build_resumes_where_it_stopped(tmp_path, make_tiny, monkeyp
 
     monkeypatch.setattr(lat, "measure_many", dies_on_second_chunk)
     with pytest.raises(KeyboardInterrupt):
-        build_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=2, progress=False, chunk_size=3)
+        build_latency_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=2, progress=False,
+                            chunk_size=3)
     store = LatencyStore.open(path)
     first = store.entries()
     assert len(first) == 3 and not store.meta()["complete"]
@@ -174,8 +175,8 @@ def test_interrupted_build_resumes_where_it_stopped(tmp_path, make_tiny, monkeyp
     with pytest.raises(LatencyError, match="incomplete"):
         LatencyModel.load(path)
     monkeypatch.setattr(lat, "measure_many", real)
-    model = build_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=2, progress=False,
-                        chunk_size=3)
+    model = build_latency_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=2, progress=False,
+                                chunk_size=3)
     store = LatencyStore.open(path)
     assert all(store.entries()[k] == v for k, v in first.items())  # kept, not timed again
     store.close()
@@ -185,9 +186,9 @@ def test_interrupted_build_resumes_where_it_stopped(tmp_path, make_tiny, monkeyp
 def test_resume_refuses_other_settings(tiny_table):
     space, path, _ = tiny_table
     with pytest.raises(LatencyError, match="batch"):
-        build_table(space, path, TorchBackend("cpu", 1), batch=2, timing=FAST, progress=False)
+        build_latency_table(space, path, TorchBackend("cpu", 1), batch=2, timing=FAST, progress=False)
     with pytest.raises(LatencyError, match="device"):
-        build_table(space, path, TorchBackend("cpu", 2), timing=FAST, progress=False)
+        build_latency_table(space, path, TorchBackend("cpu", 2), timing=FAST, progress=False)
 
 
 # ---------------------------------------------------------------------- bad tables

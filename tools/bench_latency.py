@@ -2,7 +2,7 @@
 """Measured latency model vs whole networks, on this machine: accuracy, rank agreement, cost of the table.
 
 For each space (st_nas and proxyless at CPU scale, nb201) and each CPU thread count, a latency table
-is built (``graphnas.cost.latency.build_table``: every distinct operator instance timed, plus 16
+is built (``graphnas.cost.latency.build_latency_table``: every distinct operator instance timed, plus 16
 whole networks to fit the correction), then 100 other random architectures spread over the cost
 range are compiled and timed whole (``validate``). Reported: the fraction predicted within 10% of
 measured, the median and 90th-percentile error, Kendall tau, the build time, and the time that
@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from benchlib import ROOT, update_section  # noqa: E402
 
-from graphnas.cost.latency import build_table, space_entries, validate  # noqa: E402
+from graphnas.cost.latency import build_latency_table, space_entries, validate  # noqa: E402
 from graphnas.cost.timing import make_backend  # noqa: E402
 from graphnas.ranking import kendall_tau  # noqa: E402
 from graphnas.registry import get_space, space_info  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> None:
                 backend = make_backend(kind, "cpu", threads)
                 path = Path(tmp) / f"{name}_{kind}_{threads}.db"
                 t0 = time.perf_counter()
-                model = build_table(space, path, backend, progress=False)
+                model = build_latency_table(space, path, backend, progress=False)
                 build_s = time.perf_counter() - t0
                 v = validate(model, space, backend, n=args.archs, progress=False, store_path=path)
                 s = v.summary()

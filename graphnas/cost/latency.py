@@ -4,7 +4,7 @@
 their template), the preprocessing of the cell inputs they read, fixed blocks, additions where
 several edges enter a node, concatenations, and a head. Each is an :class:`Entry` (kind, operator,
 input channels, output channels, stride, input resolution); a space has a few hundred distinct ones
-however many architectures it holds (:func:`space_entries`). :func:`build_table` times each once on
+however many architectures it holds (:func:`space_entries`). :func:`build_latency_table` times each once on
 the chosen backend (:mod:`graphnas.cost.timing`) and stores the medians in SQLite
 (:mod:`graphnas.cost.latency_store`) with the device's description.
 
@@ -44,8 +44,8 @@ if TYPE_CHECKING:
     from ..arch import Architecture
     from ..space import SearchSpace
 
-__all__ = ["Entry", "space_entries", "entry_module", "root_space", "spread_archs", "LatencyModel", "build_table",
-           "measure_networks", "Validation", "validate", "plot_validation"]
+__all__ = ["Entry", "space_entries", "entry_module", "root_space", "spread_archs", "LatencyModel",
+           "build_latency_table", "measure_networks", "Validation", "validate", "plot_validation"]
 
 
 class Entry(NamedTuple):
@@ -332,7 +332,7 @@ class LatencyModel:
 
     @property
     def reference_ms(self) -> float:
-        """The reference workload's latency when the table was built (see :func:`build_table`)."""
+        """The reference workload's latency when the table was built (see :func:`build_latency_table`)."""
         return float(self.meta.get("reference_ms") or 1.0)
 
     def describe_device(self) -> str:
@@ -477,9 +477,9 @@ def _table_meta(space: "SearchSpace", backend: Backend, batch: int, timing: Timi
             "graphnas": __version__}
 
 
-def build_table(space: "SearchSpace", path: str | Path, backend: Backend | None = None, batch: int = 1,
-                timing: TimingConfig = TimingConfig(), fit_networks: int = 16, seed: int = 0,
-                progress: bool = True, chunk_size: int = 64) -> LatencyModel:
+def build_latency_table(space: "SearchSpace", path: str | Path, backend: Backend | None = None, batch: int = 1,
+                        timing: TimingConfig = TimingConfig(), fit_networks: int = 16, seed: int = 0,
+                        progress: bool = True, chunk_size: int = 64) -> LatencyModel:
     """Time every entry of ``space`` on ``backend`` and fit the correction; returns the model.
 
     The table at ``path`` is created, or resumed when it exists (it must then be for the same space,
@@ -604,7 +604,7 @@ def validate(model: LatencyModel, space: "SearchSpace", backend: Backend, n: int
     """
     model.check_space(space)
     model.check_device(backend)
-    # storing the timed networks writes the table: one writer at a time, as for build_table
+    # storing the timed networks writes the table: one writer at a time, as for build_latency_table
     with output_lock(store_path, "latency table", folder=False) if store_path else nullcontext():
         return _validate(model, space, backend, n, seed, timing, progress, store_path, chunk_size)
 

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
     from ..cost.latency import LatencyModel
     from ..space import SearchSpace
 
-__all__ = ["build_table", "check_inputs"]
+__all__ = ["build_lookup_table", "check_inputs"]
 
 
-def build_table(path: str | Path, space: "SearchSpace", predicted, choices=None, measured=None,
-          latency_model: "LatencyModel | None" = None, meta: dict | None = None, batch: int = BATCH,
-          progress: bool = False, latency=None, latency_source: str | None = None) -> Path:
+def build_lookup_table(space: "SearchSpace", path: str | Path, predicted, choices=None, measured=None,
+                       latency_model: "LatencyModel | None" = None, meta: dict | None = None, batch: int = BATCH,
+                       progress: bool = False, latency=None, latency_source: str | None = None) -> Path:
     """Write a lookup table (or resume an interrupted build of the same inputs); returns its path.
 
     :meth:`LookupTable.build <graphnas.lookup.LookupTable.build>` calls this and opens the table.
@@ -86,7 +86,7 @@ def build_table(path: str | Path, space: "SearchSpace", predicted, choices=None,
 
 def _write(path, space, predicted, choices, indices, measured, latency_model, latency, latency_source, extra,
            batch, progress, start) -> Path:
-    """Create or resume the table at ``path`` and write its rows (``build_table`` holds its lock)."""
+    """Create or resume the table at ``path`` and write its rows (``build_lookup_table`` holds its lock)."""
     from ..calibration import batch_cost
 
     n = len(predicted)

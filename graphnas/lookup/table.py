@@ -408,10 +408,11 @@ class LookupTable:
               progress: bool = False, latency=None, latency_source: str | None = None) -> "LookupTable":
         """Write a lookup table (or resume an interrupted build of the same inputs) and open it.
 
-        The arguments are those of :func:`graphnas.lookup.build.build_table`.
+        The arguments are those of :func:`graphnas.lookup.build.build_lookup_table` (``space`` and ``path`` swapped).
         """
-        from .build import build_table
+        from .build import build_lookup_table
 
-        path = build_table(path, space, predicted, choices=choices, measured=measured, latency_model=latency_model,
-                           meta=meta, batch=batch, progress=progress, latency=latency, latency_source=latency_source)
+        path = build_lookup_table(space, path, predicted, choices=choices, measured=measured,
+                                  latency_model=latency_model, meta=meta, batch=batch, progress=progress,
+                                  latency=latency, latency_source=latency_source)
         return cls.open(path, space)
