@@ -25,7 +25,7 @@ its width (family ``resq_block``).
 | ResNet-18 at 4/4 bits, 1.0x: BitOps | 27,128,758,272 (body MAdds 1,695,547,392 x 16; stem and classifier excluded) |
 | ResNet-18 at 1/2 bits, 0.5x (the cheapest): MAdds / BitOps | 975,933,440 / 1,714,814,976 |
 
-BitOps follow :mod:`graphnas.cost.primitives`: MAdds x W x A of every convolution inside a block, none
+BitOps follow :mod:`graphnas.ops.primitives`: MAdds x W x A of every convolution inside a block, none
 for the full-precision stem and classifier (the same in every architecture).
 
 The stem: ``stem="imagenet"`` is ResNet's conv7x7 stride 2 and 3x3 max pool (x4); ``stem="small"`` a

@@ -1,21 +1,13 @@
 """Cost of architectures: closed-form MAdds/parameters, and a hook counter to check them against.
 
-``primitives`` (the :class:`Cost` type and per-layer formulas) is imported eagerly because the
-operators use it; the model and the counter, which need spaces and operators, load on first use
-(PEP 562), so importing an operator module never imports the whole package.
+The :class:`Cost` type and per-layer formulas live with the operators (:mod:`graphnas.ops.primitives`:
+operators cost themselves, and ``ops`` never imports ``cost``) and are re-exported here; the model sums
+them over an architecture's live edges, the counter checks them against a built module.
 """
 
-from importlib import import_module
+from ..ops.primitives import Cost, bn_cost, conv_cost, linear_cost, out_resolution
+from .count import count_module
+from .model import arch_cost, edge_cost, extreme_archs, fixed_costs, head_cost, op_cost, stem_cost
 
-from .primitives import Cost, bn_cost, conv_cost, linear_cost, out_resolution
-
-_LAZY = {"arch_cost": "model", "edge_cost": "model", "op_cost": "model", "stem_cost": "model",
-         "head_cost": "model", "fixed_costs": "model", "extreme_archs": "model", "count_module": "count"}
-
-__all__ = ["Cost", "conv_cost", "bn_cost", "linear_cost", "out_resolution", *_LAZY]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["Cost", "conv_cost", "bn_cost", "linear_cost", "out_resolution", "arch_cost", "edge_cost", "op_cost",
+           "stem_cost", "head_cost", "fixed_costs", "extreme_archs", "count_module"]

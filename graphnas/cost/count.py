@@ -2,7 +2,7 @@
 
 This is the reference the analytic model (:mod:`graphnas.cost.model`) is tested against, and
 the fallback for custom operators registered without a closed-form cost. It follows the same
-convention (see :mod:`graphnas.cost.primitives`): multiply-adds of ``Conv2d`` and ``Linear``
+convention (see :mod:`graphnas.ops.primitives`): multiply-adds of ``Conv2d`` and ``Linear``
 layers only, parameters of every learnable tensor.
 
 A layer that runs on a slice of its weights or counts BitOps (:mod:`graphnas.ops.slim`,
@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .primitives import Cost
+from ..ops.primitives import Cost
 
 __all__ = ["count_module"]
 

@@ -16,7 +16,7 @@ from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
 from ..space import Cell, Fixed
 from .count import count_module
-from .primitives import Cost
+from ..ops.primitives import Cost
 
 if TYPE_CHECKING:
     from ..arch import Architecture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..cost.primitives import Cost
+from .primitives import Cost
 from .registry import register_op
 
 __all__ = []

@@ -21,7 +21,7 @@ The pooling candidates are graphnas's ``max_pool_3x3`` and ``avg_pool_3x3`` (pad
 average), the modules of DARTS's evaluation network; DARTS's search network adds a batch norm after each
 pool only to balance the weighted sum of its continuous relaxation, which a single-path supernet does not
 form, so graphnas adds none. Costs are closed-form with graphnas's convention
-(:mod:`graphnas.cost.primitives`): convolution multiply-adds, every learnable tensor.
+(:mod:`graphnas.ops.primitives`): convolution multiply-adds, every learnable tensor.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost, bn_cost, conv_cost, out_resolution
+from .primitives import Cost, bn_cost, conv_cost, out_resolution
 from ..errors import OpError
 from .nb201 import ReLUConvBN
 from .registry import register_op

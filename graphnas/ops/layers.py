@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost, bn_cost, conv_cost
+from .primitives import Cost, bn_cost, conv_cost
 from ..utils import make_divisible
 
 __all__ = ["ConvBNAct", "SqueezeExcite"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost, out_resolution
+from .primitives import Cost, out_resolution
 from .layers import ConvBNAct, SqueezeExcite
 from .registry import register_op
 

@@ -12,7 +12,7 @@ They follow the benchmark's own modules (Dong & Yang, ICLR 2020, ``cell_operatio
 
 ``avg_pool_3x3`` (padding excluded from the average) is the built-in one of :mod:`graphnas.ops.basic`,
 and ``none`` is graphnas's absent edge. Costs are closed-form, with graphnas's convention
-(:mod:`graphnas.cost.primitives`): multiply-adds of convolutions only, every learnable tensor.
+(:mod:`graphnas.ops.primitives`): multiply-adds of convolutions only, every learnable tensor.
 
 One deliberate difference from the benchmark's ``ResNetBasicblock``: the shortcut's pooling uses
 ``ceil_mode=True``, so odd resolutions give ``ceil(res / stride)`` like every graphnas operator
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost, bn_cost, conv_cost, out_resolution
+from .primitives import Cost, bn_cost, conv_cost, out_resolution
 from .registry import register_op
 
 __all__ = ["ReLUConvBN", "ResBlock"]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost, bn_cost, conv_cost, out_resolution
+from .primitives import Cost, bn_cost, conv_cost, out_resolution
 from ..utils import make_divisible
 from .layers import ConvBNAct
 from . import registry as _registry

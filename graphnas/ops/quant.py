@@ -18,7 +18,7 @@ the fly to the full-precision weights (and to the slice of them a narrower candi
 
 :class:`QConv2d` is a :class:`~graphnas.ops.slim.SlicedConv2d` that quantises its input activations and
 its (sliced) weights; it counts BitOps = MAdds x weight bits x activation bits
-(:mod:`graphnas.cost.primitives`). The scale of a channel is computed from the weights the call uses,
+(:mod:`graphnas.ops.primitives`). The scale of a channel is computed from the weights the call uses,
 so a standalone layer built at a narrow width gives exactly what the shared layer gives on its slice.
 """
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost
+from .primitives import Cost
 from ..errors import OpError
 from .slim import SlicedConv2d
 

@@ -29,7 +29,7 @@ from typing import Callable, Hashable, Sequence
 
 from torch import nn
 
-from ..cost.primitives import Cost
+from .primitives import Cost
 from ..errors import OpError
 
 __all__ = ["NONE", "OpSpec", "FamilySpec", "register_op", "register_family", "get_op", "get_family", "op_names",

@@ -29,7 +29,7 @@ from typing import NamedTuple, Sequence
 
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost, bn_cost, conv_cost, out_resolution
+from .primitives import Cost, bn_cost, conv_cost, out_resolution
 from ..errors import OpError
 from .quant import FULL_PRECISION, QConv2d
 from .registry import register_family, register_op

@@ -20,7 +20,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost
+from .primitives import Cost
 from ..errors import OpError
 from .registry import register_family, register_op
 from .shufflenet import SHUFFLE_OPS, LayerSpec, _specs_cost, channel_shuffle, check_shuffle_shape, unit_layers

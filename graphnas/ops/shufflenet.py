@@ -24,7 +24,7 @@ registry's ``same_channels``/``stride_one`` flags cannot say "stride 1 needs equ
 unit registers :func:`check_shuffle_shape` as its ``check`` and spaces drop or refuse it where it
 does not fit.
 
-Costs are closed-form with graphnas's convention (:mod:`graphnas.cost.primitives`): multiply-adds of
+Costs are closed-form with graphnas's convention (:mod:`graphnas.ops.primitives`): multiply-adds of
 the convolutions only (not BN, ReLU, split, concatenation or shuffle), parameters of every learnable
 tensor, batch-norm affine weights included. Module and cost are both built from one list of layers
 (:func:`unit_layers`), so they cannot drift apart.
@@ -37,7 +37,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost, out_resolution
+from .primitives import Cost, out_resolution
 from ..errors import OpError
 from .layers import ConvBNAct
 from .registry import register_op

@@ -23,7 +23,7 @@ from typing import Mapping
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost
+from .primitives import Cost
 from ..errors import OpError
 
 __all__ = ["SlicedConv2d", "SlicedBatchNorm2d", "scaled_width", "slice_state", "ratio_text"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ..cost.primitives import Cost, bn_cost, linear_cost, out_resolution
+from .primitives import Cost, bn_cost, linear_cost, out_resolution
 from .layers import ConvBNAct
 
 __all__ = ["StemBlock", "HeadBlock"]
