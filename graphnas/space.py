@@ -143,8 +143,21 @@ class SearchSpace(StructureChecks):
             parts.append({"templates": [[t.name, list(t.nodes), t.inputs, t.preprocess] for t in self.templates],
                           "concat": [[n.id, list(n.concat)] for n in self.nodes if n.concat]})
         self._fingerprint = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+        self._derived: dict = {}
+
+    def derived(self, key: str, build):
+        """A table derived from this space (its cost table, its latency terms), built by ``build()`` on first
+        use and kept with the space; a space made by ``dataclasses.replace`` or ``subspace`` starts empty."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
 
     # ------------------------------------------------------------------ structure
+    @property
+    def node_template(self) -> dict[int, int]:
+        """The template (index into ``templates``) of every node id."""
+        return self._node_template
+
     @property
     def num_edges(self) -> int:
         """Length of a choice vector."""

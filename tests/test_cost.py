@@ -220,3 +220,16 @@ def test_unreachable_output_costs_stem_and_head(unreach):
     assert arch_cost(full) == counted(full)
     assert arch_cost(full) == (stem_cost(unreach) + head_cost(unreach) + edge_cost(unreach, 0, "mbconv_k3_e1")
                                + edge_cost(unreach, 1, "mbconv_k3_e1") + edge_cost(unreach, 2, "mbconv_k3_e1"))
+
+
+def test_cost_tables_are_kept_with_their_space_not_copied_by_replace():
+    from dataclasses import replace
+
+    from graphnas.cost.model import CostTable
+
+    space = graphnas.get_space("nb201", resolution=16, channels=8, cells_per_stage=1)
+    arch_cost(space.sample(0))
+    table = space.derived("cost_table", lambda: 1 / 0)  # built once already: not built again
+    assert isinstance(table, CostTable)
+    other = replace(space, name="nb201-copy")
+    assert other.derived("cost_table", lambda: "fresh") == "fresh"

@@ -82,9 +82,11 @@ def root_space(space: "SearchSpace") -> "SearchSpace":
 
 
 def _terms(space: "SearchSpace") -> _Terms:
-    cached = space.__dict__.get("_latency_terms")
-    if cached is not None:
-        return cached
+    """The latency entries of every term of ``space`` (computed once per space object and kept with it)."""
+    return space.derived("latency_terms", lambda: _build_terms(space))
+
+
+def _build_terms(space: "SearchSpace") -> _Terms:
     h = space.input_shape[1]
     cells = {t: [item for item in space.body if isinstance(item, Cell) and item.template == t]
              for t in range(len(space.templates))}
@@ -99,7 +101,7 @@ def _terms(space: "SearchSpace") -> _Terms:
             fixed.append(Entry("op", item.op, c_in, c_out, red_out // red_in, -(-h // red_in)))
     for node in space.nodes:
         if node.concat:
-            t = space._node_template[node.id]
+            t = space.node_template[node.id]
             for cell in cells[t]:
                 widths = [space.node_shape(m, cell)[0] for m in node.concat]
                 res = space.node_shape(node.id, cell)[1]
@@ -115,12 +117,10 @@ def _terms(space: "SearchSpace") -> _Terms:
                             if tmpl.preprocess is not None else () for j in range(tmpl.inputs)))
     adds = []
     for node in space.nodes:
-        t = space._node_template[node.id]
+        t = space.node_template[node.id]
         adds.append(tuple(Entry("add", "add", c, c, 1, r)
                           for c, r in (space.node_shape(node.id, cell) for cell in cells[t])))
-    terms = _Terms(tuple(fixed), edges, tuple(inputs), tuple(adds))
-    space.__dict__["_latency_terms"] = terms
-    return terms
+    return _Terms(tuple(fixed), edges, tuple(inputs), tuple(adds))
 
 
 def space_entries(space: "SearchSpace") -> list[Entry]:

@@ -105,10 +105,7 @@ class CostTable(NamedTuple):
 
 def cost_table(space: "SearchSpace") -> CostTable:
     """The :class:`CostTable` of ``space`` (computed once per space object and kept on it)."""
-    table = space.__dict__.get("_cost_table")
-    if table is None:
-        table = space.__dict__["_cost_table"] = _build_cost_table(space)
-    return table
+    return space.derived("cost_table", lambda: _build_cost_table(space))
 
 
 def _build_cost_table(space: "SearchSpace") -> CostTable:
