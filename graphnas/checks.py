@@ -11,12 +11,13 @@ whose parser prints it as ``graphnas: error: argument --seed: ...``).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import numbers
 
 from .errors import GraphnasError
 
-__all__ = ["INT64_MAX", "MAX_RESOLUTION", "MAX_LR", "MAX_LOOKUP_ROWS", "check_int", "check_float", "int_arg",
+__all__ = ["shown", "INT64_MAX", "MAX_RESOLUTION", "MAX_LR", "MAX_LOOKUP_ROWS", "check_int", "check_float", "int_arg",
            "float_arg"]
 
 #: Largest integer any count or seed may take: what SQLite, numpy and torch store without overflow.
@@ -109,3 +110,20 @@ def float_arg(lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False
 
     parse.__name__ = "number"
     return parse
+
+
+def shown(value, limit: int = 60) -> str:
+    """An untrusted value as it appears in a one-line message: JSON (``NULL`` for None, ``repr`` for bytes and
+    what JSON cannot show), cut to ``limit`` characters."""
+    if value is None:
+        text = "NULL"
+    elif isinstance(value, (bytes, bytearray)):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value)
+        except (TypeError, ValueError):
+            text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+

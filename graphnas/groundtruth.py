@@ -26,6 +26,7 @@ import re
 import statistics
 from typing import TYPE_CHECKING
 
+from .checks import shown
 from .errors import EstimatorError
 from .files import regular_file
 
@@ -101,19 +102,14 @@ _SUMMARY = {
 }
 
 
-def _shown(v) -> str:
-    text = json.dumps(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _check(obj, fields: dict, where: str, path) -> None:
     if not isinstance(obj, dict):
-        raise EstimatorError(f"ground-truth table {path}: {where} is {_shown(obj)}, expected an object; {FIX}")
+        raise EstimatorError(f"ground-truth table {path}: {where} is {shown(obj)}, expected an object; {FIX}")
     for key, (ok, want) in fields.items():
         if key not in obj:
             raise EstimatorError(f"ground-truth table {path}: {where} has no '{key}'; {FIX}")
         if not ok(obj[key]):
-            raise EstimatorError(f"ground-truth table {path}: {where}['{key}'] is {_shown(obj[key])}, expected "
+            raise EstimatorError(f"ground-truth table {path}: {where}['{key}'] is {shown(obj[key])}, expected "
                                  f"{want}; {FIX}")
 
 
@@ -138,7 +134,7 @@ def load_ground_truth(path: str | os.PathLike) -> dict:
     _check(table["meta"]["recipe"], _RECIPE, "meta['recipe']", path)
     for h, entry in table["archs"].items():
         if not _HASH.match(h):
-            raise EstimatorError(f"ground-truth table {path}: archs key {_shown(h)} is not an architecture hash (16 "
+            raise EstimatorError(f"ground-truth table {path}: archs key {shown(h)} is not an architecture hash (16 "
                                  f"hex digits); {FIX}")
         _check(entry, _ARCH, f"archs['{h}']", path)
     seen = set()
@@ -154,10 +150,10 @@ def load_ground_truth(path: str | os.PathLike) -> dict:
     summary = table.get("summary")
     if summary is not None:
         if not isinstance(summary, dict):
-            raise EstimatorError(f"ground-truth table {path}: summary is {_shown(summary)}, expected an object; {FIX}")
+            raise EstimatorError(f"ground-truth table {path}: summary is {shown(summary)}, expected an object; {FIX}")
         for h, entry in summary.items():
             if h not in table["archs"]:
-                raise EstimatorError(f"ground-truth table {path}: summary lists {_shown(h)}, which archs does not; "
+                raise EstimatorError(f"ground-truth table {path}: summary lists {shown(h)}, which archs does not; "
                                      f"{FIX}")
             _check(entry, _SUMMARY, f"summary['{h}']", path)
     return table

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checks import check_float, check_int
+from ..checks import check_float, check_int, shown
 from ..digest import DIGEST_CHARS, content_digest
 from ..errors import LatencyError
 from .. import sqlite_file
@@ -80,11 +80,6 @@ def damaged(path, what: str) -> LatencyError:
     return LatencyError(f"latency table {path} is damaged: {what}; {REBUILD}")
 
 
-def _shown(v) -> str:
-    text = "NULL" if v is None else json.dumps(v) if not isinstance(v, (bytes, bytearray)) else repr(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 # ---------------------------------------------------------------------------------------------- meta
 class _Bad(LatencyError):
     """A meta value that fails its check (wrapped into :func:`damaged` with the key)."""
@@ -104,7 +99,7 @@ def _finite(name, v):
 
 def _need(ok: bool, name: str, v, want: str) -> None:
     if not ok:
-        raise _Bad(f"{name} is {_shown(v)}, expected {want}")
+        raise _Bad(f"{name} is {shown(v)}, expected {want}")
 
 
 def _text(name, v):
@@ -216,7 +211,7 @@ def check_schema(conn: sqlite3.Connection, path) -> None:
     """Refuse tables whose columns are not :data:`COLUMNS`, or triggers (SQL a crafted file would run on our writes)."""
     triggers = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
     if triggers:
-        raise damaged(path, f"it has triggers ({_shown(triggers)}), which {FORMAT} tables never have")
+        raise damaged(path, f"it has triggers ({shown(triggers)}), which {FORMAT} tables never have")
     sqlite_file.check_columns(conn, COLUMNS, FORMAT, lambda what: damaged(path, what))
 
 
@@ -236,7 +231,7 @@ def check_rows(conn: sqlite3.Connection, path, meta: dict) -> None:
             values = dict(zip(cols, row[1 + len(checks):]))
             k = next(i for i, ok in enumerate(row[1:1 + len(checks)]) if not ok)
             col, _, want = checks[k]
-            raise damaged(path, f"{table} row {row[0]} has {col} {_shown(values[col])}, expected {want}")
+            raise damaged(path, f"{table} row {row[0]} has {col} {shown(values[col])}, expected {want}")
     if meta.get("complete") is True:
         count = conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
         if count != meta["entries"]:
@@ -408,7 +403,7 @@ class LatencyStore:
                 choices = None
             if not (isinstance(choices, list) and len(choices) <= 100_000
                     and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2 ** 31 for x in choices)):
-                raise damaged(self.path, f"{role} network {_shown(h)} has choices {_shown(c)}, expected a JSON list "
+                raise damaged(self.path, f"{role} network {shown(h)} has choices {shown(c)}, expected a JSON list "
                                          f"of non-negative integers")
             out.append((h, choices, Measurement(float(ms), float(s), r, bool(st)), float(ref)))
         return out

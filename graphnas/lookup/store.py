@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..digest import DIGEST_CHARS, content_digest
+from ..checks import shown
 from ..errors import LookupTableError
 from .. import sqlite_file
 from ..files import connect_sqlite
@@ -131,21 +132,16 @@ META_OPTIONAL = {
 }
 
 
-def _shown(v) -> str:
-    text = json.dumps(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def check_meta(meta: dict, path) -> dict:
     """``meta`` if every key has a value of the right type and range and the keys agree; else one line."""
     for key, (ok, want) in META_CHECKS.items():
         if key not in meta:
             raise damaged(path, f"meta key '{key}' is missing")
         if not ok(meta[key]):
-            raise damaged(path, f"meta '{key}' is {_shown(meta[key])}, expected {want}")
+            raise damaged(path, f"meta '{key}' is {shown(meta[key])}, expected {want}")
     for key, (ok, want) in META_OPTIONAL.items():
         if key in meta and not ok(meta[key]):
-            raise damaged(path, f"meta '{key}' is {_shown(meta[key])}, expected {want}")
+            raise damaged(path, f"meta '{key}' is {shown(meta[key])}, expected {want}")
     radices, candidates, size = meta["radices"], meta["candidates"], meta["size"]
     if len(candidates) != len(radices) or any(len(c) != r for c, r in zip(candidates, radices)):
         raise damaged(path, "meta 'candidates' does not match 'radices' (one list of operator names per edge, as "
