@@ -148,3 +148,24 @@ def st_small():
 def st_paper():
     """st_nas at paper scale: 3 x 224 x 224, width 1.0, 1000 classes, head 1280."""
     return graphnas.get_space("st_nas")
+
+
+@pytest.fixture
+def interrupt_after(monkeypatch):
+    """``interrupt_after(target, name, calls)``: replace ``target.name`` so that the call after the first
+    ``calls`` raises KeyboardInterrupt (a run killed in the middle of its work); returns the original."""
+
+    def patch(target, name: str, calls: int):
+        real = getattr(target, name)
+        count = [0]
+
+        def interrupted(*args, **kwargs):
+            count[0] += 1
+            if count[0] > calls:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(target, name, interrupted)
+        return real
+
+    return patch

@@ -461,19 +461,10 @@ def test_a_write_and_its_digest_commit_together(copy, monkeypatch):
     assert "note" not in LatencyModel.load(copy).meta  # the write rolled back with its digest
 
 
-def test_genuine_tables_open_resumed_and_extended_by_validate(make_tiny, tmp_path, monkeypatch):
+def test_genuine_tables_open_resumed_and_extended_by_validate(make_tiny, tmp_path, monkeypatch, interrupt_after):
     space = make_tiny()
     path = tmp_path / "t.db"
-    real = lat.measure_many
-    calls = []
-
-    def dies_on_second_chunk(fns, *args, **kwargs):
-        calls.append(len(fns))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(fns, *args, **kwargs)
-
-    monkeypatch.setattr(lat, "measure_many", dies_on_second_chunk)
+    interrupt_after(lat, "measure_many", 1)  # killed timing the second chunk
     with pytest.raises(KeyboardInterrupt):
         build(space, path, chunk_size=3)
     monkeypatch.undo()

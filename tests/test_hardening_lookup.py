@@ -246,20 +246,11 @@ def test_verify_checks_rows_no_query_returns(table_path, tmp_path):
             t.verify()
 
 
-def test_an_interrupted_build_with_deleted_rows_is_not_resumed(tmp_path, space, monkeypatch):
+def test_an_interrupted_build_with_deleted_rows_is_not_resumed(tmp_path, space, monkeypatch, interrupt_after):
     from graphnas import calibration
 
     path = tmp_path / "partial.db"
-    calls = {"n": 0}
-    real = calibration.batch_cost
-
-    def failing(*args, **kwargs):  # the third batch's costs fail: two batches (8,000 rows) are committed
-        calls["n"] += 1
-        if calls["n"] > 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr("graphnas.calibration.batch_cost", failing)
+    interrupt_after(calibration, "batch_cost", 4)  # the third batch's costs fail: two batches (8,000 rows) committed
     with pytest.raises(KeyboardInterrupt):
         build(path, space)
     monkeypatch.undo()
@@ -483,20 +474,12 @@ def test_a_more_specific_check_names_the_damage_before_the_digest(table_path, tm
             "row 12345 holds hash 'ffffffffffffffff'")  # found on opening, by the rows checked after the mismatch
 
 
-def test_genuine_tables_open_built_resumed_and_without_latency(tmp_path, space, table_path, monkeypatch):
+def test_genuine_tables_open_built_resumed_and_without_latency(tmp_path, space, table_path, monkeypatch,
+                                                               interrupt_after):
     from graphnas import calibration
 
     path = tmp_path / "resumed.db"
-    calls = {"n": 0}
-    real = calibration.batch_cost
-
-    def failing(*args, **kwargs):  # killed in the third batch: two committed
-        calls["n"] += 1
-        if calls["n"] > 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr("graphnas.calibration.batch_cost", failing)
+    interrupt_after(calibration, "batch_cost", 4)  # killed in the third batch: two committed
     with pytest.raises(KeyboardInterrupt):
         build(path, space)
     monkeypatch.undo()

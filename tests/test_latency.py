@@ -152,19 +152,10 @@ def test_rebuild_of_a_complete_table_times_nothing(tiny_table, monkeypatch):
     assert again.entries == model.entries
 
 
-def test_interrupted_build_resumes_where_it_stopped(tmp_path, make_tiny, monkeypatch):
+def test_interrupted_build_resumes_where_it_stopped(tmp_path, make_tiny, monkeypatch, interrupt_after):
     space = make_tiny()
     path = tmp_path / "t.db"
-    real = lat.measure_many
-    calls = []
-
-    def dies_on_second_chunk(fns, *args, **kwargs):
-        calls.append(len(fns))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(fns, *args, **kwargs)
-
-    monkeypatch.setattr(lat, "measure_many", dies_on_second_chunk)
+    real = interrupt_after(lat, "measure_many", 1)  # killed timing the second chunk
     with pytest.raises(KeyboardInterrupt):
         build_latency_table(space, path, TorchBackend("cpu", 1), timing=FAST, fit_networks=2, progress=False,
                             chunk_size=3)

@@ -352,16 +352,16 @@ class LatencyStore:
         except sqlite3.Error as e:
             raise LatencyError(f"latency table {path} cannot be opened ({e}); {BUILD}") from None
         try:
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not set(_TABLES) <= tables:
+            if not set(_TABLES) <= sqlite_file.table_names(conn):
                 raise LatencyError(f"{path} is not a graphnas latency table ({FORMAT}: no meta/entries/networks "
                                    f"tables); {BUILD}")
             check_schema(conn, path)
             store = cls(path, conn)
-            check_rows(conn, path, store.meta())
+            meta = store.meta()
+            check_rows(conn, path, meta)
             store.rescaled()  # every row through the readers: their checks name damage more precisely than the digest
             store.networks("validate")
-            if store_digest(conn, path) != store.meta()["digest"]:
+            if store_digest(conn, path) != meta["digest"]:
                 raise damaged(path, DIGEST_MISMATCH)
             return store
         except sqlite3.DatabaseError as e:
