@@ -28,6 +28,7 @@ from graphnas.cost.timing import Measurement
 from graphnas.errors import ConstraintError, GraphnasError, LookupTableError
 from graphnas.lookup import LookupTable
 from graphnas.lookup import build as lookup_build
+from graphnas.mixed_radix import choices_of
 
 SCALE = dict(resolution=16, channels=8, cells_per_stage=1)
 
@@ -51,7 +52,7 @@ def inputs(space):
     predicted = np.round(rng.random(n), 3)
     measured = np.where(rng.random(n) < 0.1, np.round(rng.random(n), 4), np.nan)
     model = synthetic_latency(space)
-    choices = lk.choices_of(space, np.arange(n))
+    choices = choices_of(space, np.arange(n))
     costs = {"madds": batch_cost(space, choices, "madds"), "params": batch_cost(space, choices, "params"),
              "latency": model.batch_latency(space, choices)}
     return predicted, measured, model, choices, costs

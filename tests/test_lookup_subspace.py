@@ -15,6 +15,7 @@ from graphnas.cost.timing import Measurement
 from graphnas.errors import LookupTableError
 from graphnas.lookup import LookupTable, front_layers, label_and_predict
 from graphnas.lookup.subspace import build_from_estimator, cost_spread, lookup_subspace
+from graphnas.mixed_radix import choices_of
 from graphnas.registry import space_info
 from graphnas.workflow import example_latency
 
@@ -155,7 +156,7 @@ def test_label_and_predict_measures_random_then_front(space, model):
     f, calls = additive(space, seed=1)
     truth = np.array([f(sub.to_parent(sub.from_index(v))) for v in range(sub.size)])
     calls.clear()
-    cost = model.batch_latency(sub, graphnas.lookup.choices_of(sub, np.arange(sub.size)))
+    cost = model.batch_latency(sub, choices_of(sub, np.arange(sub.size)))
     pred, measured, info = label_and_predict(sub, lambda v: truth[v], 100, cost=cost, reevaluate=30, rounds=3,
                                              rng=1, predictor=FAST, progress=False)
     known = np.flatnonzero(~np.isnan(measured))

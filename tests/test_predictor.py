@@ -20,8 +20,9 @@ import torch
 
 import graphnas
 from graphnas.errors import GraphnasError, PredictorError
-from graphnas.predictor import (ASSIGNED_WEIGHT, GCNPredictor, HammingGraph, MLPPredictor, choices_of, feature_width,
-                                fit_predictor, gray_features, hamming_graph, index_of, measured_weights, neighbours,
+from graphnas.mixed_radix import choices_of, indices_of
+from graphnas.predictor import (ASSIGNED_WEIGHT, GCNPredictor, HammingGraph, MLPPredictor, feature_width,
+                                fit_predictor, gray_features, hamming_graph, measured_weights, neighbours,
                                 node_features, onehot_features, predict_all, predict_space, subgraph_forward)
 from graphnas.predictor.gcn import sparse_mm
 from graphnas.ranking import kendall_tau
@@ -54,7 +55,7 @@ def test_choices_and_index_match_the_space(small):
     assert small.radices.tolist() == [3, 2, 4, 1, 5, 1]
     c = choices_of(small, np.arange(small.size))
     assert [tuple(row) for row in c.tolist()] == [a.choices for a in small.enumerate()]
-    assert index_of(small, c).tolist() == list(range(small.size))
+    assert indices_of(small, c).tolist() == list(range(small.size))
     assert [small.index(small.arch(row)) for row in c.tolist()] == list(range(small.size))
 
 
@@ -232,7 +233,7 @@ def nb201_truth(nb201):
 
 def test_nb201_rows_map_to_distinct_nodes(nb201, nb201_truth):
     rows, choices, _ = nb201_truth
-    ids = index_of(nb201, choices)
+    ids = indices_of(nb201, choices)
     assert len(rows) == 15_625 and sorted(ids.tolist()) == list(range(15_625))
     for k in (0, 4_321, 15_624):                                            # the scalar path agrees
         assert nb201.index(nb201.from_ops([rows[k][f"hp_x{i}"] for i in range(6)])) == ids[k]
@@ -241,7 +242,7 @@ def test_nb201_rows_map_to_distinct_nodes(nb201, nb201_truth):
 def test_nb201_gcn_with_200_labels(nb201, nb201_truth):
     _, choices, acc = nb201_truth
     truth = np.empty(15_625)
-    truth[index_of(nb201, choices)] = acc
+    truth[indices_of(nb201, choices)] = acc
     labelled = np.random.default_rng(0).choice(15_625, size=200, replace=False)
     start = time.perf_counter()
     pred, hist = predict_space(nb201, {int(i): float(truth[i]) for i in labelled}, "gcn", epochs=80, patience=None)

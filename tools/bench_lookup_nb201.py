@@ -34,7 +34,8 @@ from benchlib import ROOT, update_section
 
 import graphnas
 from graphnas.lookup import LookupTable, label_and_predict
-from graphnas.predictor import index_of, predict_space
+from graphnas.mixed_radix import indices_of
+from graphnas.predictor import predict_space
 from graphnas.ranking import kendall_tau
 
 DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"
@@ -49,7 +50,7 @@ def truth(space) -> tuple[np.ndarray, np.ndarray]:
     choices = np.array([[edges[i].index(row[f"hp_x{i}"]) for i in range(6)] for row in rows])
     acc = np.full(space.size, np.nan)
     lat = np.full(space.size, np.nan)
-    idx = index_of(space, choices)
+    idx = indices_of(space, choices)
     acc[idx] = 1.0 - np.array([float(r["metric_valid_error"]) for r in rows])
     lat[idx] = 1e3 * np.array([float(r["metric_latency"]) for r in rows])
     assert np.isfinite(acc).all() and np.isfinite(lat).all(), "every cell needs a row"

@@ -39,7 +39,8 @@ import torch
 from benchlib import ROOT, reset_peak_rss, rss_mb, update_section
 
 import graphnas
-from graphnas.predictor import GCNPredictor, HammingGraph, fit_predictor, gray_features, index_of, predict_space
+from graphnas.mixed_radix import indices_of
+from graphnas.predictor import GCNPredictor, HammingGraph, fit_predictor, gray_features, predict_space
 from graphnas.ranking import kendall_tau, plot_ranking
 from spaces.nb201 import EDGES, OPS
 
@@ -53,7 +54,7 @@ def nb201_truth(space) -> np.ndarray:
     op = {name: i for i, name in enumerate(OPS)}
     choices = np.array([[op[row[f"hp_x{i}"]] for i in range(len(EDGES))] for row in rows])
     truth = np.full(space.size, np.nan)
-    truth[index_of(space, choices)] = 1.0 - np.array([float(row["metric_valid_error"]) for row in rows])
+    truth[indices_of(space, choices)] = 1.0 - np.array([float(row["metric_valid_error"]) for row in rows])
     assert np.isfinite(truth).all(), "every cell must have a row"
     return truth
 

@@ -87,10 +87,10 @@ table raises one :class:`LookupTableError` line saying what is wrong and how to 
 
 from .bounds import describe_limits, format_limit, parse_limit
 from .build import build_lookup_table
-from .encoding import arch_hashes, choices_of, indices_of
+from .encoding import arch_hashes
 from .labelling import front_layers, label_and_predict
 from .store import BATCH, FORMAT, INDEXES
 from .table import LIMIT_METRICS, LookupTable, Row
 
-__all__ = ["FORMAT", "BATCH", "INDEXES", "LIMIT_METRICS", "Row", "LookupTable", "build_lookup_table", "choices_of",
-           "indices_of", "arch_hashes", "format_limit", "parse_limit", "describe_limits", "front_layers", "label_and_predict"]
+__all__ = ["FORMAT", "BATCH", "INDEXES", "LIMIT_METRICS", "Row", "LookupTable", "build_lookup_table", "arch_hashes",
+           "format_limit", "parse_limit", "describe_limits", "front_layers", "label_and_predict"]

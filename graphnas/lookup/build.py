@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import LookupTableError
 from ..files import output_lock
-from .encoding import arch_hashes, check_int64, choices_of, indices_of
+from ..mixed_radix import choices_of, indices_of, size_of
+from .encoding import arch_hashes
 from .store import (BATCH, FORMAT, INDEXES, RESERVED, SQL_ERRORS, create, digest, latency_meta, read_meta, resume,
                     space_meta, table_digest)
 
@@ -68,7 +69,7 @@ def build_lookup_table(space: "SearchSpace", path: str | Path, predicted, choice
         raise LookupTableError(f"meta must be JSON-able ({e})") from None
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise LookupTableError(f"batch={batch!r} must be a positive integer")
-    check_int64(space)
+    size_of(space)  # refuses a space too large for int64 row keys
     predicted, choices, indices, measured = check_inputs(space, predicted, choices, measured)
     if latency_model is not None:
         latency_model.check_space(space)

@@ -130,7 +130,7 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
         base operators) and the labelling's ``info`` (``labels``, ``random``, ``front``, ``fits``, ``options``).
     """
     from ..calibration import batch_cost
-    from .encoding import choices_of
+    from ..mixed_radix import choices_of
     from .labelling import label_and_predict
     from .table import LookupTable
 

@@ -13,8 +13,8 @@ import numpy as np
 from ..cost.limits import METRICS
 from ..errors import ConstraintError, LookupTableError
 from .bounds import describe_limits, format_limit, parse_limit
-from ..mixed_radix import decode
-from .encoding import choices_of, hashes_of
+from ..mixed_radix import choices_of
+from .encoding import hashes_of
 from .store import (BATCH, COLUMNS, DIGEST_MISMATCH, HOW_TO_BUILD, ORDER, REBUILD, SQL_ERRORS, DamagedTable,
                     check_digest, check_rows, damaged, is_number, open_table, show_value)
 
@@ -381,7 +381,7 @@ class LookupTable:
         if self.meta.get("in_degree"):
             return choices_of(self.space, indices)
         radices = np.array(self.meta["radices"], dtype=np.int64)
-        return decode(radices, indices)
+        return choices_of(radices, indices)
 
     def arch(self, row: Row | int) -> "Architecture":
         """The :class:`~graphnas.arch.Architecture` of a row (or an index) of the table."""

@@ -24,11 +24,11 @@ from .features import FEATURES, feature_width, gray_features, node_features, one
 from .fit import (MIN_LABELS_TO_VALIDATE, SEARCH_OPTIONS, fit_predictor, job_options, predict_all, predict_space,
                   subgraph_forward)
 from .gcn import GCNPredictor, MLPPredictor
-from .hamming import (ASSIGNED_WEIGHT, BYTES_PER_ENTRY, HammingGraph, choices_of, hamming_graph, index_of,
-                      measured_weights, neighbours, radices_of)
+from .hamming import (ASSIGNED_WEIGHT, BYTES_PER_ENTRY, HammingGraph, hamming_graph, measured_weights, neighbours,
+                      radices_of)
 
 __all__ = [
-    "HammingGraph", "hamming_graph", "measured_weights", "choices_of", "index_of", "neighbours", "radices_of",
+    "HammingGraph", "hamming_graph", "measured_weights", "neighbours", "radices_of",
     "ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "FEATURES", "feature_width", "gray_features", "onehot_features",
     "node_features", "GCNPredictor", "MLPPredictor", "fit_predictor", "predict_space", "predict_all",
     "subgraph_forward", "SEARCH_OPTIONS", "MIN_LABELS_TO_VALIDATE", "job_options",

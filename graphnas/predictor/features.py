@@ -20,28 +20,31 @@ import torch
 
 from ..arch import gray_bits, gray_widths
 from ..errors import PredictorError
-from .hamming import _size, choices_of, radices_of
+from ..mixed_radix import choices_of, size_of
+from .hamming import _ids, radices_of
 
 __all__ = ["FEATURES", "gray_features", "onehot_features", "node_features", "feature_width"]
 
 FEATURES = ("gray", "onehot")
 
 
-def _all_or(ids, radices: np.ndarray) -> np.ndarray:
-    return np.arange(_size(radices), dtype=np.int64) if ids is None else ids
+def _choices(radices: np.ndarray, ids) -> np.ndarray:
+    """Choice vectors of node ids (default: every node), the ids checked as the graph's."""
+    size = size_of(radices)
+    return choices_of(radices, np.arange(size, dtype=np.int64) if ids is None else _ids(ids, size))
 
 
 def gray_features(space, ids=None) -> torch.Tensor:
     """Gray-code bits of nodes ``ids`` (default: all), ``[n, sum(ceil(log2 r_i))]`` float32."""
     r = radices_of(space)
-    c = choices_of(r, _all_or(ids, r))
+    c = _choices(r, ids)
     return torch.from_numpy(gray_bits(c, r).astype(np.float32))
 
 
 def onehot_features(space, ids=None) -> torch.Tensor:
     """One-hot choices of nodes ``ids`` (default: all), ``[n, sum of r_i over positions with r_i > 1]`` float32."""
     r = radices_of(space)
-    c = choices_of(r, _all_or(ids, r))
+    c = _choices(r, ids)
     free = np.flatnonzero(r > 1)
     offsets = np.concatenate([[0], np.cumsum(r[free])[:-1]]).astype(np.int64)
     out = np.zeros((len(c), int(r[free].sum())), dtype=np.float32)

@@ -44,10 +44,10 @@ import numpy as np
 import torch
 
 from ..errors import PredictorError
-from ..mixed_radix import decode, encode, place_values
+from ..mixed_radix import choices_of, place_values, size_of
 
-__all__ = ["ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "HammingGraph", "hamming_graph", "radices_of", "choices_of",
-           "index_of", "neighbours", "measured_weights"]
+__all__ = ["ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "HammingGraph", "hamming_graph", "radices_of", "neighbours",
+           "measured_weights"]
 
 #: GCN-NAS's constant edge weight.
 ASSIGNED_WEIGHT = math.exp(-0.5)
@@ -76,13 +76,6 @@ def radices_of(space) -> np.ndarray:
     return r.astype(np.int64)
 
 
-def _size(radices: np.ndarray) -> int:
-    size = math.prod(int(r) for r in radices)
-    if size >= 2 ** 62:
-        raise PredictorError(f"a space of {size} architectures is too large to number with int64 node ids")
-    return size
-
-
 def _ids(ids, size: int) -> np.ndarray:
     arr = np.asarray(ids)
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
@@ -91,27 +84,6 @@ def _ids(ids, size: int) -> np.ndarray:
     if arr.size and (arr.min() < 0 or arr.max() >= size):
         raise PredictorError(f"node ids must lie in 0..{size - 1} (the space's size), got {arr.min()}..{arr.max()}")
     return arr
-
-
-def choices_of(space, ids) -> np.ndarray:
-    """Choice vectors of node ids, vectorised: ``(len(ids), E)`` int64 (inverse of :func:`index_of`).
-
-    Args:
-        space (SearchSpace or sequence of int): the space, or its radices.
-        ids (array_like of int): mixed-radix indices, as ``SearchSpace.index``.
-    """
-    r = radices_of(space)
-    idx = _ids(ids, _size(r))
-    return decode(r, idx)
-
-
-def index_of(space, choices) -> np.ndarray:
-    """Mixed-radix indices of choice vectors ``(N, E)``, vectorised (``SearchSpace.index`` for many)."""
-    r = radices_of(space)
-    c = np.asarray(choices, dtype=np.int64)
-    if c.ndim != 2 or c.shape[1] != len(r) or (c < 0).any() or (c >= r[None, :]).any():
-        raise PredictorError(f"choices must be an (N, {len(r)}) array with 0 <= c_i < r_i, got shape {c.shape}")
-    return encode(r, c)
 
 
 def neighbours(space, ids) -> np.ndarray:
@@ -162,7 +134,7 @@ class HammingGraph:
 
     def __init__(self, radices: Sequence[int], tables: Sequence | None = None, weighting: str | None = None) -> None:
         self.radices = radices_of(radices)
-        self.num_nodes = _size(self.radices)
+        self.num_nodes = size_of(self.radices)
         self.strides = place_values(self.radices)
         self.degree = int((self.radices - 1).sum())
         if tables is None:
@@ -177,8 +149,7 @@ class HammingGraph:
     # ------------------------------------------------------------------ rows on the fly
     def choices(self, ids) -> np.ndarray:
         """Choice vectors of node ids, ``(n, E)`` int64."""
-        idx = _ids(ids, self.num_nodes)
-        return (idx[:, None] // self.strides[None, :]) % self.radices[None, :]
+        return choices_of(self.radices, _ids(ids, self.num_nodes))
 
     def _neighbours(self, idx: np.ndarray, c: np.ndarray, with_weights: bool):
         cols, weights = [], []
@@ -329,7 +300,7 @@ def measured_weights(space, labels, ridge: float = 1.0, prior_pairs: float = 5.0
         correlation ``clip(1 - d2 / 2, 0, 1)`` described in the module docstring.
     """
     r = radices_of(space)
-    ids, y = _labels(labels, _size(r))
+    ids, y = _labels(labels, size_of(r))
     if len(ids) < 3 or np.ptp(y) == 0:
         raise PredictorError(f"measured edge weights need at least 3 labels that are not all equal, got {len(ids)}")
     z = (y - y.mean()) / y.std()

@@ -29,6 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import GraphnasError
+from ..mixed_radix import choices_of
 from ..utils import as_rng
 from ..cost.limits import sample_feasible
 from .result import Record, SearchResult, make_record
@@ -82,8 +83,6 @@ class SegmentSpace:
 
     def choices(self, ids) -> np.ndarray:
         """Choice vectors of the whole space for node ids (``(n, E)``)."""
-        from ..predictor import choices_of
-
         local = choices_of(self.radices, np.asarray(ids, dtype=np.int64))
         out = np.tile(np.array(self.base, dtype=np.int64), (len(local), 1))
         out[:, self.edges] = local[:, :len(self.edges)]
