@@ -22,8 +22,9 @@ import graphnas
 from graphnas.errors import GraphnasError, PredictorError
 from graphnas.mixed_radix import choices_of, indices_of
 from graphnas.predictor import (ASSIGNED_WEIGHT, GCNPredictor, HammingGraph, MLPPredictor, feature_width,
-                                fit_predictor, gray_features, hamming_graph, measured_weights, neighbours,
-                                node_features, onehot_features, predict_all, predict_space, subgraph_forward)
+                                fit_predictor, gray_features, hamming_graph, label_fit_rescore, measured_weights,
+                                neighbours, node_features, onehot_features, predict_all, predict_space,
+                                subgraph_forward)
 from graphnas.predictor.gcn import sparse_mm
 from graphnas.ranking import kendall_tau
 from spaces.nb201 import EDGES, OPS
@@ -216,6 +217,40 @@ def test_bad_input_is_one_clear_error():
         fit_predictor(model, x[:5], adj, dict.fromkeys(range(4), 1.0))
     with pytest.raises(PredictorError, match="unknown predictor"):
         predict_space(radices, dict.fromkeys(range(4), 1.0), "transformer")
+
+
+# ---------------------------------------------------------------------- label -> fit -> re-score
+def test_label_fit_rescore_measures_first_then_each_pick():
+    radices = [4, 4, 3]
+    truth = synthetic(radices, [1.0, 0.5, 0.2])
+    calls, seen = [], []
+
+    def score(v):
+        calls.append(v)
+        return float(truth[v])
+
+    def best_unmeasured(predicted, measured):
+        seen.append((predicted.copy(), measured.copy()))
+        open_ = np.flatnonzero(np.isnan(measured))
+        return [int(open_[np.argmax(predicted[open_])]), first[0]]  # the second was measured: skipped
+
+    first = [5, 17, 2, 40, 33, 8, 21, 11, 30, 0]
+    fast = {"epochs": 5, "patience": None, "hidden": (8,)}
+    run = label_fit_rescore(radices, score, first, [best_unmeasured, best_unmeasured], rng=np.random.default_rng(0),
+                            predictor=fast)
+    picked = [int(np.argmax(np.where(np.isnan(m), p, -np.inf))) for p, m in seen]
+    assert run.order.tolist() == calls == first + picked and len(set(calls)) == 12
+    assert [f["labels"] for f in run.fits] == [10, 11, 12] and all(f["epochs_run"] == 5 for f in run.fits)
+    assert np.isnan(run.measured).sum() == 48 - 12 and np.array_equal(run.measured[calls], truth[calls])
+    assert int(np.isnan(seen[1][1]).sum()) == 48 - 11                      # the pick sees every measurement so far
+    assert run.predicted.shape == (48,) and not np.array_equal(run.predicted, seen[1][0])  # refitted after it
+    again = label_fit_rescore(radices, lambda v: float(truth[v]), first, [best_unmeasured], rng=np.random.default_rng(0),
+                              predictor=fast, refit=False)
+    assert len(again.fits) == 1 and np.array_equal(again.predicted, seen[-1][0])
+    assert np.array_equal(again.predicted, seen[0][0])                     # the same seed draws the same fit
+    every = label_fit_rescore(radices, lambda v: float(truth[v]), range(48), [lambda p, m: pytest.fail("picked")],
+                              rng=np.random.default_rng(0))
+    assert every.fits == [] and np.array_equal(every.predicted, truth) and every.predicted is not every.measured
 
 
 # ---------------------------------------------------------------------- NAS-Bench-201

@@ -6,7 +6,8 @@ predicted accuracy-cost *front* instead: the architectures no other one beats in
 accuracy and cost, layer after layer (the front, then the front of what is left, ...), in a few
 rounds with the GCN retrained on everything measured so far. The table then ranks measured rows
 first (:mod:`graphnas.lookup`), so the answer under any limit is the best measured architecture
-near the front, and the predictor's errors cost only the front rows it failed to propose.
+near the front, and the predictor's errors cost only the front rows it failed to propose. The measuring,
+fitting and re-scoring is :func:`graphnas.predictor.label_fit_rescore`, as in the gcn search.
 
 ``tools/bench_lookup_nb201.py`` compares this with random labels ranked by prediction on NAS-Bench-201
 (BENCHMARKS.md).
@@ -73,7 +74,7 @@ def label_and_predict(space, score: Callable[[int], float], labels: int, *, cost
         and a JSON-able dict: ``labels``, ``random``, ``front`` (measured on the front), ``fits`` (one dict
         per GCN fit: labels, validation tau, epochs, seconds), ``options``.
     """
-    from ..predictor import job_options, predict_space
+    from ..predictor import job_options, label_fit_rescore
 
     if labels < 8:
         raise LookupTableError(f"labels={labels} is too few to train a predictor; give at least 8")
@@ -89,37 +90,22 @@ def label_and_predict(space, score: Callable[[int], float], labels: int, *, cost
     rounds = min(rounds, front_total)
     front_total = front_total if rounds else 0
     options = job_options(predictor, labels)
-    measured = np.full(size, np.nan)
     bar = tqdm(total=min(labels, size), desc="lookup labels", disable=not progress, leave=False, unit="arch")
 
-    def measure(ids) -> None:
-        for v in ids:
-            measured[v] = float(score(int(v)))
-            bar.update(1)
+    def measure(v: int) -> float:
+        value = float(score(v))
+        bar.update(1)
+        return value
 
-    info: dict = {"labels": 0, "random": 0, "front": 0, "fits": [],
-                  "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}}
-    if size <= labels:  # measure everything: nothing to predict
-        measure(range(size))
-        bar.close()
-        info.update(labels=size, random=size)
-        return measured.copy(), measured, info
-    first = labels - front_total
-    measure(np.sort(rng.choice(size, first, replace=False)))
+    def front_pick(share: int):
+        return lambda predicted, measured: front_layers(cost, predicted, share,
+                                                        exclude=np.flatnonzero(~np.isnan(measured)))
 
-    def fit() -> np.ndarray:
-        known = np.flatnonzero(~np.isnan(measured))
-        pred, history = predict_space(space, {int(v): float(measured[v]) for v in known},
-                                      seed=int(rng.integers(2**31)), **job_options(predictor, len(known)))
-        info["fits"].append({"labels": len(known), "best_val_tau": history.get("best_val_tau"),
-                             "epochs_run": history.get("epochs_run"), "seconds": history.get("seconds")})
-        return pred
-
-    predicted = fit()
-    for r in range(rounds):
-        share = front_total // rounds + (1 if r < front_total % rounds else 0)
-        measure(front_layers(cost, predicted, share, exclude=np.flatnonzero(~np.isnan(measured))))
-        predicted = fit()
+    every = size <= labels  # measure everything: nothing to predict
+    first = range(size) if every else np.sort(rng.choice(size, labels - front_total, replace=False))
+    shares = [] if every else [front_total // rounds + (1 if r < front_total % rounds else 0) for r in range(rounds)]
+    run = label_fit_rescore(space, measure, first, [front_pick(n) for n in shares], rng=rng, predictor=predictor)
     bar.close()
-    info.update(labels=int((~np.isnan(measured)).sum()), random=first, front=front_total)
-    return predicted, measured, info
+    info = {"labels": len(run.order), "random": len(first), "front": 0 if every else front_total, "fits": run.fits,
+            "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}}
+    return run.predicted, run.measured, info

@@ -9,7 +9,9 @@ benchmark table), then let a graph network over the space's Hamming-1 graph pred
 * :mod:`~graphnas.predictor.features`: Gray-code (or one-hot) node features;
 * :mod:`~graphnas.predictor.gcn`: :class:`GCNPredictor` (PyG ``GCNConv`` on the sparse adjacency)
   and the :class:`MLPPredictor` baseline;
-* :mod:`~graphnas.predictor.fit`: the transductive training recipe and :func:`predict_space`.
+* :mod:`~graphnas.predictor.fit`: the transductive training recipe and :func:`predict_space`;
+* :mod:`~graphnas.predictor.rescore`: :func:`label_fit_rescore`, the label -> fit -> re-score loop
+  that the gcn search and lookup labelling run.
 
 Example::
 
@@ -26,10 +28,11 @@ from .fit import (MIN_LABELS_TO_VALIDATE, SEARCH_OPTIONS, fit_predictor, job_opt
 from .gcn import GCNPredictor, MLPPredictor
 from .hamming import (ASSIGNED_WEIGHT, BYTES_PER_ENTRY, HammingGraph, hamming_graph, measured_weights, neighbours,
                       radices_of)
+from .rescore import Labelled, label_fit_rescore
 
 __all__ = [
     "HammingGraph", "hamming_graph", "measured_weights", "neighbours", "radices_of",
     "ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "FEATURES", "feature_width", "gray_features", "onehot_features",
     "node_features", "GCNPredictor", "MLPPredictor", "fit_predictor", "predict_space", "predict_all",
-    "subgraph_forward", "SEARCH_OPTIONS", "MIN_LABELS_TO_VALIDATE", "job_options",
+    "subgraph_forward", "SEARCH_OPTIONS", "MIN_LABELS_TO_VALIDATE", "job_options", "Labelled", "label_fit_rescore",
 ]

@@ -126,7 +126,7 @@ def gcn_search(space, evaluate: Callable, constraints: Sequence = (), budget: in
         SearchResult: the feasible evaluated architectures; ``details`` holds ``subspace`` (the last
         :class:`SegmentSpace`), ``predictions`` (the predicted score of its every node) and ``segments``.
     """
-    from ..predictor import job_options, predict_space
+    from ..predictor import label_fit_rescore
 
     if space.in_degree:
         raise GraphnasError(f"the gcn strategy needs a space without in-degree constraints ('{space.name}' has "
@@ -156,21 +156,22 @@ def gcn_search(space, evaluate: Callable, constraints: Sequence = (), budget: in
     for seg in segments:
         seg_space = SegmentSpace(space, tuple(current.choices), seg, cells)
         size = seg_space.size
-        ids = np.arange(size) if size <= n_label + n_re else rng.choice(size, n_label, replace=False)
-        labelled = {int(v): score(seg_space.arch(int(v))) for v in ids}
-        if size <= n_label + n_re:
-            predictions = np.array([labelled[v] for v in range(size)])
-        else:
-            predictions, _ = predict_space(seg_space.radices, labelled, seed=int(rng.integers(2**31)),
-                                           **job_options(predictor, len(labelled)))
-        chosen = []
-        for v in np.argsort(-predictions, kind="stable").tolist():
-            if len(chosen) >= n_re:
-                break
-            arch = seg_space.arch(v)
-            if v not in labelled and _feasible(arch, constraints):
-                chosen.append(v)
-                labelled[v] = score(arch)
+
+        def best_predicted(predicted, measured) -> list[int]:
+            """The ``n_re`` best predictions not measured yet that meet the limits (GCN-NAS's re-evaluation)."""
+            chosen = []
+            for v in np.argsort(-predicted, kind="stable").tolist():
+                if len(chosen) >= n_re:
+                    break
+                if np.isnan(measured[v]) and _feasible(seg_space.arch(v), constraints):
+                    chosen.append(v)
+            return chosen
+
+        first = np.arange(size) if size <= n_label + n_re else rng.choice(size, n_label, replace=False)
+        run = label_fit_rescore(seg_space.radices, lambda v: score(seg_space.arch(v)), first,
+                                [best_predicted], rng=rng, predictor=predictor, refit=False)
+        predictions = run.predicted
+        labelled = {v: float(run.measured[v]) for v in run.order.tolist()}
         feasible = sorted((v for v in labelled if _feasible(seg_space.arch(v), constraints)),
                           key=lambda v: -labelled[v])
         if not feasible:
