@@ -36,7 +36,7 @@ import torch.distributed as dist
 from .errors import GraphnasError
 
 __all__ = ["env_world", "init", "is_distributed", "rank", "world_size", "is_main", "barrier", "broadcast_module",
-           "all_reduce_grads", "all_reduce_sum", "all_gather_objects", "evaluate_many", "local_device"]
+           "all_reduce_grads", "all_reduce_sum", "all_gather_objects", "map_shards", "evaluate_many", "local_device"]
 
 
 def env_world() -> tuple[int, int, int]:
@@ -186,18 +186,21 @@ def all_gather_objects(obj) -> list:
     return out
 
 
-def evaluate_many(items: Sequence, fn: Callable) -> list:
-    """``[fn(item) for item in items]``, the items split across ranks, the full ordered list on every rank.
+def map_shards(items: Sequence, fn: Callable[[list], Sequence]) -> list:
+    """``fn(items)`` with the items split across ranks: the full ordered list of results on every rank.
 
-    Rank ``r`` evaluates items ``r, r + N, r + 2N, ...``; results are gathered (pickled through the
-    process group, so they should be small: scores, dicts of costs). On one process it is a plain loop.
+    Rank ``r`` calls ``fn`` once on its share, items ``r, r + N, r + 2N, ...`` (possibly empty), which
+    must return one result per item; results are gathered (pickled through the process group, so they
+    should be small: scores, dicts of costs). On one process it is ``list(fn(items))``.
 
-    >>> evaluate_many([1, 2, 3], lambda v: v * v)
+    >>> map_shards([1, 2, 3], lambda part: [v * v for v in part])
     [1, 4, 9]
     """
     items = list(items)
     r, n = rank(), world_size()
-    mine = [fn(item) for item in items[r::n]]
+    mine = list(fn(items[r::n]))
+    if len(mine) != len(items[r::n]):
+        raise GraphnasError(f"map_shards: fn returned {len(mine)} results for {len(items[r::n])} items")
     if n == 1:
         return mine
     shards = all_gather_objects(mine)
@@ -205,3 +208,12 @@ def evaluate_many(items: Sequence, fn: Callable) -> list:
     for k, shard in enumerate(shards):
         out[k::n] = shard
     return out
+
+
+def evaluate_many(items: Sequence, fn: Callable) -> list:
+    """``[fn(item) for item in items]``, the items split across ranks (:func:`map_shards`).
+
+    >>> evaluate_many([1, 2, 3], lambda v: v * v)
+    [1, 4, 9]
+    """
+    return map_shards(items, lambda part: [fn(item) for item in part])

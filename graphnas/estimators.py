@@ -1,323 +1,124 @@
 """Weight-sharing performance estimators: how well would this architecture do, judged by a supernet?
 
-Every estimator is a function ``estimator(supernet, weights, arch, data, **options) -> float``, the
-top-1 accuracy it predicts for ``arch`` on ``data``'s evaluation set:
+:func:`make_estimator` builds one by name; :func:`estimator_for` builds one from what a search job has
+(the trained supernet, its data and training config). Every estimator follows the protocol of
+:class:`graphnas.estimate.Estimator`: ``estimator(arch) -> accuracy`` (top-1 on the evaluation set, in
+[0, 1]), ``estimator.score_many(archs)`` (the weights loaded once per batch, sharded over torchrun
+ranks), results cached by architecture hash and ``calls`` counting real evaluations. :data:`ESTIMATORS`
+names them:
 
-* :func:`single_checkpoint`: the shared weights as they are, with or without BN recalibration.
-* :func:`score_expectation` / :func:`parameter_expectation` (ST-NAS): the mean accuracy over SGLD
-  samples of the shared weights (:func:`sgld_samples`), or the accuracy of their mean.
-* :func:`weight_averaging` (SE-NAS): :func:`single_checkpoint` on the mean of the shared weights
-  over the last epoch's iterations (:class:`graphnas.averaging.WeightAverager`).
-* :func:`fine_tune`: the architecture extracted and trained alone for an epoch or two.
+* ``single_checkpoint``: the shared weights as they are, with or without BN recalibration.
+* ``weight_averaging`` (SE-NAS): single checkpoint on the mean of the shared weights over the last
+  epoch's iterations (:class:`graphnas.averaging.WeightAverager`).
+* ``score_expectation`` / ``parameter_expectation`` (ST-NAS): the mean accuracy over SGLD samples of
+  the shared weights (:func:`graphnas.sgld.sgld_samples`), or the accuracy of their mean.
+* ``fine_tune``: the architecture extracted and trained alone for an epoch or two.
 
-``weights`` is a supernet ``state_dict`` (a list of them for the two expectations). ``data`` is an
-:class:`EvalData` (``train_set`` for BN recalibration and fine-tuning, ``eval_set`` to score on),
-a :class:`~graphnas.data.DataSplits` (its ``train`` and ``val``) or a ``(train_set, eval_set)`` pair.
-:data:`ESTIMATORS` names them; :func:`evaluate_archs` scores many architectures with one
-estimator, loading each set of weights once.
+``data`` is an :class:`~graphnas.estimate.EvalData` (``train_set`` for BN recalibration, fine-tuning
+and SGLD, ``eval_set`` to score on), a :class:`~graphnas.data.DataSplits` (its ``train`` and ``val``)
+or a ``(train_set, eval_set)`` pair.
 
-The supernet is the estimators' workspace: they load ``weights`` into it (so it must be a
-``Supernet`` of the space and scale the weights were saved from) and on return it holds them,
-BN statistics included (recalibration is undone), or, for the expectations, the last sample or
-the mean. Recalibration uses the first ``recal_samples`` images of a ``seed``-ed shuffle of
-``train_set``: the same images for every architecture.
-
-SGLD (ST-NAS, Algorithm 2): the posterior ``p(theta | D) ~ exp(-U(theta) / T)`` with
-``U = sum_i loss_i`` over the ``N`` training images has the Langevin update
-``theta <- theta - eps * grad U + sqrt(2 * eps * T) * xi``. Training minimises the *mean* loss, whose
-gradient ``g`` is ``grad U / N`` on a batch, so with the learning rate ``alpha = eps * N``::
-
-    theta <- theta - alpha * g + sqrt(2 * alpha * T / N) * xi,    xi ~ N(0, I)
-
-The paper writes ``sqrt(2 * alpha)`` because its loss is a sum; graphnas's loss is a mean, hence the
-``/ N``. ``alpha`` is the final learning rate of supernet training, ``T = 1`` samples the posterior
-itself, ``T = 0`` is plain SGD. Noise goes only to tensors that received a gradient this step (the
-sampled path); the other operators stay where they are instead of random-walking with nothing to
-hold them. A tensor shared by an operator family gets noise as a whole, also outside the slice a
-narrow candidate used.
+The supernet is the estimators' workspace: they load the weights into it (so they must come from a
+``Supernet`` of the same space and scale) and after scoring it holds them, BN statistics included
+(recalibration is undone): the last SGLD sample for ``score_expectation``, their mean for
+``parameter_expectation``. ``weights=None`` scores the weights the supernet holds, without loading.
+Recalibration uses the first ``recal_samples`` images of a ``seed``-ed shuffle of ``train_set``: the
+same images for every architecture.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
-from typing import Callable, Iterable, Sequence
-
-import numpy as np
-import torch
-from torch import Tensor, nn
-from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
 
 from .averaging import WeightAverager, running_average
-from .data import DataSplits, make_loader
-from .estimate import EstimatorError, _device, score_path
-from .samplers import Sampler
+from .checks import check_float, check_int
+from .errors import EstimatorError
+from .estimate import Estimator, EvalData, SupernetEvaluator, _check_state, _load, _weight_list, as_eval_data
+from .sgld import NOISE, sgld_samples
 from .train import TrainConfig, train
 
-__all__ = ["EvalData", "as_eval_data", "single_checkpoint", "sgld_samples", "score_expectation",
-           "parameter_expectation", "fine_tune", "weight_averaging", "ESTIMATORS", "evaluate_archs",
-           "WeightAverager", "running_average"]
+__all__ = ["ESTIMATORS", "make_estimator", "estimator_for", "Estimator", "SupernetEvaluator", "FineTune",
+           "EvalData", "as_eval_data", "sgld_samples", "NOISE", "WeightAverager", "running_average"]
 
-Estimator = Callable[..., float]
-_BN = nn.modules.batchnorm._BatchNorm
+#: Estimator names -> one-line help (for a command line's ``choices`` and help).
+ESTIMATORS: dict[str, str] = {
+    "single_checkpoint": "the shared weights as trained (BN recalibrated per path)",
+    "weight_averaging": "the shared weights averaged over the last training epoch (SE-NAS)",
+    "score_expectation": "mean accuracy over SGLD samples of the shared weights (ST-NAS)",
+    "parameter_expectation": "accuracy of the mean of SGLD samples of the shared weights (ST-NAS)",
+    "fine_tune": "the path extracted and trained alone briefly at the final learning rate",
+}
+
+_COMMON = ("recal", "recal_samples", "seed")
+_SGLD = ("samples", "sampler", "alpha", "num_samples", "batch_size", "noise", "temperature", "weight_decay",
+         "sgld_seed", "progress")
+_OPTIONS = {
+    "single_checkpoint": _COMMON,
+    "weight_averaging": _COMMON,
+    "score_expectation": _COMMON + _SGLD,
+    "parameter_expectation": _COMMON + _SGLD,
+    "fine_tune": _COMMON + ("epochs", "lr", "batch_size", "train_options"),
+}
 
 
-@dataclass(frozen=True)
-class EvalData:
-    """What an estimator needs of the data.
+def _check_name(name) -> str:
+    if name not in ESTIMATORS:
+        raise EstimatorError(f"unknown estimator {name!r}: choose one of {', '.join(ESTIMATORS)}")
+    return name
+
+
+class FineTune(Estimator):
+    """The accuracy of a path extracted from the shared weights and trained alone (the ``fine_tune`` estimator).
+
+    Training is :func:`graphnas.train.train` with ``config`` on ``data``'s training set; the supernet is
+    not changed. Under torchrun that training is data-parallel, so every rank fine-tunes every
+    architecture (``shard`` is False) and ``__call__`` and ``score_many`` are collective.
 
     Args:
-        train_set (Dataset): images for BN recalibration and fine-tuning.
-        eval_set (Dataset): images the accuracy is measured on.
-        batch_size (int, optional): evaluation batch size. (default: 256)
+        supernet (Supernet): the shared weights, or the workspace ``weights`` are loaded into.
+        data (EvalData, DataSplits or pair): training and evaluation sets.
+        config (TrainConfig): the fine-tuning run (``make_estimator`` makes it: constant rate ``lr``).
+        weights (dict, optional): a state dict to load first; ``None``: what ``supernet`` holds.
+        recal (bool): recompute every BN statistic of the fine-tuned network on ``recal_samples``
+            training images before scoring. Without it the network keeps the running statistics
+            fine-tuning left: those copied from the supernet, decayed by BN's momentum (0.9 per step)
+            and mixed with the new batches', which after a few dozen steps are practically its own.
+        recal_samples, seed: as :class:`~graphnas.estimate.Estimator`.
     """
 
-    train_set: Dataset
-    eval_set: Dataset
-    batch_size: int = 256
+    name = "fine_tune"
+    shard = False
 
+    def __init__(self, supernet, data, config: TrainConfig, *, weights=None, recal: bool = True,
+                 recal_samples: int = 512, seed: int = 0) -> None:
+        super().__init__(supernet, data, recal, recal_samples, seed)
+        if self.data.train_set is None:
+            raise EstimatorError("fine_tune needs a train_set to train on")
+        self.config = config
+        self.weights = _weight_list(supernet, None if weights is None else _check_state(weights))
 
-def as_eval_data(data) -> EvalData:
-    """``data`` as :class:`EvalData`: passed through, a DataSplits (train, val), or a (train, eval) pair."""
-    if isinstance(data, EvalData):
-        return data
-    if isinstance(data, DataSplits):
-        return EvalData(data.train, data.val)
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        return EvalData(*data)
-    raise EstimatorError(f"estimator data must be EvalData, DataSplits or a (train_set, eval_set) pair, "
-                         f"got {type(data).__name__}")
-
-
-# ---------------------------------------------------------------------- weights in and out
-def _clone(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in state.items()}
-
-
-def _load(supernet: nn.Module, weights, what: str = "weights") -> None:
-    """Load one state dict into ``supernet``; a one-line EstimatorError when it is not one or does not fit."""
-    if not isinstance(weights, Mapping):
-        hint = (" (a list of SGLD samples goes to score_expectation or parameter_expectation)"
-                if isinstance(weights, (list, tuple)) else "")
-        raise EstimatorError(f"{what} must be a supernet state_dict, got {type(weights).__name__}{hint}")
-    try:
-        supernet.load_state_dict(weights)
-    except RuntimeError as e:
-        detail = " ".join(str(e).split())[:200]
-        raise EstimatorError(f"{what} do not fit this supernet ({detail}): pass a state_dict saved from a "
-                             "Supernet of the same space and scale") from None
-
-
-def _sample_list(samples) -> list:
-    if isinstance(samples, Mapping) or not isinstance(samples, Iterable):
-        raise EstimatorError(f"samples must be a list of supernet state_dicts (from sgld_samples), got "
-                             f"{type(samples).__name__}: use single_checkpoint for one state_dict")
-    samples = list(samples)
-    if not samples:
-        raise EstimatorError("samples is empty: draw at least one with sgld_samples(..., num_samples=K)")
-    return samples
-
-
-@contextmanager
-def _bn_kept(model: nn.Module):
-    """Put every BN running statistic of ``model`` back as it was when the block ends."""
-    saved = [(bn, {k: v.clone() for k, v in bn.named_buffers(recurse=False)})
-             for bn in model.modules() if isinstance(bn, _BN)]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for bn, buffers in saved:
-                for name, value in buffers.items():
-                    getattr(bn, name).copy_(value)
-
-
-def _bar(total: int, progress: bool, desc: str):
-    return tqdm(total=total, desc=desc, disable=not progress, leave=False, unit="arch")
-
-
-def _score_loaded(supernet, archs, data: EvalData, recal: bool, recal_samples: int, seed: int, bar) -> list[float]:
-    """Scores of ``archs`` with the weights ``supernet`` holds; its BN statistics are left as they were."""
-    scores = []
-    with _bn_kept(supernet):
+    def _score(self, archs: list, bar) -> list[float]:
+        for state in self.weights:
+            _load(self.supernet, state)
+        scores = []
         for arch in archs:
-            scores.append(score_path(supernet, data.eval_set, arch, data.train_set if recal else None,
-                                     recal_samples, seed, data.batch_size))
+            net = self.supernet.extract(arch)  # a copy: the shared weights stay as loaded
+            train(net, self.data.train_set, self.config, progress=False, desc=f"{self.name} {arch.hash[:8]}")
+            scores.append(self._score_path(net, None))
             bar.update(1)
-    return scores
+        return scores
 
 
-# ---------------------------------------------------------------------- single checkpoint
-def _checkpoint_many(supernet, weights, archs, data, recal=True, recal_samples=512, seed=0, progress=False,
-                     desc="single_checkpoint") -> list[float]:
-    data, archs = as_eval_data(data), list(archs)
-    _load(supernet, weights)
-    with _bar(len(archs), progress, desc) as bar:
-        return _score_loaded(supernet, archs, data, recal, recal_samples, seed, bar)
-
-
-def single_checkpoint(supernet, weights, arch, data, recal: bool = True, recal_samples: int = 512,
-                      seed: int = 0) -> float:
-    """Accuracy of path ``arch`` with the shared ``weights``, with or without BN recalibration.
-
-    Args:
-        supernet (Supernet): the workspace the weights are loaded into.
-        weights (dict): a supernet state_dict.
-        arch (Architecture): the path to score.
-        data (EvalData, DataSplits or pair): recalibration and evaluation sets.
-        recal (bool, optional): recompute the path's BN statistics first; without it the statistics
-            are those accumulated over every path trained (biased). (default: ``True``)
-        recal_samples (int, optional): training images used for recalibration. (default: 512)
-        seed (int, optional): picks those images; the same for every architecture. (default: 0)
-
-    Returns:
-        float: top-1 accuracy on ``data``'s evaluation set, in [0, 1].
-    """
-    return _checkpoint_many(supernet, weights, [arch], data, recal, recal_samples, seed)[0]
-
-
-def weight_averaging(supernet, averaged_weights, arch, data, recal: bool = True, recal_samples: int = 512,
-                     seed: int = 0) -> float:
-    """SE-NAS's estimate: :func:`single_checkpoint` on the shared weights averaged over the last epoch.
-
-    ``averaged_weights`` is the state_dict a :class:`~graphnas.averaging.WeightAverager` produced from
-    one ``update(supernet)`` per iteration of the last epoch; floating-point BN statistics are
-    averaged too, and recalibrated here when ``recal``. Arguments and result as :func:`single_checkpoint`.
-    """
-    return single_checkpoint(supernet, averaged_weights, arch, data, recal, recal_samples, seed)
-
-
-# ---------------------------------------------------------------------- SGLD
-def _check_positive(name: str, value, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) \
-        and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise EstimatorError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return float(value)
-
-
-def sgld_samples(supernet, weights, train_set, sampler: Sampler, alpha: float, num_samples: int = 4,
-                 batch_size: int = 64, seed: int = 0, temperature: float = 1.0, weight_decay: float = 0.0,
-                 progress: bool = True, desc: str = "sgld") -> list[dict[str, Tensor]]:
-    """Samples of the shared weights by stochastic gradient Langevin dynamics (ST-NAS, Algorithm 2).
-
-    Continues training from ``weights``, one path from ``sampler`` per step, with the update
-    ``theta <- theta - alpha * (grad + weight_decay * theta) + sqrt(2 * alpha * T / N) * noise`` on the
-    tensors that received a gradient (derivation in the module docstring), and keeps the state
-    after each pass over the data. The supernet runs in train mode, so BN running statistics move
-    as in training and each sample carries its own (recalibrated per sample when estimating with
-    ``recal``).
-
-    Args:
-        supernet (Supernet): workspace; it holds ``weights`` again on return.
-        weights (dict): the trained supernet's state_dict to start from.
-        train_set (Dataset): training images; ``N = len(train_set)``.
-        sampler (callable): ``sampler(rng) -> Architecture``, as in training.
-        alpha (float): step size: the final learning rate of supernet training, > 0.
-        num_samples (int, optional): ``K``: epochs to run, one sample kept after each. (default: 4)
-        batch_size (int, optional): images per step (last incomplete batch dropped). (default: 64)
-        seed (int, optional): seeds the batch order, the paths and the noise. (default: 0)
-        temperature (float, optional): ``T``; 1 samples the posterior, 0 is plain SGD. (default: 1.0)
-        weight_decay (float, optional): L2 term (a Gaussian prior) on tensors with ``ndim > 1``, as
-            :func:`graphnas.train.make_optimizer` applies it. (default: 0.0)
-        progress (bool, optional): show a tqdm bar. (default: ``True``)
-
-    Returns:
-        list of dict: ``K`` state_dicts (copies), the ``k``-th taken after epoch ``k + 1``.
-    """
-    alpha = _check_positive("alpha (the final learning rate of supernet training)", alpha)
-    temperature = _check_positive("temperature", temperature, allow_zero=True)
-    weight_decay = _check_positive("weight_decay", weight_decay, allow_zero=True)
-    if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-        raise EstimatorError(f"num_samples must be an integer >= 1 (one SGLD sample per epoch), got {num_samples!r}")
-    n = len(train_set)
-    loader = make_loader(train_set, batch_size, shuffle=True, seed=seed, drop_last=True)
-    if len(loader) == 0:
-        raise EstimatorError(f"batch_size {batch_size} exceeds the {n} training images: pass batch_size <= {n}")
-    start = _clone(weights) if isinstance(weights, Mapping) else weights
-    _load(supernet, start)
-    std = math.sqrt(2.0 * alpha * temperature / n)
-    device = _device(supernet) or torch.device("cpu")
-    noise = torch.Generator(device=device).manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    loss_fn = nn.CrossEntropyLoss()
-    was_training = supernet.training
-    supernet.train()
-    samples = []
-    bar = tqdm(total=num_samples * len(loader), desc=desc, disable=not progress, leave=False, unit="step")
-    try:
-        for _ in range(num_samples):
-            for x, y in loader:
-                x, y = x.to(device), y.to(device)
-                supernet.zero_grad(set_to_none=True)
-                loss_fn(supernet(x, sampler(rng)), y).backward()
-                with torch.no_grad():
-                    for p in supernet.parameters():
-                        if p.grad is None:  # not on this step's path
-                            continue
-                        step = p.grad + weight_decay * p if weight_decay and p.ndim > 1 else p.grad
-                        p.sub_(alpha * step)
-                        if std:
-                            p.add_(torch.randn(p.shape, generator=noise, device=p.device, dtype=p.dtype), alpha=std)
-                bar.update(1)
-            samples.append(_clone(supernet.state_dict()))
-    finally:
-        bar.close()
-        supernet.zero_grad(set_to_none=True)
-        supernet.load_state_dict(start)
-        supernet.train(was_training)
-    return samples
-
-
-def _score_expectation_many(supernet, samples, archs, data, recal=True, recal_samples=512, seed=0, progress=False,
-                            desc="score_expectation") -> list[float]:
-    data, archs, samples = as_eval_data(data), list(archs), _sample_list(samples)
-    total = np.zeros(len(archs))
-    with _bar(len(archs) * len(samples), progress, desc) as bar:
-        for k, state in enumerate(samples):
-            _load(supernet, state, f"sample {k}")
-            total += _score_loaded(supernet, archs, data, recal, recal_samples, seed, bar)
-    return (total / len(samples)).tolist()
-
-
-def score_expectation(supernet, samples, arch, data, recal: bool = True, recal_samples: int = 512,
-                      seed: int = 0) -> float:
-    """Mean over the SGLD ``samples`` of :func:`single_checkpoint`'s accuracy (BN recalibrated per sample).
-
-    Args:
-        samples (list of dict): supernet state_dicts from :func:`sgld_samples`.
-        Others as :func:`single_checkpoint`.
-    """
-    return _score_expectation_many(supernet, samples, [arch], data, recal, recal_samples, seed)[0]
-
-
-def _parameter_expectation_many(supernet, samples, archs, data, recal=True, recal_samples=512, seed=0,
-                                progress=False, desc="parameter_expectation") -> list[float]:
-    mean = running_average(_sample_list(samples))
-    return _checkpoint_many(supernet, mean, archs, data, recal, recal_samples, seed, progress, desc)
-
-
-def parameter_expectation(supernet, samples, arch, data, recal: bool = True, recal_samples: int = 512,
-                          seed: int = 0) -> float:
-    """:func:`single_checkpoint` on the mean of the SGLD ``samples``.
-
-    The mean follows :mod:`graphnas.averaging`: floating-point tensors, BN running statistics
-    included, averaged; ``num_batches_tracked`` from the last sample. With ``recal`` the path's
-    statistics are recomputed for the averaged weights anyway. Arguments as :func:`score_expectation`.
-    """
-    return _parameter_expectation_many(supernet, samples, [arch], data, recal, recal_samples, seed)[0]
-
-
-# ---------------------------------------------------------------------- fine-tuning
-def _fine_tune_config(epochs, lr, batch_size, seed, train_options) -> TrainConfig:
+def _fine_tune_config(epochs=1, lr=None, batch_size=64, seed=0, train_options=None) -> TrainConfig:
     if lr is None:
         raise EstimatorError("fine_tune needs lr=<the final learning rate of supernet training> "
                              "(TrainConfig.lr * final_lr_ratio, or a small positive value if that is 0)")
-    lr = _check_positive("lr", lr)
-    options = dict(epochs=epochs, batch_size=batch_size, lr=lr, final_lr_ratio=1.0, seed=seed)
+    options = dict(epochs=check_int("epochs", epochs, 1, error=EstimatorError),
+                   batch_size=check_int("batch_size", batch_size, 1, error=EstimatorError),
+                   lr=check_float("lr", lr, 0, lo_open=True, error=EstimatorError), final_lr_ratio=1.0, seed=seed)
+    if train_options is not None and not isinstance(train_options, Mapping):
+        raise EstimatorError(f"train_options must be a dict of TrainConfig fields, got {type(train_options).__name__}")
     options.update(train_options or {})
     known = {f.name for f in fields(TrainConfig)}
     if set(options) - known:
@@ -325,90 +126,122 @@ def _fine_tune_config(epochs, lr, batch_size, seed, train_options) -> TrainConfi
     return TrainConfig(**options)
 
 
-def _fine_tune_many(supernet, weights, archs, data, epochs=1, lr=None, batch_size=64, recal=True,
-                    recal_samples=512, seed=0, train_options=None, progress=False, desc="fine_tune") -> list[float]:
-    config = _fine_tune_config(epochs, lr, batch_size, seed, train_options)
-    data, archs = as_eval_data(data), list(archs)
-    _load(supernet, weights)
-    scores = []
-    with _bar(len(archs), progress, desc) as bar:
-        for arch in archs:
-            net = supernet.extract(arch)  # a copy: the shared weights stay as loaded
-            train(net, data.train_set, config, progress=False, desc=f"{desc} {arch.hash[:8]}")
-            scores.append(score_path(net, data.eval_set, None, data.train_set if recal else None, recal_samples,
-                                     seed, data.batch_size))
-            bar.update(1)
-    return scores
+def _sgld_weights(name: str, supernet, weights, data: EvalData, options: dict, seed: int) -> list:
+    """The SGLD samples of an expectation: ``samples`` as given, or drawn from ``weights`` with ``options``."""
+    samples = options.pop("samples", None)
+    if isinstance(weights, (list, tuple)):
+        raise EstimatorError(f"{name}: weights is a list; pass SGLD samples as samples=[...] (weights is the "
+                             f"state_dict they are drawn from)")
+    if samples is not None:
+        if weights is not None or options:
+            extra = ["weights"] * (weights is not None) + sorted(options)
+            raise EstimatorError(f"{name}: samples are given, so {', '.join(extra)} (what draws them) do not apply; "
+                                 f"drop them or drop samples")
+        if isinstance(samples, Mapping) or not isinstance(samples, Iterable):
+            raise EstimatorError(f"samples must be a list of supernet state_dicts (from sgld_samples), got "
+                                 f"{type(samples).__name__}: use single_checkpoint for one state_dict")
+        return list(samples)
+    if options.get("sampler") is None or options.get("alpha") is None:
+        raise EstimatorError(f"{name} draws SGLD samples from the weights: pass sampler=<the training sampler> and "
+                             f"alpha=<the final learning rate of supernet training>, or samples=[state_dict, ...]")
+    if data.train_set is None:
+        raise EstimatorError(f"{name} draws SGLD samples on a train_set: pass one in data")
+    if "noise" in options and options["noise"] not in NOISE:
+        raise EstimatorError(f"unknown SGLD noise {options['noise']!r}: choose one of {', '.join(NOISE)}")
+    sampler, alpha = options.pop("sampler"), options.pop("alpha")
+    seed, progress = options.pop("sgld_seed", seed), options.pop("progress", False)
+    return sgld_samples(supernet, weights, data.train_set, sampler, alpha, seed=seed, progress=progress,
+                        desc=f"{name} sgld", **options)
 
 
-def fine_tune(supernet, weights, arch, data, epochs: int = 1, lr: float | None = None, batch_size: int = 64,
-              recal: bool = True, recal_samples: int = 512, seed: int = 0, train_options: dict | None = None) -> float:
-    """Accuracy of ``arch`` extracted from the shared ``weights`` and trained alone for ``epochs``.
-
-    Training is :func:`graphnas.train.train` at the constant rate ``lr`` (the final learning rate of
-    supernet training: the weights are continued, not restarted); the supernet is not changed.
-
-    Args:
-        epochs (int, optional): passes over ``data``'s training set. (default: 1)
-        lr (float): constant learning rate, required.
-        batch_size (int, optional): images per step. (default: 64)
-        recal (bool, optional): recompute every BN statistic of the fine-tuned network on
-            ``recal_samples`` training images before scoring. Without it the network keeps the running
-            statistics fine-tuning left: those copied from the supernet, decayed by BN's momentum
-            (0.9 per step) and mixed with the new batches' statistics, which after a few dozen steps are
-            practically the fine-tuned network's own. (default: ``True``)
-        train_options (dict, optional): further :class:`~graphnas.train.TrainConfig` fields
-            (``weight_decay``, ``momentum``, ...). (default: None)
-        Others as :func:`single_checkpoint`.
-    """
-    return _fine_tune_many(supernet, weights, [arch], data, epochs, lr, batch_size, recal, recal_samples, seed,
-                           train_options)[0]
-
-
-# ---------------------------------------------------------------------- registry
-#: name -> estimator ``(supernet, weights, arch, data, **options) -> accuracy``.
-ESTIMATORS: dict[str, Estimator] = {
-    "single_checkpoint": single_checkpoint,
-    "weight_averaging": weight_averaging,
-    "score_expectation": score_expectation,
-    "parameter_expectation": parameter_expectation,
-    "fine_tune": fine_tune,
-}
-
-_MANY = {single_checkpoint: _checkpoint_many, weight_averaging: _checkpoint_many,
-         score_expectation: _score_expectation_many, parameter_expectation: _parameter_expectation_many,
-         fine_tune: _fine_tune_many}
-
-
-def evaluate_archs(estimator: str | Estimator, supernet, weights, archs: Sequence, data, progress: bool = True,
-                   desc: str | None = None, **options) -> list[float]:
-    """Scores of many architectures with one estimator, each set of weights loaded once.
-
-    Equal to ``[estimator(supernet, weights, a, data, **options) for a in archs]`` (the same images
-    recalibrate every architecture), but the weights are loaded (and averaged, for
-    ``parameter_expectation``) once, and once per sample for ``score_expectation``.
+def make_estimator(name: str, supernet, weights, data, **options) -> Estimator:
+    """The estimator ``name`` of :data:`ESTIMATORS` on ``supernet``.
 
     Args:
-        estimator (str or callable): a name in :data:`ESTIMATORS` or an estimator function; one not
-            registered is called per architecture.
-        archs (sequence of Architecture): what to score.
-        progress (bool, optional): show a tqdm bar. (default: ``True``)
-        desc (str, optional): the bar's label. (default: the estimator's name)
-        **options: the estimator's keyword options (``recal``, ``lr``, ...).
+        name (str): ``single_checkpoint``, ``weight_averaging``, ``score_expectation``,
+            ``parameter_expectation`` or ``fine_tune``.
+        supernet (Supernet): the workspace (module docstring).
+        weights (dict, optional): a supernet state dict: the trained weights (``single_checkpoint``,
+            ``fine_tune``; ``None`` scores what ``supernet`` holds), the weights averaged over the last
+            epoch (``weight_averaging``, required), the weights SGLD starts from (the expectations;
+            ``None``: what ``supernet`` holds; must be ``None`` when ``samples`` are given).
+        data (EvalData, DataSplits or pair): training and evaluation sets.
+        **options: every estimator: ``recal`` (bool, default True: recompute the path's BN statistics
+            first), ``recal_samples`` (default 512), ``seed`` (which recalibration images, default 0).
+            The expectations: ``samples`` (a list of state dicts from :func:`~graphnas.sgld.sgld_samples`),
+            or, to draw them here, ``sampler`` and ``alpha`` (required), ``num_samples`` (4), ``batch_size``
+            (64), ``noise`` (``"eq9"`` or ``"tempered"``), ``temperature``, ``weight_decay`` (0),
+            ``sgld_seed`` (default ``seed``), ``progress`` (False): :func:`~graphnas.sgld.sgld_samples`'s.
+            ``fine_tune``: ``lr`` (required: the final learning rate of supernet training), ``epochs``
+            (1), ``batch_size`` (64), ``train_options`` (further TrainConfig fields).
 
     Returns:
-        list of float: accuracies, in the order of ``archs``.
+        Estimator: ``estimator(arch) -> float`` and ``estimator.score_many(archs) -> list[float]``.
+
+    Raises:
+        EstimatorError: an unknown name or option, a bad value, weights that do not fit.
     """
-    if isinstance(estimator, str):
-        if estimator not in ESTIMATORS:
-            raise EstimatorError(f"unknown estimator {estimator!r}: choose one of {', '.join(ESTIMATORS)}")
-        estimator = ESTIMATORS[estimator]
-    desc = desc or getattr(estimator, "__name__", "estimate")
-    archs = list(archs)
-    many = _MANY.get(estimator)
-    if many is not None:
-        return many(supernet, weights, archs, data, **options, progress=progress, desc=desc)
-    scores = []
-    for arch in tqdm(archs, desc=desc, disable=not progress, leave=False, unit="arch"):
-        scores.append(float(estimator(supernet, weights, arch, data, **options)))
-    return scores
+    _check_name(name)
+    unknown = sorted(set(options) - set(_OPTIONS[name]))
+    if unknown:
+        raise EstimatorError(f"unknown option{'s' * (len(unknown) > 1)} {', '.join(unknown)} for estimator "
+                             f"{name!r}: choose from {', '.join(_OPTIONS[name])}")
+    data = as_eval_data(data)
+    recal = options.pop("recal", True)
+    if not isinstance(recal, bool):
+        raise EstimatorError(f"recal={recal!r} must be True or False")
+    common = dict(recal_samples=options.pop("recal_samples", 512), seed=options.pop("seed", 0))
+    if name == "fine_tune":
+        config = _fine_tune_config(seed=common["seed"], **options)
+        return FineTune(supernet, data, config, weights=weights, recal=recal, **common)
+    if name in ("score_expectation", "parameter_expectation"):
+        weights = _sgld_weights(name, supernet, weights, data, options, common["seed"])
+        if name == "parameter_expectation":
+            weights = running_average(_weight_list(supernet, weights))
+    elif weights is None and name == "weight_averaging":
+        raise EstimatorError("weight_averaging needs the averaged weights: fit(..., average_last_epoch=True)"
+                             ".averaged_state_dict, or `graphnas train --average-last-epoch`")
+    elif weights is not None:
+        _check_state(weights)
+    return SupernetEvaluator(supernet, data.eval_set, data.train_set if recal else None, batch_size=data.batch_size,
+                             weights=weights, name=name, **common)
+
+
+def estimator_for(name: str, supernet, data, train_config: TrainConfig, sampler=None, recal_samples: int = 512,
+                  seed: int = 0, *, weights=None, averaged=None, **options) -> Estimator:
+    """The estimator ``name`` built from what a search job has, with the defaults the methods prescribe.
+
+    SGLD's step size ``alpha`` and fine-tuning's ``lr`` default to the final learning rate of supernet
+    training, ``train_config.lr * train_config.final_lr_ratio``; their ``batch_size`` to training's; SGLD's
+    ``weight_decay`` to training's (the same objective, continued) and ``sgld_seed`` to ``seed``.
+
+    Args:
+        name (str): a name of :data:`ESTIMATORS`.
+        supernet (Supernet): the trained supernet (holding its weights, or the workspace for ``weights``).
+        data (DataSplits, EvalData or pair): its ``train`` and ``val`` sets.
+        train_config (TrainConfig): how the supernet was trained.
+        sampler (callable, optional): the path sampler of training; the SGLD expectations need it.
+        recal_samples (int): images for BN recalibration (default: 512).
+        seed (int): which images, and SGLD's seed (default: 0).
+        weights (dict, optional): weights to load; ``None``: what ``supernet`` holds.
+        averaged (dict, optional): the weights averaged over the last epoch; ``weight_averaging`` needs them.
+        **options: further options of :func:`make_estimator` (``recal``, ``num_samples``, ``noise``, ...).
+
+    Returns:
+        Estimator: as :func:`make_estimator`.
+    """
+    _check_name(name)
+    final_lr = train_config.lr * train_config.final_lr_ratio
+    rate = {"score_expectation": "alpha", "parameter_expectation": "alpha", "fine_tune": "lr"}.get(name)
+    built = dict(recal_samples=recal_samples, seed=seed)
+    if rate is not None and "samples" not in options:
+        if rate not in options and final_lr <= 0:
+            raise EstimatorError(f"{name} steps at the final learning rate of supernet training, lr * final_lr_ratio "
+                                 f"= {train_config.lr:g} * {train_config.final_lr_ratio:g} = 0: train with "
+                                 f"final_lr_ratio > 0, or pass {rate}=<a small positive step>")
+        built.update({rate: final_lr, "batch_size": train_config.batch_size})
+        if rate == "alpha":
+            built.update(sampler=sampler, weight_decay=train_config.weight_decay)
+    if name == "weight_averaging":
+        weights = averaged
+    return make_estimator(name, supernet, weights, data, **{**built, **options})

@@ -26,7 +26,7 @@ from torch.utils.data import Subset, TensorDataset
 
 from graphnas import ChoiceEdge, Node, SearchSpace, Stem, Supernet
 from graphnas import distributed as dist
-from graphnas.estimate import SupernetEvaluator
+from graphnas.estimators import make_estimator
 from graphnas.samplers import UniformSampler
 from graphnas.train import CHECKPOINT, LOG, TrainConfig, fit
 
@@ -91,10 +91,17 @@ def worker(out: Path) -> None:
     fit(sn, dataset(), SN, UniformSampler(sn.space), progress=False)
     r = dist.rank()
     torch.save({"toy": toy.state_dict(), "sn": sn.state_dict()}, out / f"rank{r}.pt")
-    evaluator = SupernetEvaluator(sn, Subset(dataset(), range(32)), dataset(), recal_samples=32)
+    data = (dataset(), Subset(dataset(), range(32)))
+    evaluator = make_estimator("single_checkpoint", sn, None, data, recal_samples=32)
     scores = dist.evaluate_many(archs(), evaluator)
+    estimator, scored = make_estimator("single_checkpoint", sn, None, data, recal_samples=32), []
+    real = estimator._score
+    estimator._score = lambda part, bar: (scored.extend(a.hash for a in part), real(part, bar))[1]
+    many = estimator.score_many(archs() + archs()[:2])  # sharded, gathered; repeats scored once
+    local = [make_estimator("single_checkpoint", sn, None, data, recal_samples=32)(a) for a in archs()]
     (out / f"eval{r}.json").write_text(json.dumps({"scores": scores, "mine": len(evaluator.cache),
-                                                   "world": dist.world_size()}))
+                                                   "world": dist.world_size(), "many": many, "scored": scored,
+                                                   "calls": estimator.calls, "local": local}))
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +180,17 @@ def test_evaluate_many_sharded_and_gathered(two_ranks):
     assert [e["mine"] for e in evals] == [3, 2]  # items 0, 2, 4 on rank 0; 1, 3 on rank 1
     assert all(e["world"] == 2 for e in evals)
     assert all(0.0 <= s <= 1.0 for s in evals[0]["scores"])
+
+
+def test_score_many_sharded_over_ranks(two_ranks):
+    _, _, evals = two_ranks
+    distinct = list(dict.fromkeys(a.hash for a in archs()))  # archs() repeats one: 4 distinct of 5
+    assert len(distinct) == 4
+    assert [e["scored"] for e in evals] == [distinct[0::2], distinct[1::2]]  # each rank its share, in one batch
+    for e in evals:
+        assert e["many"] == e["scores"] + e["scores"][:2]  # the full ordered list on every rank
+        assert e["many"][:5] == e["local"]  # what one process alone gives
+        assert e["calls"] == 4
 
 
 def test_single_process_is_noop():

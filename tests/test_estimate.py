@@ -1,4 +1,4 @@
-"""accuracy(), recalibrate_bn() and SupernetEvaluator on tiny supernets and random data."""
+"""accuracy(), recalibrate_bn() and SupernetEvaluator (the estimator protocol) on tiny supernets and random data."""
 
 from __future__ import annotations
 
@@ -222,11 +222,12 @@ def test_evaluator_caches_by_hash(tiny):
     assert ev(build_tiny().arch(list(b.choices))) == ev.cache[b.hash] and ev.calls == 2
 
 
-def test_evaluator_recalibrates_with_train_set(tiny, monkeypatch):
+def test_evaluator_recalibrates_with_train_set_and_puts_bn_back(tiny, monkeypatch):
     sn = Supernet(tiny)
     pollute(sn, tiny)
     val, train_set = random_set(40, seed=7), random_set(64, seed=8)
     arch = tiny.sample(3)
+    before = bn_stats(sn)
     seen = []
     import graphnas.estimate as est
     real = est.recalibrate_bn
@@ -235,6 +236,8 @@ def test_evaluator_recalibrates_with_train_set(tiny, monkeypatch):
     score = ev(arch)
     assert len(seen) == 1
     assert seen[0][0][1] is train_set and seen[0][0][2] is arch
+    assert all(torch.equal(v, before[k]) for k, v in bn_stats(sn).items())  # recalibration undone
+    real(sn, train_set, arch, num_samples=32)
     assert sn.stem.conv.bn.num_batches_tracked.item() == 1  # 32 samples in one batch of 128
     assert score == accuracy(sn, val, arch)
 
@@ -252,3 +255,22 @@ def test_evaluator_without_train_set_skips_recalibration(tiny, monkeypatch):
     assert ev.calls == 1
     assert all(torch.equal(v, before[k]) for k, v in sn.state_dict().items())
     assert score == accuracy(sn, val, arch)
+
+
+def test_score_many_scores_each_new_architecture_once(tiny, monkeypatch):
+    sn = Supernet(tiny)
+    pollute(sn, tiny)
+    val, train_set = random_set(40, seed=7), random_set(64, seed=8)
+    a, b, c = tiny.sample(1), tiny.sample(2), tiny.sample(3)
+    ev = SupernetEvaluator(sn, val, train_set, recal_samples=32)
+    single = SupernetEvaluator(sn, val, train_set, recal_samples=32)
+    assert ev(b) == single(b) and ev.calls == 1
+    batches = []
+    real = ev._score
+    monkeypatch.setattr(ev, "_score", lambda archs, bar: (batches.append(list(archs)), real(archs, bar))[1])
+    scores = ev.score_many([a, b, a, c], progress=True)
+    assert [x.hash for x in batches[0]] == [a.hash, c.hash]  # one batch, the cached b and the repeated a left out
+    assert scores == [single(a), single(b), single(a), single(c)]
+    assert ev.calls == 3 and set(ev.cache) == {a.hash, b.hash, c.hash}
+    assert ev.score_many([c, b]) == [scores[3], scores[1]] and len(batches) == 1
+    assert ev.score_many([]) == []

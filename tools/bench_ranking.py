@@ -6,8 +6,10 @@ scratch, several seeds, test accuracy), trains supernets on the same space and d
 sampling (p_drop calibrated so the sampled architectures' expected MAdds is the median of the
 ground-truth architectures'), and scores the same architectures with every estimator of
 :mod:`graphnas.estimators`, with and without BN recalibration, on validation images (never the
-test images the ground truth is measured on). For each estimator: Kendall tau against the mean
-ground-truth accuracy, the median over the evaluation points (one per supernet seed).
+test images the ground truth is measured on); the two SGLD expectations under both noise forms of
+:mod:`graphnas.sgld` (Eq. 9 as written, and the tempered posterior at T = 1). For each estimator:
+Kendall tau against the mean ground-truth accuracy, the median over the evaluation points (one per
+supernet seed).
 
     python tools/bench_ranking.py --ground-truth runs/ranking/ground_truth.json --out runs/ranking
 
@@ -36,14 +38,22 @@ from graphnas.data import load_dataset
 from graphnas.errors import EstimatorError, GraphnasError
 from graphnas.groundtruth import FIX as GT_FIX, ground_truth_archs, load_ground_truth, mean_accuracy
 from graphnas.estimate import score_path
-from graphnas.estimators import EvalData, evaluate_archs, sgld_samples
+from graphnas.estimators import ESTIMATORS, EvalData, make_estimator
+from graphnas.sgld import sgld_samples
 from graphnas.ranking import kendall_tau, plot_ranking, rank_report, spearman_rho
 from graphnas.samplers import make_sampler
 from graphnas.train import TrainConfig, fit, train
 from graphnas.utils import atomic_write_json
-from graphnas.workflow import run_space
+from graphnas.jobs import run_space
 
-ESTIMATORS = ("single_checkpoint", "fine_tune", "score_expectation", "parameter_expectation", "weight_averaging")
+NOISE_FORMS = {"eq9": "Eq. 9 noise", "tempered": "tempered noise, T = 1"}
+#: table rows: (key in ranking.json, label, estimator name, SGLD noise form or None)
+ROWS = [("single_checkpoint", "single checkpoint", "single_checkpoint", None),
+        ("fine_tune", "fine tune", "fine_tune", None)]
+ROWS += [(f"{name}[{noise}]", f"{name.replace('_', ' ')} ({label})", name, noise)
+         for noise, label in NOISE_FORMS.items() for name in ("score_expectation", "parameter_expectation")]
+ROWS += [("weight_averaging", "weight averaging", "weight_averaging", None)]
+assert {r[2] for r in ROWS} == set(ESTIMATORS)
 
 
 def ground_truth(path: Path):
@@ -63,8 +73,8 @@ def fine_tune_both(supernet, weights, archs, eval_data: EvalData, tune_set, epoc
                    batch_size: int, recal_samples: int) -> tuple[list[float], list[float]]:
     """``fine_tune`` without and with BN recalibration from one fine-tuning run per architecture.
 
-    The same as calling :func:`graphnas.estimators.fine_tune` with ``recal=False`` and ``recal=True``
-    (training is seeded, so both calls would train the same network), at half the cost.
+    The same as the ``fine_tune`` estimator of :func:`graphnas.estimators.make_estimator` with ``recal=False``
+    and ``recal=True`` (training is seeded, so both would train the same network), at half the cost.
     """
     supernet.load_state_dict(weights)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, final_lr_ratio=1.0, seed=0)
@@ -127,10 +137,12 @@ def main() -> None:
         trained = fit(supernet, data.train, config, sampler, desc=f"supernet {point}", average_last_epoch=True)
         weights = {k: v.clone() for k, v in supernet.state_dict().items()}
         train_s = time.perf_counter() - t0
-        samples = sgld_samples(supernet, weights, data.train, sampler, alpha=final_lr,
-                               num_samples=args.sgld_samples, batch_size=args.batch_size, seed=point)
+        samples = {noise: sgld_samples(supernet, weights, data.train, sampler, alpha=final_lr,
+                                       num_samples=args.sgld_samples, batch_size=args.batch_size, seed=point,
+                                       noise=noise, desc=f"sgld {noise}")
+                   for noise in NOISE_FORMS}
         scores = {}
-        for name in ESTIMATORS:
+        for key, _, name, noise in ROWS:
             if name == "fine_tune":
                 tune_set = Subset(data.train, np.random.default_rng(1).permutation(len(data.train))
                                   [:args.finetune_size].tolist())
@@ -139,11 +151,11 @@ def main() -> None:
                     args.batch_size, args.recal_samples)
                 continue
             for recal in (False, True):
-                given = {"score_expectation": samples, "parameter_expectation": samples,
-                         "weight_averaging": trained.averaged_state_dict}.get(name, weights)
-                scores[f"{name}/{'recal' if recal else 'no_recal'}"] = evaluate_archs(
-                    name, supernet, given, archs, eval_data, desc=f"{name} recal={recal}", recal=recal,
-                    recal_samples=args.recal_samples)
+                given = {"samples": samples[noise]} if noise else {}
+                loaded = None if noise else trained.averaged_state_dict if name == "weight_averaging" else weights
+                estimator = make_estimator(name, supernet, loaded, eval_data, recal=recal,
+                                           recal_samples=args.recal_samples, **given)
+                scores[f"{key}/{'recal' if recal else 'no_recal'}"] = estimator.score_many(archs, progress=True)
         taus = {k: kendall_tau(v, true) for k, v in scores.items()}
         results["points"].append({"seed": point, "train_seconds": train_s, "supernet_history": trained.history,
                                   "p_drop": sampler.p_drop, "scores": scores, "tau": taus,
@@ -163,13 +175,13 @@ def main() -> None:
 
     gaps = np.diff(np.sort(true))
     rows = []
-    for name in ESTIMATORS:
+    for key, label, _, _ in ROWS:
         cells = []
         for recal in ("no_recal", "recal"):
-            k = f"{name}/{recal}"
+            k = f"{key}/{recal}"
             per = ", ".join(f"{p['tau'][k]:.2f}" for p in results["points"])
             cells.append(f"**{median_tau[k]:.2f}** ({per})")
-        rows.append(f"| {name.replace('_', ' ')} | {cells[0]} | {cells[1]} |")
+        rows.append(f"| {label} | {cells[0]} | {cells[1]} |")
     body = (
         "## Ranking by weight-sharing estimators vs standalone training (issue 5)\n\n"
         f"`python tools/bench_ranking.py --ground-truth {args.ground_truth} --train-size {args.train_size} "
@@ -189,7 +201,9 @@ def main() -> None:
         f"images, SGD momentum 0, lr {args.lr} cosine to {final_lr:g}, ST-NAS sampling with p_drop "
         f"{sampler.p_drop:.3f} (expected MAdds {target / 1e6:.2f}M, the ground truth's median). Estimators score "
         f"{args.eval_size} validation images; BN recalibration on {args.recal_samples} training images; SGLD: "
-        f"{args.sgld_samples} samples (one per epoch) at alpha = {final_lr:g}; fine-tune: {args.finetune_epochs} "
+        f"{args.sgld_samples} samples (one per epoch) at alpha = {final_lr:g}, under each noise form of "
+        f"`graphnas.sgld`: ST-NAS Eq. 9 as written (`sqrt(2 alpha)`, the default) and the tempered posterior "
+        f"(`sqrt(2 alpha T / N)`, T = 1, N = {args.train_size}); fine-tune: {args.finetune_epochs} "
         f"epoch over {args.finetune_size} training images at {final_lr:g}; weight averaging over the last epoch.\n\n"
         "Kendall tau against the ground truth, median over the evaluation points (each point in brackets):\n\n"
         "| estimator | without BN recalibration | with BN recalibration |\n|---|---|---|\n" + "\n".join(rows) +
