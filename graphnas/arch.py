@@ -20,6 +20,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import ArchitectureError
+from .networkx_input import choices_of_graph
 from .ops.registry import NONE
 
 if TYPE_CHECKING:
@@ -290,6 +291,19 @@ class Architecture:
         except ValueError as err:  # what else the parser refuses
             raise ArchitectureError(f"malformed architecture JSON ({_short(str(err))}); {fix}") from None
         return cls.from_dict(data, space)
+
+    @classmethod
+    def from_networkx(cls, space: "SearchSpace", graph: nx.DiGraph) -> "Architecture":
+        """The architecture of ``space`` drawn as a networkx DiGraph: one edge per present choice edge,
+        labelled with its operator (attribute ``op``); a branch edge left out is ``none``. The inverse
+        of :attr:`graph`: ``Architecture.from_networkx(arch.space, arch.graph) == arch``.
+
+        Raises:
+            ArchitectureError: a cycle, a node or edge the space does not have, an ``op`` that is not a
+                candidate of its edge, a missing stem edge, or a broken in-degree constraint (one line
+                naming the edge and the fix).
+        """
+        return cls(space, choices_of_graph(space, graph))
 
     # ------------------------------------------------------------------ identity
     def __eq__(self, other) -> bool:

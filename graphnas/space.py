@@ -49,6 +49,7 @@ import numpy as np
 from . import indegree
 from .arch import Architecture, gray_widths
 from .errors import ArchitectureError, SpaceError
+from .networkx_input import space_arguments
 from .ops.registry import NONE
 from .parts import BRANCH, FLAT, STEM, Cell, ChoiceEdge, Fixed, Head, Node, Stem, Template, edges_between
 from .space_checks import StructureChecks
@@ -151,6 +152,36 @@ class SearchSpace(StructureChecks):
         if key not in self._derived:
             self._derived[key] = build()
         return self._derived[key]
+
+    @classmethod
+    def from_networkx(cls, graph, name: str | None = None, **options) -> "SearchSpace":
+        """A space drawn as a networkx DiGraph (attribute conventions: :mod:`graphnas.networkx_input`).
+
+        Nodes ``0..n-1`` (topological order) carry ``channels`` and ``reduction`` (optionally ``stage``,
+        ``concat``, ``in_degree``); edges carry ``candidates`` (optionally ``kind``, default ``branch`` when
+        they offer ``none``, and ``index``, the choice-vector position). The space is built and checked
+        as any other.
+
+        Args:
+            graph (networkx.DiGraph): the template DAG.
+            name (str, optional): the space's name (default: ``graph.graph['name']``).
+            **options: the other arguments of :class:`SearchSpace` (``input_shape``, ``num_classes``,
+                ``stem``, ``head``, ``body``, ``templates``, ``drop_unfit``, ...).
+
+        Raises:
+            SpaceError: not a DAG, node ids other than ``0..n-1``, a missing or malformed attribute, or
+                any check of the space itself (one line naming the node or edge and the fix).
+
+        Example::
+
+            >>> import networkx as nx
+            >>> g = nx.DiGraph()
+            >>> g.add_nodes_from([(0, dict(channels=8, reduction=1)), (1, dict(channels=16, reduction=2))])
+            >>> g.add_edge(0, 1, candidates=["mbconv_k3_e3", "mbconv_k5_e3"])
+            >>> SearchSpace.from_networkx(g, "drawn", input_shape=(3, 16, 16), stem=Stem(8)).size
+            2
+        """
+        return cls(**space_arguments(graph, {**options, "name": name}))
 
     # ------------------------------------------------------------------ structure
     @property
