@@ -31,7 +31,9 @@ INT64_MAX = int(np.iinfo(np.int64).max)
 def _radices(space) -> np.ndarray:
     radices = np.asarray(space.radices if hasattr(space, "radices") else space)
     if radices.ndim != 1 or (radices.size and not np.issubdtype(radices.dtype, np.integer)) or (radices < 1).any():
-        raise SpaceError(f"radices must be a 1-D sequence of positive ints (candidates per edge), got {space!r}")
+        shown = " ".join(repr(space).split())
+        raise SpaceError(f"radices must be a 1-D sequence of positive ints (candidates per edge), got "
+                         f"{shown if len(shown) <= 80 else shown[:77] + '...'}")
     return radices.astype(np.int64)
 
 

@@ -58,6 +58,8 @@ def test_bad_input_is_one_clear_line():
         choices_of([3, 2], [0, 6])
     with pytest.raises(ArchitectureError, match="integers"):
         choices_of([3, 2], [0.5])
+    with pytest.raises(SpaceError, match=r"radices must be a 1-D sequence of positive ints .*got \[0, 3\]"):
+        choices_of([0, 3], [0])
 
 
 def test_spaces_beyond_int64_fail_with_one_line(tmp_path):
