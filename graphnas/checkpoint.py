@@ -1,11 +1,8 @@
 """Checkpoints: tensors and plain containers only, written atomically, refused when they do not fit.
 
-One mechanism serves two kinds of file:
-
-* **weights** (:func:`save_weights` / :func:`load_weights`): ``{"state_dict", "meta", "digest"}``, what
-  ``graphnas run`` keeps as ``supernet.pt``;
-* **training checkpoints** (:func:`save_checkpoint` / :func:`load_checkpoint`), what
-  :func:`graphnas.train.fit` writes as ``<out>/checkpoint.pt``::
+One format: the training checkpoint (:func:`save_checkpoint` / :func:`load_checkpoint`) that
+:func:`graphnas.train.fit` writes as ``<out>/checkpoint.pt`` for every job (``graphnas run``, ``train``), which
+``--resume`` continues and ``graphnas search`` reads (:func:`read_trained`)::
 
       format        "graphnas-train"          version       1
       meta          {"space", "fingerprint", "scale"} or {"model": class name} (+ "arch": hash)
@@ -33,7 +30,7 @@ A file that cannot be read, or was made for another space or config, raises one
 :class:`~graphnas.errors.CheckpointError` line naming the file and the fix; nothing is written
 before that check. A file that is not a regular file (a FIFO would block ``torch.load``) is refused
 before it is opened. Every field a resume or a search reads is checked against what it is loaded into
-(:func:`check_resume_state`, :func:`load_weights`, :meth:`Trained.load_into`) before anything is loaded:
+(:func:`check_resume_state`, :meth:`Trained.load_into`) before anything is loaded:
 state-dict keys, shapes, dtypes and finite values, optimizer and scheduler states, RNG states, step,
 epoch, history, statistics and averages; a refused file leaves the model untouched.
 """
@@ -58,7 +55,7 @@ from .files import regular_file
 from .utils import atomic_target
 
 __all__ = ["FORMAT", "VERSION", "model_meta", "save_checkpoint", "load_checkpoint", "check_meta", "check_config",
-           "rng_state", "set_rng_state", "save_weights", "load_weights", "load_averaged", "Trained", "read_trained",
+           "rng_state", "set_rng_state", "load_averaged", "Trained", "read_trained",
            "check_resume_state"]
 
 FORMAT = "graphnas-train"
@@ -498,30 +495,6 @@ def check_config(path: Path, saved: dict | None, config: dict) -> None:
                               f"resume with the same options, or use another --out folder or delete it")
 
 
-def save_weights(module: nn.Module, path: str | Path, meta: dict) -> None:
-    """``torch.save`` a state dict (tensors only) plus plain metadata, atomically (temp file + rename)."""
-    save_checkpoint(path, {"state_dict": module.state_dict(), "meta": meta})
-
-
-def load_weights(module: nn.Module, path: str | Path, meta: dict) -> None:
-    """Load weights written by :func:`save_weights`, refusing a file made for another space, scale or config,
-    or whose state dict does not fit ``module`` (keys, shapes, dtypes, non-finite values): ``module`` is left
-    untouched then."""
-    path = Path(path)
-    fix = "delete it or run without --resume"
-    blob = _read(path, fix)
-    if "state_dict" not in blob or "meta" not in blob:
-        raise CheckpointError(f"checkpoint {path} is unreadable (no state_dict/meta: not a weights file); {fix}")
-    with _refuse(path, fix):
-        _plain(blob["meta"], "meta")
-    if blob["meta"] != meta:
-        raise CheckpointError(f"checkpoint {path} was made for {_show(blob['meta'], 300)}, not {meta}; use another "
-                              f"--out folder")
-    with _refuse(path, fix):
-        _state_dict_like(blob["state_dict"], module.state_dict(), "state_dict")
-    module.load_state_dict(blob["state_dict"])
-
-
 def load_averaged(path: str | Path, meta: dict | None = None) -> dict:
     """The ``averaged_state_dict`` of a finished training checkpoint (see ``average_last_epoch``)."""
     blob = load_checkpoint(path, meta)
@@ -540,7 +513,7 @@ class Trained:
         path (Path): the file.
         state_dict (dict): the weights (the averaged ones when asked for).
         meta (dict): the space's ``name``/``fingerprint``/``scale`` it was trained for.
-        history (list of dict): one dict per training epoch (a weights file: where it came from).
+        history (list of dict): one dict per training epoch.
         seed (int): the training seed, which also seeded the data splits (a search must reuse them, or it
             would score paths on images the supernet trained on).
     """
@@ -556,62 +529,47 @@ class Trained:
         or unexpected names, other shapes or dtypes): ``model`` is left untouched then."""
         check_meta(self.path, self.meta, model_meta(model), fix="pass the same --space, --scale, --ops, --data and "
                    "--resolution as the training run")
-        with _refuse(self.path, "pass a checkpoint.pt written by `graphnas train` or a supernet.pt written by "
-                                "`graphnas run`"):
+        with _refuse(self.path, "pass a checkpoint.pt written by `graphnas train` or `graphnas run`"):
             _state_dict_like(self.state_dict, model.state_dict(), "weights")
         model.load_state_dict(self.state_dict)
 
 
 def read_trained(path: str | Path, averaged: bool = False) -> Trained:
-    """Read a finished supernet: a training checkpoint of ``graphnas train`` (``checkpoint.pt``: its final
-    weights, or with ``averaged`` the mean over its last epoch) or a weights file of ``graphnas run``
-    (``supernet.pt``).
+    """Read a finished supernet: the training checkpoint of ``graphnas train`` or ``graphnas run``
+    (``checkpoint.pt``): its final weights, or with ``averaged`` the mean over its last epoch.
 
     Raises:
-        CheckpointError: missing, not a regular file or unreadable file, neither kind, a field of the wrong
-            type, training not finished, or no averaged weights when ``averaged`` is asked for.
+        CheckpointError: missing, not a regular file or unreadable file, not a training checkpoint, a field of
+            the wrong type, training not finished, or no averaged weights when ``averaged`` is asked for.
     """
     path = Path(path)
-    fix = "pass a checkpoint.pt written by `graphnas train` or a supernet.pt written by `graphnas run`"
+    fix = "pass the checkpoint.pt a `graphnas train` or `graphnas run` wrote"
     blob = _read(path, fix, missing=fix)
     keys = ("space", "fingerprint", "scale")
     with _refuse(path, fix):
-        if blob.get("format") == FORMAT:
-            if not _is_int(blob.get("version")) or blob["version"] != VERSION:
-                raise _Bad(f"version is {_show(blob.get('version'))}, expected {VERSION}")
-            for key in ("meta", "config", "history"):
-                _plain(blob.get(key), key)
-            config, meta, history = blob.get("config"), blob.get("meta"), blob.get("history")
-            if not isinstance(config, dict) or not isinstance(meta, dict):
-                raise _Bad(f"config is {_show(config)} and meta {_show(meta)}, expected dicts")
-            total = _int_field(config.get("epochs"), "config['epochs']", 1)
-            seed = _int_field(config.get("seed"), "config['seed']", 0)
-            done = _int_field(blob.get("epoch"), "epoch", 0, total)
-            if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-                raise _Bad(f"history is {_show(history)}, expected a list of dicts")
-            if done < total:
-                raise CheckpointError(f"checkpoint {path} is at epoch {done} of {total}; finish training first with "
-                                      f"`graphnas train --resume` (same options)")
-            state = blob.get("averaged_state_dict") if averaged else blob.get("model")
-            if state is None and not averaged:
-                raise _Bad("it holds no model weights")
-            if state is None:
-                raise CheckpointError(f"checkpoint {path} holds no averaged weights; train with "
-                                      f"--average-last-epoch, or search its final weights (no --averaged)")
-            state = _tensor_dict(state, "averaged_state_dict" if averaged else "model")
-        elif "state_dict" in blob and "meta" in blob:
-            if averaged:
-                raise CheckpointError(f"{path} is a weights file of `graphnas run` and holds no averaged weights; "
-                                      f"drop --averaged")
-            _plain(blob["meta"], "meta")
-            meta, state = blob["meta"], _tensor_dict(blob["state_dict"], "state_dict")
-            if not isinstance(meta, dict):
-                raise _Bad(f"meta is {_show(meta)}, expected a dict")
-            train = meta.get("train") or {}
-            if not isinstance(train, dict):
-                raise _Bad(f"meta['train'] is {_show(train)}, expected a dict")
-            history, seed = [{"loaded_from": str(path)}], _int_field(train.get("seed", 0), "meta['train']['seed']", 0)
-        else:
-            raise CheckpointError(f"checkpoint {path} is unreadable (neither a training checkpoint nor a weights "
-                                  f"file); {fix}")
+        if blob.get("format") != FORMAT:
+            raise CheckpointError(f"checkpoint {path} is unreadable (format {_show(blob.get('format'))}: not a "
+                                  f"graphnas training checkpoint); {fix}")
+        if not _is_int(blob.get("version")) or blob["version"] != VERSION:
+            raise _Bad(f"version is {_show(blob.get('version'))}, expected {VERSION}")
+        for key in ("meta", "config", "history"):
+            _plain(blob.get(key), key)
+        config, meta, history = blob.get("config"), blob.get("meta"), blob.get("history")
+        if not isinstance(config, dict) or not isinstance(meta, dict):
+            raise _Bad(f"config is {_show(config)} and meta {_show(meta)}, expected dicts")
+        total = _int_field(config.get("epochs"), "config['epochs']", 1)
+        seed = _int_field(config.get("seed"), "config['seed']", 0)
+        done = _int_field(blob.get("epoch"), "epoch", 0, total)
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise _Bad(f"history is {_show(history)}, expected a list of dicts")
+        if done < total:
+            raise CheckpointError(f"checkpoint {path} is at epoch {done} of {total}; finish training first with "
+                                  f"`graphnas train --resume` (same options)")
+        state = blob.get("averaged_state_dict") if averaged else blob.get("model")
+        if state is None and not averaged:
+            raise _Bad("it holds no model weights")
+        if state is None:
+            raise CheckpointError(f"checkpoint {path} holds no averaged weights; train with --average-last-epoch, "
+                                  f"or search its final weights (another --estimator than weight_averaging)")
+        state = _tensor_dict(state, "averaged_state_dict" if averaged else "model")
     return Trained(path, state, {k: meta.get(k) for k in keys}, list(history), seed)

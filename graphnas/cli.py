@@ -24,7 +24,7 @@ import json
 import sys
 from pathlib import Path
 
-from .checks import INT64_MAX, MAX_LOOKUP_ROWS, MAX_LR, MAX_RESOLUTION, float_arg, int_arg
+from .checks import int_arg
 from .cli_inputs import load_arch, parse_scale
 from .errors import GraphnasError
 
@@ -53,34 +53,33 @@ def _load_space(args):
     return get_space(args.space, **parse_scale(args.scale))
 
 
-def _run_config(args, **extra):
-    """The RunConfig of ``graphnas run`` / ``graphnas search`` flags (unset flags keep RunConfig's defaults)."""
-    from dataclasses import replace
+#: Output folder of each job command when neither --out nor --config gives one.
+DEFAULT_OUT = {"run": "runs/demo", "search": "runs/search", "train": "runs/train"}
 
-    from .workflow import RunConfig
 
-    base = RunConfig()
-    train_cfg = replace(base.train, seed=args.seed, **{k: v for k, v in dict(
-        epochs=getattr(args, "epochs", None), batch_size=getattr(args, "batch_size", None),
-        lr=getattr(args, "lr", None)).items() if v is not None})
-    given = {k: v for k, v in dict(space=args.space, data=args.data, data_root=args.data_root,
-                                   resolution=args.resolution, strategy=args.strategy, budget=args.budget,
-                                   population=args.population, madds=args.madds, params=args.params,
-                                   latency=args.latency, latency_table=args.latency_table,
-                                   lookup_labels=args.lookup_labels, lookup_rows=args.lookup_rows,
-                                   bad_images=args.bad_images, out=args.out).items() if v is not None}
-    if args.ops is not None:
-        given["ops"] = args.ops
-    return replace(base, **given, scale=parse_scale(args.scale), train=train_cfg, lookup=not args.no_lookup,
-                   seed=args.seed, progress=not args.quiet, **extra)
+def _job_config(args, command: str):
+    """The JobConfig of a job command: ``--config FILE`` (else the defaults, with the command's output folder),
+    then every flag given (flags are the config's fields: :func:`graphnas.options.add_flags`)."""
+    from .jobs import JobConfig
+    from .options import given_flags, with_values
+    from .train import TrainConfig
+
+    config = JobConfig.load(args.config) if getattr(args, "config", None) else JobConfig(out=DEFAULT_OUT[command])
+    config = with_values(config, given_flags(args, JobConfig))
+    train = given_flags(args, TrainConfig, skip=("seed",))
+    if train:
+        config.training.train = {**config.training.train, **train}
+    if getattr(args, "checkpoint", None):
+        config.search.checkpoint = args.checkpoint
+    return config
 
 
 def _print_report(report: dict, config) -> None:
     best = report["best"]
     print(f"space {report['space']['name']}: {report['space']['size']:.3e} architectures "
           f"({report['space']['topologies']} topologies)")
-    if config.checkpoint:
-        print(f"supernet loaded from {config.checkpoint}{' (averaged weights)' if config.averaged else ''}; "
+    if config.search.checkpoint:
+        print(f"supernet loaded from {config.search.checkpoint} (estimator {config.search.estimator}); "
               f"{report['search']['evaluations']} architectures evaluated in {report['timings']['search_seconds']:.0f} s")
     else:
         print(f"supernet trained in {report['timings']['train_seconds']:.0f} s; {report['search']['evaluations']} "
@@ -106,46 +105,27 @@ def _print_report(report: dict, config) -> None:
 
 
 def cmd_run(args) -> int:
-    from .workflow import run
+    from .jobs import run
 
-    config = _run_config(args, resume=args.resume)
-    _print_report(run(config), config)
-    return 0
-
-
-def cmd_search(args) -> int:
-    from .workflow import run
-
-    config = _run_config(args, checkpoint=args.checkpoint, averaged=args.averaged)
-    _print_report(run(config), config)
+    config = _job_config(args, args.command)
+    report = run(config)
+    if report is not None:  # ranks other than 0 under torchrun only train
+        _print_report(report, config)
     return 0
 
 
 def cmd_train(args) -> int:
-    from dataclasses import replace
-
     from .distributed import is_main
-    from .train import TrainConfig
-    from .train_job import TrainJob, run_train_job
+    from .jobs import train
 
-    given = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                 weight_decay=args.weight_decay, label_smoothing=args.label_smoothing)
-    train_cfg = replace(TrainConfig(), seed=args.seed, nesterov=args.nesterov,
-                        **{k: v for k, v in given.items() if v is not None})
-    job = TrainJob(space=args.space, scale=parse_scale(args.scale), ops=args.ops, data=args.data,
-                   data_root=args.data_root, resolution=args.resolution, bad_images=args.bad_images or "stop",
-                   sampler=args.sampler,
-                   sampler_options=parse_scale(args.sampler_option, "sampler option"), train=train_cfg, out=args.out,
-                   resume=args.resume, average_last_epoch=args.average_last_epoch,
-                   checkpoint_every=args.checkpoint_every, device=args.device, progress=not args.quiet)
-    supernet, result = run_train_job(job)
+    supernet, result = train(_job_config(args, "train"))
     if is_main():
         last = result.history[-1]
         print(f"space {supernet.space.name}: {sum(p.numel() for p in supernet.parameters())} supernet parameters; "
               f"trained steps {result.start_step}-{result.step} of {result.total_steps}")
         print(f"epoch {last['epoch']}: loss {last['loss']:.4f}, train acc {last['accuracy']:.4f}, lr {last['lr']:.3g}"
               + ("; averaged weights of the last epoch stored" if result.averaged_state_dict is not None else ""))
-        print(f"wrote {result.checkpoint} and {Path(args.out) / 'train_log.json'}")
+        print(f"wrote {result.checkpoint} and {result.checkpoint.parent / 'train_log.json'}")
     return 0
 
 
@@ -218,105 +198,46 @@ def cmd_render(args) -> int:
     return 0
 
 
-def _job_args(p: argparse.ArgumentParser, d) -> None:
-    """The flags ``graphnas run`` and ``graphnas search`` share (``d``: the RunConfig of their defaults)."""
-    p.add_argument("--space", help=f"space name or .py file (default: {d.space})")
-    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments besides the data's channels "
-                   "and classes, on top of the space's laptop scale (CPU_SCALE in its module; `graphnas spaces` "
-                   "lists it)")
-    p.add_argument("--data", help=f"digits (built in), fashion_mnist, cifar10 or imagefolder (default: {d.data})")
-    p.add_argument("--data-root", help="folder of the data set (never downloaded)")
-    p.add_argument("--bad-images", choices=("stop", "skip"), help="imagefolder: a file that is not a readable image "
-                   "stops the job naming it (stop, the default) or is left out with a warning (skip)")
-    p.add_argument("--resolution", type=int_arg(4, MAX_RESOLUTION), help="input resolution (default: the space's "
-                   "CPU_SCALE resolution, else 16)")
-    p.add_argument("--ops", nargs="+", help="operators kept on every edge (default: the space's CPU_OPS, e.g. "
-                   "st_nas keeps mbconv_k3_e3_se mbconv_k5_e6_se identity; else all); 'all' searches the whole space")
-    p.add_argument("--strategy", help=f"evolution, random or gcn (GCN-NAS: segments, a GCN predictor, "
-                   f"super-cells) (default: {d.strategy})")
-    p.add_argument("--budget", type=int_arg(1), help=f"architectures to evaluate (default: {d.budget})")
-    p.add_argument("--population", type=int_arg(1), help=f"evolution population (default: {d.population})")
-    p.add_argument("--madds", help="MAdds limit with a unit, e.g. 1.5M")
-    p.add_argument("--params", help="parameter limit with a unit, e.g. 300K")
-    p.add_argument("--latency", help="latency limit with a unit, e.g. 4ms, predicted by a measured table of this "
-                   "machine (--latency-table, else <out>/latency.db built by the job)")
-    p.add_argument("--latency-table", help="latency table of the job's space from `graphnas latency build`")
-    p.add_argument("--lookup-labels", type=int_arg(-INT64_MAX, MAX_LOOKUP_ROWS), help=f"architectures of the lookup "
-                   f"subspace scored with the supernet to train its GCN (default: {d.lookup_labels})")
-    p.add_argument("--lookup-rows", type=int_arg(-INT64_MAX, MAX_LOOKUP_ROWS), help=f"largest lookup subspace "
-                   f"around the best architecture (default: {d.lookup_rows})")
-    p.add_argument("--no-lookup", action="store_true", help="skip <out>/lookup.db (and the latency table it needs)")
-    p.add_argument("--out", help=f"output folder (default: {d.out})")
-    p.add_argument("--seed", type=int_arg(0), default=d.seed, help="seed of the search (and, for run, of training "
-                   "and the data splits)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+def _job_flags(p: argparse.ArgumentParser, command: str) -> None:
+    """The flags of a job command, one per field of the job's config (:class:`graphnas.jobs.JobConfig`):
+    ``run`` all of them, ``train`` all but the search's, ``search`` all but the training's (except --device)."""
+    from .jobs import JobConfig, SearchConfig, SetupConfig, TrainingConfig
+    from .options import add_flags
+    from .train import TrainConfig
+
+    d = JobConfig(out=DEFAULT_OUT[command])
+    if command != "search":
+        p.add_argument("--config", help="a job.json a graphnas job wrote: its options, under the flags given")
+    add_flags(p, SetupConfig, d.setup)
+    if command == "search":
+        add_flags(p, TrainingConfig, d.training, skip=tuple(f for f in vars(d.training) if f != "device"))
+    else:
+        add_flags(p, TrainingConfig, d.training)
+        add_flags(p, TrainConfig, d.train_config(), skip=("seed",))
+    if command != "train":
+        add_flags(p, SearchConfig, d.search)
+    add_flags(p, JobConfig, d, skip=("setup", "training", "search") + (("resume",) if command == "search" else ()))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from dataclasses import replace
-
-    from .train import TrainConfig
-    from .workflow import RunConfig
-
-    d, t = RunConfig(), RunConfig().train
     p = sub.add_parser("run", help="train a supernet, search under limits, report and render the best architecture, "
                        "and build a lookup table around it")
-    _job_args(p, d)
-    p.add_argument("--epochs", type=int_arg(1), help=f"supernet training epochs (default: {t.epochs})")
-    p.add_argument("--batch-size", type=int_arg(1), help=f"default: {t.batch_size}")
-    p.add_argument("--lr", type=float_arg(0, MAX_LR, lo_open=True), help=f"initial learning rate (default: {t.lr})")
-    p.add_argument("--resume", action="store_true", help="reuse <out>/supernet.pt instead of training again")
+    _job_flags(p, "run")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("search", help="search a supernet trained before (graphnas train's checkpoint.pt or graphnas "
-                       "run's supernet.pt) under limits; report, render, lookup table")
+    p = sub.add_parser("search", help="search a supernet trained before (the checkpoint.pt of graphnas train or "
+                       "graphnas run) under limits; report, render, lookup table")
     p.add_argument("--checkpoint", required=True, help="the trained supernet; give the same --space, --scale, --ops, "
                    "--data and --resolution as its training run (the data splits follow its seed)")
-    p.add_argument("--averaged", action="store_true", help="search the weights averaged over the last training epoch "
-                   "(graphnas train --average-last-epoch)")
-    _job_args(p, replace(d, out="runs/search"))
-    p.set_defaults(func=cmd_search)
+    _job_flags(p, "search")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("train", help="train a supernet only (one sampled path per step), with checkpoints, "
                        "exact resume, weight averaging; runs unchanged under torchrun --nproc_per_node N")
-    p.add_argument("--space", default="st_nas", help="space name or .py file (default: st_nas)")
-    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments on top of the space's CPU_SCALE")
-    p.add_argument("--ops", nargs="+", help="operators kept on every edge (default: the space's CPU_OPS; 'all')")
-    p.add_argument("--data", default="digits", help="digits (built in), fashion_mnist, cifar10 or imagefolder")
-    p.add_argument("--data-root", help="folder of the data set (never downloaded)")
-    p.add_argument("--bad-images", choices=("stop", "skip"), help="imagefolder: a file that is not a readable image "
-                   "stops the job naming it (stop, the default) or is left out with a warning (skip)")
-    p.add_argument("--resolution", type=int_arg(4, MAX_RESOLUTION), help="input resolution (default: the space's "
-                   "CPU_SCALE resolution, else 16)")
-    p.add_argument("--sampler", default="uniform", help="path sampler kind: uniform, stnas, constrained, pool "
-                   "(graphnas.samplers.make_sampler; default: uniform)")
-    p.add_argument("--sampler-option", nargs="*", metavar="KEY=VALUE", help="sampler options, e.g. p_drop=0.2 "
-                   "or madds=300M")
-    tc = TrainConfig()
-    p.add_argument("--epochs", type=int_arg(1), help=f"default: {tc.epochs}")
-    p.add_argument("--batch-size", type=int_arg(1), help=f"global batch, split over torchrun processes "
-                   f"(default: {tc.batch_size})")
-    p.add_argument("--lr", type=float_arg(0, MAX_LR, lo_open=True), help=f"initial learning rate, cosine-annealed "
-                   f"to 0 (default: {tc.lr})")
-    p.add_argument("--momentum", type=float_arg(0, 1, hi_open=True), help=f"SGD momentum; 0 decouples consecutive "
-                   f"paths (default: {tc.momentum})")
-    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (with --momentum > 0)")
-    p.add_argument("--weight-decay", type=float_arg(0, 1, hi_open=True), help=f"default: {tc.weight_decay}")
-    p.add_argument("--label-smoothing", type=float_arg(0, 1, hi_open=True), help=f"default: {tc.label_smoothing}")
-    p.add_argument("--seed", type=int_arg(0), default=0)
-    p.add_argument("--out", default="runs/train", help="folder of checkpoint.pt and train_log.json (default: runs/train)")
-    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
-                   help="continue from <out>/checkpoint.pt (start from scratch if there is none), or from the "
-                   "given file (which must exist)")
-    p.add_argument("--average-last-epoch", action="store_true", help="also store the mean of the weights over the "
-                   "iterations of the last epoch (SE-NAS)")
-    p.add_argument("--checkpoint-every", type=int_arg(0), default=0, metavar="STEPS",
-                   help="checkpoint every STEPS steps as well as at every epoch end (default: 0, epoch ends only)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda (cuda:LOCAL_RANK under torchrun), cuda:N or auto")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _job_flags(p, "train")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("spaces", help="list the search spaces: exact size, MAdds and parameters of the smallest "

@@ -37,7 +37,7 @@ def _space_of(args, meta: dict | None = None):
         present = {op for e in space.edges for op in e.candidates} - {"none"}
         ops = meta["ops"] if not present <= set(meta["ops"]) else None  # a table of a subspace: draw from it
     if ops:
-        from .workflow import restrict_ops
+        from .jobs import restrict_ops
 
         space = restrict_ops(space, ops)
     return space

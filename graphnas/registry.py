@@ -61,6 +61,9 @@ class SpaceInfo:
         cpu_scale (dict): scale arguments that train in minutes on a laptop CPU (``CPU_SCALE``; the
             paper scale, i.e. ``make_space()``'s defaults, when not given). It may hold ``resolution``.
         cpu_ops (tuple of str, optional): operators a CPU-scale demo keeps (``CPU_OPS``; ``None``: all).
+        training (dict): the paper's training settings the job uses unless told otherwise (``TRAINING``):
+            ``sampler``, ``sampler_options`` and :class:`~graphnas.train.TrainConfig` fields (ST-NAS:
+            its sampler and momentum 0).
         references (dict): published models that are architectures of the space (``REFERENCES``):
             label -> ``(builder() -> Architecture, published)``; in the module ``published`` is MAdds
             (a number) or a dict ``{"madds": ..., "params": ...}`` of the figures the paper gives, here
@@ -72,6 +75,7 @@ class SpaceInfo:
     cpu_scale: dict = field(default_factory=dict)
     cpu_ops: tuple[str, ...] | None = None
     references: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
 
 
 def space_info(name: str) -> SpaceInfo:
@@ -83,7 +87,7 @@ def space_info(name: str) -> SpaceInfo:
     refs = {label: (build, published if isinstance(published, dict) else {"madds": published})
             for label, (build, published) in getattr(module, "REFERENCES", {}).items()}
     return SpaceInfo(name, getattr(module, "PAPER", ""), dict(getattr(module, "CPU_SCALE", {})),
-                     tuple(ops) if ops is not None else None, refs)
+                     tuple(ops) if ops is not None else None, refs, dict(getattr(module, "TRAINING", {})))
 
 
 def _space_module(name: str):

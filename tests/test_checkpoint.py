@@ -226,10 +226,12 @@ def test_refuses_corrupt_and_truncated(reference, tmp_path):
     assert "unreadable" in _refused(tmp_path / "b", lambda p: (p.parent.mkdir(), p.write_bytes(whole[:len(whole) // 2])))
 
 
-def test_refuses_weights_file(tmp_path):
-    from graphnas.checkpoint import save_weights
+def test_refuses_a_file_of_another_format(tmp_path):
+    """One checkpoint format: a weights-only file (graphnas before issue 13 wrote supernet.pt so) is refused."""
+    from graphnas.checkpoint import save_checkpoint
 
-    msg = _refused(tmp_path, lambda p: save_weights(supernet(), p, {"space": "digits8"}), match="not a graphnas")
+    msg = _refused(tmp_path, lambda p: save_checkpoint(p, {"state_dict": supernet().state_dict(),
+                                                           "meta": {"space": "digits8"}}), match="not a graphnas")
     assert "training checkpoint" in msg
 
 

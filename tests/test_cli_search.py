@@ -1,4 +1,4 @@
-"""`graphnas search`: search a supernet trained before (graphnas train's checkpoint.pt, graphnas run's supernet.pt)."""
+"""`graphnas search`: search a supernet trained before (the checkpoint.pt of graphnas train or graphnas run)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import graphnas.workflow as workflow
+import graphnas.jobs.setup as job_setup
 from graphnas.checkpoint import save_checkpoint
 from graphnas.cli import main
 
@@ -41,8 +41,8 @@ def error_line(capsys, rc: int) -> str:
 def test_search_a_trained_checkpoint(trained, tmp_path, capsys, monkeypatch, strategy):
     space_file, ckpt = trained
     seeds = []
-    real = workflow.load_dataset
-    monkeypatch.setattr(workflow, "load_dataset", lambda *a, **kw: seeds.append(kw["seed"]) or real(*a, **kw))
+    real = job_setup.load_dataset
+    monkeypatch.setattr(job_setup, "load_dataset", lambda *a, **kw: seeds.append(kw["seed"]) or real(*a, **kw))
     out = tmp_path / "s"
     before = ckpt.read_bytes()
     assert main(["search", "--checkpoint", str(ckpt), "--space", str(space_file), "--strategy", strategy,
@@ -53,29 +53,31 @@ def test_search_a_trained_checkpoint(trained, tmp_path, capsys, monkeypatch, str
     report = json.loads((out / "report.json").read_text())
     blob = torch.load(ckpt, weights_only=True)
     assert report["supernet"]["history"] == json.loads(json.dumps(blob["history"]))  # its training, not a new one
-    assert report["files"]["supernet"] == str(ckpt) and not (out / "supernet.pt").exists()
+    assert report["files"]["supernet"] == str(ckpt) and not (out / "checkpoint.pt").exists()
     assert ckpt.read_bytes() == before
     assert seeds == [3]  # the data splits of the training run: no path is scored on images it trained on
     assert report["search"]["strategy"] == strategy and (out / "best_arch.json").is_file()
 
 
-def test_search_averaged_weights_and_a_run_weights_file(trained, tmp_path, capsys):
+def test_search_averaged_weights_and_the_checkpoint_of_a_run(trained, tmp_path, capsys):
     space_file, ckpt = trained
     common = ["--space", str(space_file), "--budget", "2", "--strategy", "random", "--quiet", "--no-lookup"]
-    assert main(["search", "--checkpoint", str(ckpt), "--averaged", "--out", str(tmp_path / "a"), *common]) == 0
-    assert "(averaged weights)" in capsys.readouterr().out
-    # graphnas run's supernet.pt is searched as well (its own seed recorded in it)
+    assert main(["search", "--checkpoint", str(ckpt), "--estimator", "weight_averaging", "--out", str(tmp_path / "a"),
+                 *common]) == 0
+    assert "(estimator weight_averaging)" in capsys.readouterr().out
+    # graphnas run writes the same checkpoint.pt, searched the same way (its own seed recorded in it)
     assert main(["run", "--space", str(space_file), "--epochs", "1", "--batch-size", "256", "--budget", "2",
-                 "--strategy", "random", "--out", str(tmp_path / "r"), "--quiet", "--no-lookup"]) == 0
+                 "--strategy", "random", "--out", str(tmp_path / "r"), "--quiet", "--no-lookup", "--seed", "5"]) == 0
     capsys.readouterr()
-    weights = tmp_path / "r" / "supernet.pt"
+    weights = tmp_path / "r" / "checkpoint.pt"
     assert main(["search", "--checkpoint", str(weights), "--out", str(tmp_path / "b"), *common]) == 0
     report = json.loads((tmp_path / "b" / "report.json").read_text())
-    assert report["supernet"]["history"] == [{"loaded_from": str(weights)}]
+    assert report["supernet"]["history"] == json.loads((tmp_path / "r" / "report.json").read_text())["supernet"][
+        "history"]
     capsys.readouterr()
-    line = error_line(capsys, main(["search", "--checkpoint", str(weights), "--averaged", "--out",
-                                    str(tmp_path / "c"), *common]))
-    assert "holds no averaged weights" in line and "--averaged" in line
+    line = error_line(capsys, main(["search", "--checkpoint", str(weights), "--estimator", "weight_averaging",
+                                    "--out", str(tmp_path / "c"), *common]))
+    assert "holds no averaged weights" in line and "--average-last-epoch" in line
 
 
 def test_search_bad_checkpoints_fail_with_one_line(trained, tmp_path, capsys):
@@ -96,8 +98,8 @@ def test_search_bad_checkpoints_fail_with_one_line(trained, tmp_path, capsys):
     blob["averaged_state_dict"] = None
     plain = tmp_path / "plain.pt"
     save_checkpoint(plain, blob)
-    line = error_line(capsys, main(["search", "--checkpoint", str(plain), "--space", str(space_file), "--averaged",
-                                    *common]))
+    line = error_line(capsys, main(["search", "--checkpoint", str(plain), "--space", str(space_file), "--estimator",
+                                    "weight_averaging", *common]))
     assert "no averaged weights" in line and "--average-last-epoch" in line
     (tmp_path / "junk.pt").write_bytes(b"junk")
     line = error_line(capsys, main(["search", "--checkpoint", str(tmp_path / "junk.pt"), "--space", str(space_file),
@@ -109,7 +111,7 @@ def test_search_bad_checkpoints_fail_with_one_line(trained, tmp_path, capsys):
 def test_tools_search_wraps_the_cli():
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "search.py"), "--help"], capture_output=True,
                          text=True, check=True).stdout
-    assert "--checkpoint" in out and "--averaged" in out and "--strategy" in out
+    assert "--checkpoint" in out and "--estimator" in out and "--strategy" in out
 
 
 def test_too_few_lookup_labels_or_rows_fail_with_one_line_before_any_work(trained, tmp_path, capsys):

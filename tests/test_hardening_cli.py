@@ -18,7 +18,8 @@ from graphnas.cost.limits import bound_value, make_limit, parse_count, parse_lat
 from graphnas.errors import ConstraintError, GraphnasError
 from graphnas.lookup.bounds import parse_limit
 from graphnas.train import TrainConfig
-from graphnas.workflow import RunConfig, run
+from graphnas.jobs import JobConfig, SearchConfig, TrainingConfig, run
+from graphnas.options import with_values
 
 ROOT = Path(__file__).resolve().parents[1]
 HUGE = "1" + "0" * 24  # a 25-digit integer
@@ -234,16 +235,21 @@ def test_train_config_refuses_non_finite_and_out_of_range(change, name):
     (dict(resolution=0), "resolution=0"), (dict(resolution=-8), "resolution=-8"),
     (dict(madds="1e309M"), "too large"), (dict(latency="1e309ms"), "too large"),
     (dict(lookup_rows=10 ** 23, lookup=True), "lookup_rows=100000000000000000000000 is too large"),
-    (dict(train=TrainConfig(lr=math.inf)), "training option lr=inf"),
-    (dict(train=TrainConfig(epochs=0)), "training option epochs=0"),
-    (dict(train=TrainConfig(lr=1e24)), "training option lr=1e"),
+    (dict(train={"lr": math.inf}), "training option lr=inf"),
+    (dict(train={"epochs": 0}), "training option epochs=0"),
+    (dict(train={"lr": 1e24}), "training option lr=1e"),
+    (dict(train={"epochs": "3"}), "training option epochs='3' must be an integer"),
+    (dict(strategy="annealing"), "strategy='annealing' is not a choice"),
+    (dict(estimator="guess"), "estimator='guess' is not a choice"),
+    (dict(sampler="greedy"), "sampler='greedy' is not a choice"),
     (dict(madds="1K"), "cannot be met"), (dict(params=0), "is zero"), (dict(latency=math.inf), "too large"),
 ])
 def test_run_config_is_checked_before_any_work(change, match, tmp_path):
     out = tmp_path / "run"
-    tiny = dict(train=TrainConfig(epochs=1, batch_size=256), budget=2, strategy="random", lookup=False)
+    tiny = JobConfig(training=TrainingConfig(train={"epochs": 1, "batch_size": 256}),
+                     search=SearchConfig(budget=2, strategy="random", lookup=False), out=str(out), quiet=True)
     with pytest.raises(GraphnasError, match=match):  # tiny: should a check be missing, the job is short
-        run(RunConfig(out=str(out), progress=False, **{**tiny, **change}))
+        run(with_values(tiny, change))
     assert not out.exists()
 
 

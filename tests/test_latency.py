@@ -26,7 +26,7 @@ from graphnas.cost.timing import Measurement, TimingConfig, TorchBackend, measur
 from graphnas.errors import ConstraintError, LatencyError
 from graphnas.registry import space_info
 from graphnas.samplers import ConstrainedSampler, make_sampler
-from graphnas.workflow import restrict_ops
+from graphnas.jobs import restrict_ops
 
 FAST = TimingConfig(warmup=1, warmup_s=0.0, runs=3, min_rounds=1, max_rounds=2, budget_s=0.05)
 

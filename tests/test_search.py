@@ -12,7 +12,7 @@ import graphnas
 from graphnas import ConstraintError, arch_cost
 from graphnas.cost.limits import Limit
 from graphnas.search import STRATEGIES, Record, SearchResult, evolution, pareto_front, random_search, sample_feasible
-from graphnas.workflow import restrict_ops
+from graphnas.jobs import restrict_ops
 
 from conftest import CPU_SCALE
 

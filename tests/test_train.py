@@ -296,11 +296,11 @@ def test_cli_train_resume_and_refusal(tmp_path, capsys):
     capsys.readouterr()
     assert main(args[:-5] + ["--lr", "0.3", "--resume"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("graphnas: error: checkpoint") and "\n" not in err and "lr 0.1 -> 0.3" in err
+    assert err.startswith("graphnas: error: checkpoint") and "\n" not in err and "lr 0.05 -> 0.3" in err
     assert main(args + ["--resume", str(tmp_path / "missing.pt")]) == 2
     assert main(["train", "--space", str(space_file), "--device", "tpu", "--quiet"]) == 2
     assert main(["train", "--space", str(space_file), "--sampler", "nope", "--quiet", "--out", str(tmp_path / "x")]) == 2
-    assert "unknown sampler 'nope'" in capsys.readouterr().err
+    assert "sampler='nope' is not a choice" in capsys.readouterr().err
     assert (out / "checkpoint.pt").read_bytes() == before
 
 

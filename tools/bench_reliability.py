@@ -5,7 +5,7 @@
 
 1. **Genuine files.** graphnas makes one small file of each kind in ``--out`` (a tiny space, the
    ``nb201`` space at its laptop scale): an architecture JSON, a training checkpoint (mid-run and
-   finished), a ``supernet.pt``, a latency table, a lookup table, an image folder, and the ranking
+   finished), a latency table, a lookup table, an image folder, and the ranking
    ground truth when a validated loader (``load_ground_truth``) exists.
 2. **Fuzzer.** Each file is damaged (truncation at a random offset, byte flips, zero fill; for JSON
    wrong types per field, deleted/foreign keys, deep nesting, huge ints, NaN/Infinity; for SQLite
@@ -154,7 +154,7 @@ class Genuine:
         return TrainConfig(epochs=2, batch_size=8, lr=0.05, seed=0)
 
     def make(self) -> "Genuine":
-        for name, fn in (("arch", self._arch), ("checkpoint", self._checkpoint), ("weights", self._weights),
+        for name, fn in (("arch", self._arch), ("checkpoint", self._checkpoint),
                          ("latency", self._latency), ("lookup", self._lookup), ("images", self._images),
                          ("labels", self._labels)):
             try:
@@ -185,17 +185,6 @@ class Genuine:
         fit(Supernet(space), self.train_set(), self.train_config(), UniformSampler(space), progress=False, out=done,
             average_last_epoch=True)
         self.files["checkpoint_done"] = done / "checkpoint.pt"
-
-    def _weights(self):
-        import torch
-        from graphnas import Supernet
-        from graphnas.checkpoint import model_meta, save_weights
-
-        torch.manual_seed(1)
-        model = Supernet(self.tiny())
-        self.weights_meta = model_meta(model)
-        save_weights(model, self.folder / "supernet.pt", self.weights_meta)
-        self.files["weights"] = self.folder / "supernet.pt"
 
     def _latency(self):
         path = self.folder / "latency.db"
@@ -313,7 +302,7 @@ def _state_digest(module) -> dict:
 def build_targets(g: Genuine) -> list[Target]:
     import torch
     from graphnas import Supernet
-    from graphnas.checkpoint import load_weights, read_trained
+    from graphnas.checkpoint import read_trained
     from graphnas.cost.latency import LatencyModel
     from graphnas.data import load_dataset
     from graphnas.lookup import LookupTable
@@ -340,11 +329,6 @@ def build_targets(g: Genuine) -> list[Target]:
         model = Supernet(g.tiny())
         t.load_into(model)
         return [_state_digest(model), t.meta, t.history, t.seed]
-
-    def weights(path):
-        model = Supernet(g.tiny())
-        load_weights(model, path, g.weights_meta)
-        return _state_digest(model)
 
     def lookup(path):
         with LookupTable.open(path) as t:
@@ -378,8 +362,6 @@ def build_targets(g: Genuine) -> list[Target]:
     if "checkpoint_done" in f:
         targets.append(Target("checkpoint: read_trained(averaged)", f["checkpoint_done"], "torch", fn=trained,
                               payloads=_torch_payloads))
-    if "weights" in f:
-        targets.append(Target("supernet.pt: load_weights", f["weights"], "torch", fn=weights, payloads=_torch_payloads))
     if "lookup" in f:
         targets.append(Target("lookup table: open/query/row", f["lookup"], "sqlite", fn=lookup, hash_column="hash",
                               payloads=lambda p, m: _sqlite_payloads(p, g)))
@@ -649,7 +631,7 @@ def kills(g: Genuine, tally: fz.Tally, rng: random.Random, per_job: int, names: 
     root = work / "kill"
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()  # kills land between the end of the imports and the end of the work
-    finish(start([sys.executable, "-c", "import graphnas.cli, graphnas.workflow"], root))
+    finish(start([sys.executable, "-c", "import graphnas.cli, graphnas.jobs"], root))
     imports = time.perf_counter() - t0
     for job in jobs(g, work):
         if names is not None and job.name not in names:

@@ -35,7 +35,7 @@ RECIPE_KEYS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_dec
 def build_space(args):
     from graphnas.data import load_dataset
     from graphnas.registry import space_info
-    from graphnas.workflow import run_space
+    from graphnas.jobs import run_space
 
     scale = {**space_info(args.space).cpu_scale, **json.loads(args.scale)}
     resolution = args.resolution or scale.pop("resolution", 16)

@@ -1,4 +1,4 @@
-"""One short end-to-end run of the one-shot job, then resume and checkpoint handling.
+"""The one job (graphnas.jobs): one short end-to-end run, then resume, checkpoints, config layers and job.json.
 
 st_nas needs a resolution of at least 16 at stem_stride 1 (reduction x16), so the job runs on the digits
 at 16 px (the smallest st_nas input), 1 epoch, 4 evaluations.
@@ -7,7 +7,6 @@ at 16 px (the smallest st_nas input), 1 epoch, 4 evaluations.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,9 @@ import torch
 import graphnas
 from graphnas import GraphnasError, Supernet, arch_cost
 from graphnas.cost.limits import parse_count
-from graphnas.train import TrainConfig
+from graphnas.jobs import JobConfig, SearchConfig, SetupConfig, TrainingConfig, resolve, restrict_ops, run, train
+from graphnas.options import with_values
 from graphnas.registry import space_info
-from graphnas.workflow import RunConfig, restrict_ops, run
 
 CPU_SCALE = {k: v for k, v in space_info("st_nas").cpu_scale.items() if k != "resolution"}
 
@@ -37,11 +36,17 @@ def median_limit() -> str:
     return f"{np.median(madds) / 1e3:.1f}K"
 
 
-def config(out: Path, **kw) -> RunConfig:
-    base = RunConfig(resolution=RESOLUTION, train=TrainConfig(epochs=1, batch_size=64, lr=0.05, momentum=0.9),
-                     ops=list(OPS), budget=4, population=2, madds=median_limit(), progress=False, out=str(out),
-                     recal_samples=128, lookup=False)
-    return replace(base, **kw)
+TRAIN = {"epochs": 1, "batch_size": 64, "lr": 0.05, "momentum": 0.9}
+
+
+def config(out: Path, train: dict | None = None, **kw) -> JobConfig:
+    """A tiny job on ``out``: fields of any part by name (``budget=2``, ``ops=None``), ``train`` the optimiser's."""
+    base = JobConfig(setup=SetupConfig(resolution=RESOLUTION, ops=list(OPS)),
+                     training=TrainingConfig(sampler="uniform", train=dict(train or TRAIN)),
+                     search=SearchConfig(budget=4, population=2, madds=median_limit(), recal_samples=128,
+                                         lookup=False),
+                     out=str(out), quiet=True)
+    return with_values(base, kw)
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +67,7 @@ def test_job_ends_with_a_lookup_table_of_its_own_space(first_run, tmp_path):
     out, first = first_run
     job = tmp_path / "job"
     job.mkdir()
-    (job / "supernet.pt").write_bytes((out / "supernet.pt").read_bytes())
+    (job / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes())
     report = run(config(job, resume=True, lookup=True, lookup_labels=16, lookup_rows=300))
     lookup = report["lookup"]
     assert lookup["table"] == str(job / "lookup.db") == report["files"]["lookup"]
@@ -90,7 +95,8 @@ def test_job_ends_with_a_lookup_table_of_its_own_space(first_run, tmp_path):
 
 def test_outputs_written(first_run):
     out, report = first_run
-    for name in ("report.json", "best_arch.json", "best_arch.svg", "best_arch.png", "best_arch.dot", "supernet.pt"):
+    for name in ("report.json", "best_arch.json", "best_arch.svg", "best_arch.png", "best_arch.dot", "checkpoint.pt",
+                 "train_log.json", "job.json"):
         assert (out / name).is_file(), name
     assert (out / "best_arch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in (out / "best_arch.svg").read_text()
@@ -108,7 +114,7 @@ def test_best_arch_loads_back_and_meets_limit(first_run):
     assert arch.hash == report["best"]["hash"]
     assert list(arch.ops) == report["best"]["ops"] and list(arch.choices) == report["best"]["choices"]
     assert set(arch.ops) <= set(OPS) | {"none"}
-    limit = parse_count(report["config"]["madds"])
+    limit = parse_count(report["config"]["search"]["madds"])
     assert report["best"]["madds"] == arch_cost(arch).madds <= limit
     assert report["best"]["params"] == arch_cost(arch).params
     # the limit bites: some architectures of the subspace exceed it
@@ -130,46 +136,83 @@ def test_report_contents(first_run):
     assert report["data"]["train"] + n_val + n_test == 1797
     assert report["search"]["evaluations"] == 4
     assert report["search"]["strategy"] == "evolution"
-    assert report["search"]["constraints"] == [f"Limit(madds <= {parse_count(report['config']['madds']):g})"]
+    assert report["search"]["constraints"] == [f"Limit(madds <= {parse_count(report['config']['search']['madds']):g})"]
     pareto = report["search"]["pareto"]
     assert pareto and pareto[-1]["score"] == best["val_accuracy"]
-    assert all(p["costs"]["madds"] <= parse_count(report["config"]["madds"]) for p in pareto)
+    assert all(p["costs"]["madds"] <= parse_count(report["config"]["search"]["madds"]) for p in pareto)
     history = report["supernet"]["history"]
     assert len(history) == 1 and history[0]["epoch"] == 1
     assert report["space"]["name"] == "st_nas/ops" and report["space"]["size"] == subspace().size
 
 
-def test_checkpoint_loads_with_weights_only(first_run):
+def test_checkpoint_is_the_training_checkpoint_and_loads_with_weights_only(first_run):
     out, report = first_run
-    blob = torch.load(out / "supernet.pt", map_location="cpu", weights_only=True)
-    assert set(blob) == {"state_dict", "meta", "digest"}  # digest: content_digest of the other two
+    blob = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert blob["format"] == "graphnas-train" and blob["step"] > 0 and "digest" in blob  # one format for every job
     assert blob["meta"]["space"] == "st_nas/ops"
     assert blob["meta"]["fingerprint"] == subspace().fingerprint
     sn = Supernet(subspace())
-    sn.load_state_dict(blob["state_dict"])  # strict: every key matches
+    sn.load_state_dict(blob["model"])  # strict: every key matches
     assert sum(p.numel() for p in sn.parameters()) == report["supernet"]["parameters"]
+    assert report["files"]["supernet"] == str(out / "checkpoint.pt")
 
 
-def test_resume_reuses_supernet(first_run):
+def test_job_json_is_the_resolved_config_and_repeats_the_job(first_run, tmp_path):
     out, report = first_run
-    ckpt = out / "supernet.pt"
+    saved = json.loads((out / "job.json").read_text())
+    assert saved == json.loads(json.dumps(report["config"]))
+    again = JobConfig.from_dict(saved)
+    assert again == resolve(config(out))
+    assert again.train_config().momentum == 0.9 and again.training.sampler == "uniform"
+    with pytest.raises(GraphnasError, match="unknown job config key search.budgett"):
+        JobConfig.from_dict({**saved, "search": {**saved["search"], "budgett": 3}})
+    with pytest.raises(GraphnasError, match="search.budget=0"):
+        JobConfig.from_dict({**saved, "search": {**saved["search"], "budget": 0}})
+    with pytest.raises(GraphnasError, match="setup.resolution='16' must be an integer or None"):
+        JobConfig.from_dict({**saved, "setup": {**saved["setup"], "resolution": "16"}})
+
+
+def test_resume_reuses_a_finished_supernet(first_run):
+    out, report = first_run
+    ckpt = out / "checkpoint.pt"
     before = ckpt.read_bytes()
     again = run(config(out, resume=True))
-    assert again["supernet"]["history"] == [{"resumed_from": str(ckpt)}]
+    assert again["supernet"]["history"] == report["supernet"]["history"]
     assert ckpt.read_bytes() == before  # not retrained, not rewritten
     assert again["best"]["hash"] == report["best"]["hash"]
     assert again["best"]["val_accuracy"] == pytest.approx(report["best"]["val_accuracy"], abs=0.01)
 
 
+def test_run_killed_mid_training_resumes_exactly(tmp_path, interrupt_after, monkeypatch):
+    """`graphnas run --resume` continues a killed run's training where its checkpoint stopped, with the same
+    weights as a run never stopped (the trainer's exact resume)."""
+    import graphnas.train as train_module
+
+    two = {**TRAIN, "epochs": 2}
+    whole = run(config(tmp_path / "whole", train=two, checkpoint_every=5))
+    real = interrupt_after(train_module, "save_checkpoint", 2)  # killed at the third save: mid-epoch 1
+    with pytest.raises(KeyboardInterrupt):
+        run(config(tmp_path / "cut", train=two, checkpoint_every=5))
+    assert not (tmp_path / "cut" / "report.json").exists()
+    step = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["step"]
+    assert 0 < step < 2 * (1797 // 64)
+    monkeypatch.setattr(train_module, "save_checkpoint", real)
+    resumed = run(config(tmp_path / "cut", train=two, checkpoint_every=5, resume=True))
+    a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["best"]["hash"] == whole["best"]["hash"]
+
+
 def test_resume_with_corrupt_checkpoint(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "supernet.pt").write_bytes(b"not a checkpoint at all")
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
     with pytest.raises(GraphnasError) as info:
         run(config(out, resume=True))
     msg = str(info.value)
     assert "\n" not in msg
-    assert "supernet.pt" in msg and "unreadable" in msg
+    assert "checkpoint.pt" in msg and "unreadable" in msg
     assert not (out / "report.json").exists()
 
 
@@ -177,10 +220,37 @@ def test_resume_refuses_checkpoint_of_other_config(first_run, tmp_path):
     out, _ = first_run
     other = tmp_path / "other"
     other.mkdir()
-    (other / "supernet.pt").write_bytes((out / "supernet.pt").read_bytes())
-    with pytest.raises(GraphnasError, match="was made for") as info:
-        run(config(other, resume=True, train=TrainConfig(epochs=2, batch_size=64, lr=0.05, momentum=0.9)))
+    (other / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes())
+    with pytest.raises(GraphnasError, match="other training options") as info:
+        run(config(other, resume=True, train={**TRAIN, "epochs": 2}))
     assert "\n" not in str(info.value)
+
+
+def test_space_paper_training_is_the_default_and_the_user_overrides_it():
+    """st_nas states its paper's training (TRAINING: stnas sampler, momentum 0); the job uses it unless told."""
+    base = JobConfig(search=SearchConfig(madds="1.5M"))
+    r = resolve(base)
+    assert r.training.sampler == "stnas" and r.training.sampler_options == {"target_madds": "1.5M"}
+    assert r.train_config().momentum == 0.0 and r.train_config().nesterov is False
+    assert r.train_config().epochs == 30  # the job's own default where the space says nothing
+    no_limit = resolve(JobConfig())
+    assert no_limit.training.sampler_options == {"p_drop": 0.5}
+    mine = resolve(with_values(base, {"sampler": "uniform", "train": {"momentum": 0.5}}))
+    assert mine.training.sampler == "uniform" and mine.training.sampler_options == {}
+    assert mine.train_config().momentum == 0.5
+    other = resolve(JobConfig(setup=SetupConfig(space="nb201")))  # no TRAINING: the job's defaults
+    assert other.training.sampler == "uniform" and other.train_config().momentum == 0.9
+    assert resolve(r) == r  # resolving twice changes nothing
+    with pytest.raises(GraphnasError, match="unknown training option.*momentun"):
+        resolve(with_values(base, {"train": {"momentun": 0.5}}))
+
+
+def test_train_stops_after_training_and_run_searches_its_checkpoint(tmp_path):
+    supernet, result = train(config(tmp_path / "t"))
+    assert result.step == result.total_steps and not (tmp_path / "t" / "report.json").exists()
+    report = run(config(tmp_path / "s", checkpoint=str(result.checkpoint)))
+    assert report["files"]["supernet"] == str(result.checkpoint)
+    assert not (tmp_path / "s" / "checkpoint.pt").exists()  # searched, not trained again
 
 
 def test_bad_ops_and_strategy(tmp_path):
@@ -205,8 +275,8 @@ def test_restrict_ops_keeps_only_given_ops():
 def test_run_any_space_at_its_cpu_scale(tmp_path, space):
     """Without ops or scale, a space runs at its CPU_SCALE (its own resolution) with all its operators."""
     info = space_info(space)
-    report = run(replace(config(tmp_path / space), space=space, resolution=None, ops=None, madds=None,
-                         train=TrainConfig(epochs=1, batch_size=64, lr=0.05), budget=2))
+    report = run(config(tmp_path / space, space=space, resolution=None, ops=None, madds=None,
+                        train={"epochs": 1, "batch_size": 64, "lr": 0.05}, budget=2))
     assert report["space"]["name"] == space  # no subspace: every operator kept
     assert report["space"]["size"] == graphnas.get_space(space).size
     assert report["data"]["input_shape"][1] == info.cpu_scale["resolution"]
@@ -228,3 +298,37 @@ def test_latency_limit_uses_a_measured_table_of_the_jobs_space(first_run):
     assert bites["best"]["latency_ms"] <= bound + 1e-4
     assert any("latency" in c for c in bites["search"]["constraints"])
     assert bites["timings"]["latency_table_seconds"] < report["timings"]["latency_table_seconds"]
+
+
+def test_flags_are_the_config_fields_and_config_file_is_read_under_them(first_run, tmp_path, capsys):
+    """One flag per field (none kept by hand); --config FILE then the flags given; a bad file is one line."""
+    from dataclasses import fields
+
+    from graphnas.cli import _job_config, build_parser, main
+    from graphnas.train import TrainConfig
+
+    parser = build_parser()
+    run_help = parser.parse_args(["run"])  # every flag present, every value None: nothing given
+    names = set(vars(run_help))
+    for part in (SetupConfig, TrainingConfig, SearchConfig, TrainConfig):
+        for f in fields(part):
+            if f.metadata.get("cli", True) and f.name != "seed" or part is not TrainConfig and f.name == "seed":
+                assert f.name in names, f.name
+    assert "checkpoint" not in names and "train" not in names  # search's --checkpoint; the dict of overrides
+    out, _ = first_run
+    args = parser.parse_args(["run", "--config", str(out / "job.json"), "--budget", "7", "--lr", "0.2",
+                              "--scale", "width=0.5"])
+    config = _job_config(args, "run")
+    saved = JobConfig.load(out / "job.json")
+    assert config.search.budget == 7 and config.setup.scale == {"width": 0.5}
+    assert config.training.train == {**saved.training.train, "lr": 0.2}
+    assert config.search.madds == saved.search.madds and config.out == saved.out
+    (tmp_path / "bad.json").write_text('{"setup": {"space": "st_nas"}, "serch": {}}')
+    assert main(["run", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "graphnas: error: unknown job config key 'serch'; the keys are out, quiet, resume, search, " \
+                  "seed, setup, training"
+    (tmp_path / "bin.json").write_bytes(b"\xff\xfe{")
+    assert main(["run", "--config", str(tmp_path / "bin.json")]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,212 @@
+"""The one job's config: what is trained on, how it is trained, how it is searched.
+
+:class:`JobConfig` composes three parts, each a dataclass of :func:`graphnas.options.option` fields (which
+give ``check()`` and the command line's flags their types, ranges and help):
+
+* :class:`SetupConfig` -- space, scale, operators, data set, resolution;
+* :class:`TrainingConfig` -- path sampler, optimiser options (a dict of
+  :class:`~graphnas.train.TrainConfig` fields), weight averaging, checkpoints, device;
+* :class:`SearchConfig` -- strategy, budget, limits, estimator, lookup table.
+
+Training options are layered: :class:`~graphnas.train.TrainConfig`'s defaults, then :data:`JOB_TRAINING` (the
+job's laptop-CPU settings), then the space module's ``TRAINING`` (its paper's settings, e.g. ST-NAS:
+its sampler and momentum 0), then what the user gave. :func:`resolve` returns the config with every layer
+applied; that resolved config is what the job runs and writes as ``<out>/job.json``, and
+:meth:`JobConfig.from_dict` reads it back (``graphnas run --config <out>/job.json`` repeats a job).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from ..checks import INT64_MAX, MAX_LOOKUP_ROWS, MAX_RESOLUTION
+from ..errors import GraphnasError
+from ..options import Choice, Int, check_fields, option
+from ..train import TrainConfig
+
+__all__ = ["SetupConfig", "TrainingConfig", "SearchConfig", "JobConfig", "JOB_TRAINING", "resolve",
+           "FALLBACK_RESOLUTION"]
+
+#: Resolution of the job when neither the config nor the space's ``CPU_SCALE`` gives one.
+FALLBACK_RESOLUTION = 16
+
+#: The job's training settings on top of :class:`~graphnas.train.TrainConfig`'s: short, small-batch runs that
+#: train the laptop-scale supernets in minutes. A space's ``TRAINING`` and the user's options come after.
+JOB_TRAINING = {"epochs": 30, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "nesterov": True}
+
+
+def _samplers() -> tuple:
+    from ..samplers import SAMPLERS
+
+    return tuple(sorted(SAMPLERS))
+
+
+def _strategies() -> tuple:
+    from ..search import STRATEGIES
+
+    return tuple(STRATEGIES)
+
+
+def _estimators() -> tuple:
+    from ..estimators import ESTIMATORS
+
+    return tuple(ESTIMATORS)
+
+
+@dataclass
+class SetupConfig:
+    """What the supernet is and what it learns from."""
+
+    space: str = option("st_nas", "space name (see `graphnas spaces`) or .py file with make_space()")
+    scale: dict = option(help="scale arguments on top of the space's laptop scale (CPU_SCALE in its module)",
+                         factory=dict, what="scale argument")
+    ops: list | None = option(None, "operators kept on every edge (default: the space's CPU_OPS, else all); "
+                                    "'all' keeps all")
+    data: str = option("digits", "digits (built in), fashion_mnist, cifar10 or imagefolder")
+    data_root: str | None = option(None, "folder of the data set (never downloaded)")
+    resolution: int | None = option(None, "input resolution (default: the space's CPU_SCALE resolution, else 16)",
+                                    Int(4, MAX_RESOLUTION))
+    bad_images: str = option("stop", "imagefolder: a file that is not a readable image stops the job naming it "
+                                     "(stop) or is left out with a warning (skip)", Choice(("stop", "skip")))
+
+
+@dataclass
+class TrainingConfig:
+    """How the supernet is trained (:func:`graphnas.train.fit`)."""
+
+    sampler: str | None = option(None, "path sampler: uniform, stnas, constrained or pool (default: the space's "
+                                       "paper sampler, else uniform)", Choice(_samplers))
+    sampler_options: dict = option(help="sampler options, e.g. p_drop=0.2 or target_madds=1.9M (stnas without "
+                                        "either: calibrated to --madds when given, else p_drop=0.5)",
+                                   factory=dict, flag="--sampler-option", what="sampler option")
+    train: dict = option(help="TrainConfig fields that differ from the defaults (the command line's --epochs, "
+                              "--lr, ... land here)", factory=dict, cli=False)
+    average_last_epoch: bool = option(False, "also keep the mean of the weights over the last epoch's iterations "
+                                             "(SE-NAS; the weight_averaging estimator searches them)")
+    checkpoint_every: int = option(0, "checkpoint every this many steps as well as at epoch ends (0: epoch ends)",
+                                   Int(0), metavar="STEPS")
+    device: str = option("cpu", "cpu, cuda (cuda:LOCAL_RANK under torchrun), cuda:N or auto")
+
+
+@dataclass
+class SearchConfig:
+    """How the trained supernet is searched, and the lookup table built around the best architecture."""
+
+    checkpoint: str | None = option(None, "a supernet trained before (<out>/checkpoint.pt of graphnas train or "
+                                          "run): searched instead of training one", cli=False)
+    strategy: str = option("evolution", "evolution, random or gcn (GCN-NAS: segments, a GCN predictor, "
+                                        "super-cells)", Choice(_strategies))
+    budget: int = option(100, "architectures to evaluate", Int(1))
+    population: int = option(16, "evolution population", Int(1))
+    madds: str | float | None = option(None, "MAdds limit with a unit, e.g. 1.5M")
+    params: str | float | None = option(None, "parameter limit with a unit, e.g. 300K")
+    latency: str | float | None = option(None, "latency limit with a unit, e.g. 4ms, from a measured table of this "
+                                       "machine (--latency-table, else <out>/latency.db built by the job)")
+    latency_table: str | None = option(None, "latency table of the job's space from `graphnas latency build`")
+    estimator: str = option("single_checkpoint", "how a path is scored with the shared weights",
+                            Choice(_estimators))
+    estimator_options: dict = option(help="estimator options, e.g. recal=false or num_samples=3",
+                                     factory=dict, flag="--estimator-option", what="estimator option")
+    recal_samples: int = option(256, "training images that recalibrate a path's batch norm before scoring",
+                                Int(1))
+    lookup: bool = option(True, "build <out>/lookup.db around the best architecture (and the latency table "
+                                "it needs)")
+    lookup_labels: int = option(200, "architectures of the lookup subspace scored with the supernet to train "
+                                     "its GCN", Int(-INT64_MAX, MAX_LOOKUP_ROWS))
+    lookup_rows: int = option(20_000, "largest lookup subspace around the best architecture",
+                              Int(-INT64_MAX, MAX_LOOKUP_ROWS))
+
+
+@dataclass
+class JobConfig:
+    """Everything ``graphnas run`` / ``train`` / ``search`` do, in one JSON-serialisable object."""
+
+    setup: SetupConfig = option(help="", factory=SetupConfig)
+    training: TrainingConfig = option(help="", factory=TrainingConfig)
+    search: SearchConfig = option(help="", factory=SearchConfig)
+    out: str = option("runs/demo", "output folder")
+    seed: int = option(0, "seeds training, the data splits and the search", Int(0))
+    resume: bool | str = option(False, "continue training from <out>/checkpoint.pt (from scratch if there is "
+                                       "none), or from the given file", metavar="CHECKPOINT")
+    quiet: bool = option(False, "no progress bars")
+
+    def check(self) -> "JobConfig":
+        """Every field's type and range, the training options and the lookup sizes; one line for the first
+        that is wrong. Returns ``self``."""
+        check_fields(self)
+        unknown = sorted(set(self.training.train) - {f.name for f in fields(TrainConfig)} - {"seed"})
+        if unknown:
+            raise GraphnasError(f"unknown training option(s) {', '.join(unknown)}; choose from "
+                                f"{', '.join(f.name for f in fields(TrainConfig))}")
+        if "seed" in self.training.train:
+            raise GraphnasError("training.train must not set seed: the job's seed seeds training (give seed=...)")
+        self.train_config().validate()
+        s = self.search
+        if s.lookup and (s.lookup_labels < 8 or s.lookup_rows < 2):
+            raise GraphnasError(f"lookup_labels={s.lookup_labels} and lookup_rows={s.lookup_rows} are too small; "
+                                f"give at least 8 labels and 2 rows (or no lookup table)")
+        return self
+
+    def train_config(self) -> TrainConfig:
+        """The :class:`~graphnas.train.TrainConfig` of this config's layers (see the module docstring)."""
+        return TrainConfig(**{**JOB_TRAINING, **self.training.train, "seed": self.seed})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "JobConfig":
+        """A config from :meth:`to_dict`'s form (``job.json``): unknown keys and wrong types are one line."""
+        if not isinstance(d, dict):
+            raise GraphnasError(f"a job config is a JSON object, got {type(d).__name__}")
+        parts = {"setup": SetupConfig, "training": TrainingConfig, "search": SearchConfig}
+        top = {f.name for f in fields(cls)}
+        kwargs = {}
+        for key, value in d.items():
+            if key not in top:
+                raise GraphnasError(f"unknown job config key {key!r}; the keys are {', '.join(sorted(top))}")
+            if key in parts:
+                if not isinstance(value, dict):
+                    raise GraphnasError(f"job config {key} must be an object, got {type(value).__name__}")
+                known = {f.name for f in fields(parts[key])}
+                bad = sorted(set(value) - known)
+                if bad:
+                    raise GraphnasError(f"unknown job config key {key}.{bad[0]}; the keys of {key} are "
+                                        f"{', '.join(sorted(known))}")
+                value = parts[key](**value)
+            kwargs[key] = value
+        return cls(**kwargs).check()
+
+    @classmethod
+    def load(cls, path: str | Path) -> "JobConfig":
+        """Read a ``job.json`` (a regular UTF-8 JSON file; anything else is one line)."""
+        from ..files import regular_file
+
+        file = regular_file(path, "job config", "pass the job.json a graphnas job wrote")
+        try:
+            return cls.from_dict(json.loads(file.read_text(encoding="utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            raise GraphnasError(f"job config {path} is not JSON ({type(err).__name__}); pass the job.json a graphnas "
+                                f"job wrote") from None
+
+
+def resolve(config: JobConfig) -> JobConfig:
+    """``config`` with the space's paper training settings (``TRAINING`` in its module) under the user's, and
+    the stnas sampler's p_drop: calibrated to the job's MAdds limit when there is one, else 0.5 (every
+    topology equally likely). Checked; the input is not changed."""
+    from ..registry import space_info
+
+    config.check()
+    paper = dict(space_info(config.setup.space).training)
+    training = config.training
+    paper_sampler, paper_options = paper.pop("sampler", None), paper.pop("sampler_options", {})
+    sampler = training.sampler or paper_sampler or "uniform"
+    options = {**(paper_options if sampler == paper_sampler else {}), **training.sampler_options}
+    if sampler == "stnas" and "p_drop" not in options and "target_madds" not in options:
+        options = {**options, **({"target_madds": config.search.madds} if config.search.madds else {"p_drop": 0.5})}
+    average = training.average_last_epoch or config.search.estimator == "weight_averaging"
+    training = replace(training, sampler=sampler, sampler_options=options, train={**paper, **training.train},
+                       average_last_epoch=average)
+    return replace(config, training=training).check()

@@ -1,0 +1,117 @@
+"""The one job behind ``graphnas run``, ``graphnas train`` and ``graphnas search``.
+
+    JobConfig -> resolve (space's paper training settings) -> lock <out>, write <out>/job.json
+              -> data and space (:mod:`.setup`)
+              -> supernet: trained (:mod:`.training`, exact --resume) or read from --checkpoint
+              -> search (:mod:`.search`): estimator, strategy under limits, best architecture, lookup table
+              -> <out>/report.json
+
+:func:`train` stops after training; :func:`run` goes on to search, and searches ``config.search.checkpoint``
+instead of training when it is given (``graphnas search``). Everything is written under ``config.out``:
+``job.json`` (the resolved config), ``checkpoint.pt`` and ``train_log.json`` (training), ``report.json``,
+``best_arch.json``, ``best_arch.svg``/``.png``, ``latency.db`` (the measured latency table), ``lookup.db`` and
+``lookup.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .. import distributed as dist
+from ..checkpoint import read_trained
+from ..files import output_lock
+from ..supernet import Supernet
+from ..train import CHECKPOINT, TrainResult
+from ..utils import atomic_write_json
+from .config import JobConfig, resolve
+from .estimator import job_estimator
+from .search import check_limits, job_limits, latency_model, needs_latency, search_stage
+from .setup import load_setup
+from .training import pick_device, train_supernet
+
+__all__ = ["run", "train"]
+
+
+def _locked(config: JobConfig, what: str, work):
+    """``work()`` with ``config.out`` locked (rank 0 only under torchrun: it alone writes)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return work()
+    with output_lock(config.out, what, folder=True):
+        return work()
+
+
+def _write_config(config: JobConfig) -> None:
+    """``<out>/job.json``: the resolved config, written once every check passed (a refused job writes nothing)."""
+    if dist.is_main():
+        atomic_write_json(Path(config.out) / "job.json", config.to_dict())
+
+
+def train(config: JobConfig) -> tuple[Supernet, TrainResult]:
+    """Train the supernet only; returns it and :func:`graphnas.train.fit`'s result."""
+    config = resolve(config)
+    device = pick_device(config.training.device)
+
+    def work():
+        data, space = load_setup(config.setup, config.seed)
+        _write_config(config)
+        return train_supernet(config, data, space, device)
+
+    return _locked(config, "training folder", work)
+
+
+def run(config: JobConfig) -> dict | None:
+    """Train (or read ``config.search.checkpoint``), search, report; returns the report (also written to
+    ``<out>/report.json``), or ``None`` on the ranks other than 0 under torchrun, which only train.
+
+    Every option and limit is checked, and the output folder locked, before any work: a second job on the same
+    ``out`` fails at once naming the first (:func:`graphnas.files.output_lock`).
+    """
+    config = resolve(config)
+    check_limits(config)
+    device = pick_device(config.training.device)
+    return _locked(config, "output folder", lambda: _run(config, device))
+
+
+def _run(config: JobConfig, device) -> dict | None:
+    start = time.perf_counter()
+    s = config.search
+    trained = read_trained(s.checkpoint, s.estimator == "weight_averaging") if s.checkpoint else None
+    data, space = load_setup(config.setup, trained.seed if trained else config.seed)
+    timings, latency = {}, None
+    supernet = Supernet(space).to(device)
+    if trained is not None:  # before any other work: weights of another space fail in seconds
+        trained.load_into(supernet)
+    if needs_latency(config) and dist.is_main():  # before training: a bad table fails in seconds
+        t0 = time.perf_counter()
+        latency = latency_model(config, space, not config.quiet)
+        timings["latency_table_seconds"] = time.perf_counter() - t0
+    limits = job_limits(config, latency, space) if dist.is_main() else []
+    _write_config(config)
+    t0 = time.perf_counter()
+    if trained is not None:
+        history, ckpt, weights = trained.history, trained.path, trained.state_dict
+    else:
+        supernet, result = train_supernet(config, data, space, device)
+        history, ckpt = result.history, result.checkpoint or Path(config.out) / CHECKPOINT
+        weights = result.averaged_state_dict if s.estimator == "weight_averaging" else supernet.state_dict()
+    timings["train_seconds"] = time.perf_counter() - t0
+    if not dist.is_main():
+        return None
+    estimator = job_estimator(config, supernet, weights, data, space)
+    report = search_stage(config, space, data, supernet, estimator, limits, latency, ckpt, timings)
+    timings["total_seconds"] = time.perf_counter() - start
+    report = {
+        "config": config.to_dict(),
+        "space": space.describe(),
+        "data": {"name": data.name, "train": len(data.train), "val": len(data.val), "test": len(data.test),
+                 "input_shape": list(data.input_shape), "num_classes": data.num_classes},
+        "supernet": {"parameters": sum(p.numel() for p in supernet.parameters()), "history": history},
+        **report,
+        "latency": ({"table": latency.path, "device": latency.device, "batch": latency.batch,
+                     "correction": latency.meta.get("correction")} if latency is not None else None),
+        "timings": timings,
+    }
+    atomic_write_json(Path(config.out) / "report.json", report)
+    return report

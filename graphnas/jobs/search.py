@@ -1,0 +1,139 @@
+"""The job's search stage: limits, the estimator, the strategy, the best architecture's files, the lookup table.
+
+    trained supernet -> estimator (graphnas search/run --estimator) -> strategy under MAdds/params/latency
+                     -> best architecture: test accuracy, JSON, SVG/PNG
+                     -> <out>/lookup.db around it (GCN-NAS), answering later limits without a new search
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..cost.limits import Limit, bound_value, make_limit
+from ..errors import GraphnasError
+from ..estimate import accuracy, recalibrate_bn
+from ..search import STRATEGIES
+from ..utils import atomic_write_text
+from .config import JobConfig
+
+__all__ = ["check_limits", "latency_model", "job_limits", "example_latency", "search_stage"]
+
+_METRICS = ("madds", "params", "latency")
+
+
+def check_limits(config: JobConfig) -> None:
+    """Parse every limit before any work, so a typo fails in a second, not after training."""
+    for metric in _METRICS:
+        value = getattr(config.search, metric)
+        if value is not None:  # None: no limit; 0, "" or "1e309M" are refused, never "no limit"
+            bound_value(metric, value)
+
+
+def needs_latency(config: JobConfig) -> bool:
+    s = config.search
+    return bool(s.latency or s.latency_table or s.lookup)
+
+
+def latency_model(config: JobConfig, space, progress: bool = True):
+    """The latency model of the job's space on this machine's CPU: ``latency_table`` when given (checked
+    against the space and this device), else ``<out>/latency.db``, built (or resumed) here."""
+    from ..cost.latency import LatencyModel, build_latency_table
+    from ..cost.timing import TorchBackend
+
+    backend = TorchBackend("cpu", torch.get_num_threads())
+    if config.search.latency_table:
+        return LatencyModel.load(config.search.latency_table, space, backend)
+    path = Path(config.out) / "latency.db"
+    if path.exists():
+        try:
+            return LatencyModel.load(path, space, backend)
+        except GraphnasError:
+            pass  # incomplete: resume below; foreign: build_latency_table says so
+    return build_latency_table(space, path, backend, progress=progress)
+
+
+def job_limits(config: JobConfig, latency=None, space=None) -> list[Limit]:
+    """The job's limits; with ``space``, a limit no architecture of it meets (``--madds 1K``) fails here, before
+    training, naming the smallest value (:class:`graphnas.samplers.ConstrainedSampler`'s check)."""
+    limits = [make_limit(metric, getattr(config.search, metric), latency) for metric in _METRICS
+              if getattr(config.search, metric) is not None]
+    if space is not None and limits:
+        from ..samplers import ConstrainedSampler
+
+        ConstrainedSampler(space, limits)
+    return limits
+
+
+def example_latency(latencies) -> float:
+    """A latency limit that bites in a table: the median latency, rounded up to two significant digits (ms)."""
+    median = float(np.median(latencies))
+    step = 10 ** (math.floor(math.log10(median)) - 1) if median > 0 else 1.0
+    return round(math.ceil(median / step) * step, 12)
+
+
+def _lookup_table(config: JobConfig, space, estimator, best, latency, ckpt: Path) -> dict:
+    """Build ``<out>/lookup.db`` around ``best`` (see :mod:`graphnas.lookup.subspace`) and query it once."""
+    from ..lookup.plot import plot_table
+    from ..lookup.subspace import build_from_estimator
+
+    path = Path(config.out) / "lookup.db"
+    if path.exists():  # labels are scored again anyway; an old table may describe other weights
+        path.unlink()
+    digest = hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16]
+    s = config.search
+    table, info = build_from_estimator(path, space, estimator, best, labels=s.lookup_labels,
+                                       max_nodes=s.lookup_rows, latency_model=latency, rng=config.seed,
+                                       meta={"supernet": digest + (f" {s.estimator}" if s.estimator !=
+                                                                   "single_checkpoint" else "")},
+                                       progress=not config.quiet)
+    with table:
+        lat = table.column("latency")
+        limit = f"{example_latency(lat):g}ms"
+        answer = table.best(latency=limit)
+        picture = plot_table(table, path.with_suffix(".png"), "latency", mark=answer.index,
+                             title=f"lookup table of {table.meta['space']} (example: best under {limit})")
+        return {"table": str(path), "picture": str(picture), "rows": len(table), **info,
+                "latency_ms": [float(lat.min()), float(lat.max())],
+                "example": {"latency": limit, "best": answer.to_dict(),
+                            "command": f"python tools/lookup.py --table {path} --latency {limit}"}}
+
+
+def search_stage(config: JobConfig, space, data, supernet, estimator, limits, latency, ckpt: Path,
+                 timings: dict) -> dict:
+    """Search, score the best on test data, write its JSON and pictures and the lookup table; the report's
+    search part (``search``, ``best``, ``lookup``, ``files``)."""
+    import time
+
+    from ..render import render  # graphviz only where a picture is drawn
+
+    s, out = config.search, Path(config.out)
+    t0 = time.perf_counter()
+    options = {"population": s.population} if s.strategy == "evolution" else {}
+    result = STRATEGIES[s.strategy](space, estimator, limits, budget=s.budget, rng=config.seed,
+                                    progress=not config.quiet, **options)
+    timings["search_seconds"] = time.perf_counter() - t0
+    best = result.best
+    recalibrate_bn(supernet, data.train, best.arch, s.recal_samples)
+    test_acc = accuracy(supernet, data.test, best.arch)
+    atomic_write_text(out / "best_arch.json", best.arch.to_json() + "\n")
+    pictures = [str(p) for p in render(best.arch, out / "best_arch")]
+    lookup = None
+    if s.lookup:
+        t0 = time.perf_counter()
+        lookup = _lookup_table(config, space, estimator, best.arch, latency, ckpt)
+        timings["lookup_seconds"] = time.perf_counter() - t0
+    return {
+        "search": {k: v for k, v in result.to_dict().items() if k != "history"},
+        "best": {"hash": best.arch.hash, "ops": list(best.arch.ops), "choices": list(best.arch.choices),
+                 "val_accuracy": best.score, "test_accuracy": test_acc, "madds": best.costs["madds"],
+                 "params": best.costs["params"],
+                 "latency_ms": latency.latency(best.arch) if latency is not None else None},
+        "lookup": lookup,
+        "files": {"architecture": str(out / "best_arch.json"), "pictures": pictures, "supernet": str(ckpt),
+                  **({"lookup": lookup["table"], "lookup_picture": lookup["picture"]} if lookup else {})},
+    }

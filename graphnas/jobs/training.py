@@ -1,0 +1,47 @@
+"""The job's training stage: the configured sampler and device, :func:`graphnas.train.fit` into ``<out>``.
+
+Under ``torchrun --nproc_per_node N`` every process runs this stage; the batch size is the global batch, each
+process trains on its 1/N share, and only rank 0 writes (``<out>/checkpoint.pt``, ``train_log.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .. import distributed as dist
+from ..errors import GraphnasError
+from ..samplers import make_sampler
+from ..supernet import Supernet
+from ..train import TrainResult, fit
+from .config import JobConfig
+
+__all__ = ["pick_device", "train_supernet"]
+
+
+def pick_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` as a device (one GPU per process under torchrun)."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise GraphnasError(f"device '{name}' asked for, but torch sees no CUDA GPU; use --device cpu")
+        return dist.local_device("cuda") if name == "cuda" else torch.device(name)
+    if name != "cpu":
+        raise GraphnasError(f"unknown device '{name}'; use cpu, cuda, cuda:N or auto")
+    return torch.device("cpu")
+
+
+def train_supernet(config: JobConfig, data, space, device: torch.device) -> tuple[Supernet, TrainResult]:
+    """Train the supernet of ``space`` as the (resolved) ``config`` says; with ``config.resume`` continue
+    exactly where ``<out>/checkpoint.pt`` (or the file given) stopped, or return at once if it is finished."""
+    t = config.training
+    sampler = make_sampler(t.sampler, space, **t.sampler_options)
+    torch.manual_seed(config.seed)
+    supernet = Supernet(space).to(device)
+    resume = config.resume if config.resume in (True, False) else Path(config.resume)
+    result = fit(supernet, data.train, config.train_config(), sampler, progress=not config.quiet, desc="supernet",
+                 out=config.out, resume=resume, average_last_epoch=t.average_last_epoch,
+                 checkpoint_every=t.checkpoint_every)
+    return supernet, result
