@@ -1,4 +1,4 @@
-"""Calibrating ST-NAS's p_drop to a cost target, and costing many sampled architectures at once.
+"""Calibrating ST-NAS's p_drop to a cost target.
 
 The ST-NAS draw (see :mod:`graphnas.samplers`) is vectorised here (:func:`stnas_tables`,
 :func:`stnas_draw`) so that :class:`~graphnas.samplers.STNASSampler` and the calibration share it.
@@ -16,9 +16,9 @@ Common random numbers: the ``(2, N, E)`` variates are drawn once and reused for 
 (and reads fewer cell inputs), and costs are non-negative, so ``C_hat`` is non-increasing in ``p``;
 bisection on ``[0, 1]`` keeping ``C_hat(lo) >= T >= C_hat(hi)`` is therefore exact on the estimate.
 ``C_hat`` is a step function (steps of one edge's cost over ``N``), so the result is the bisection
-point closest to ``T``; it must be within ``tol * T`` or more samples are asked for. Costs come
-from the space's cost table (``cost_table``) with liveness computed for all ``N`` draws at once,
-exactly as :func:`~graphnas.cost.model.arch_cost` counts (live edges plus the cell inputs they read).
+point closest to ``T``; it must be within ``tol * T`` or more samples are asked for. Costs of all ``N``
+draws come at once from :func:`~graphnas.cost.model.batch_cost`, exactly as
+:func:`~graphnas.cost.model.arch_cost` counts (live edges plus the cell inputs they read).
 The tolerance bounds the estimate; its distance from the true expectation is the Monte-Carlo
 standard error ``sd / sqrt(N)``, reported as ``stderr``.
 """
@@ -31,17 +31,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cost.limits import parse_count
-from .cost.model import cost_table
+from .cost.model import FIELDS, batch_cost
 from .errors import ConstraintError, GraphnasError, SpaceError
 from .ops.registry import NONE
 from .space import SearchSpace
 from .utils import as_rng
 
 __all__ = ["Calibration", "calibrate", "calibrate_p_drop", "expected_cost", "stnas_tables", "stnas_draw",
-           "check_stnas_space", "batch_cost", "liveness",
-           "live_sum"]
-
-_METRICS = ("madds", "params", "bitops")  # the fields of Cost, in cost-table order
+           "check_stnas_space"]
 
 
 def _millions(x: float) -> str:
@@ -76,72 +73,6 @@ def stnas_draw(tables, u: np.ndarray, p: float) -> np.ndarray:
     pick = np.minimum((u[0] * n_real).astype(np.int64), n_real - 1)  # min guards u * n rounding up to n
     ops = real[np.arange(len(n_real)), pick]
     return np.where(droppable & (u[1] < p), none, ops)
-
-
-# ---------------------------------------------------------------------- costs of many architectures
-def batch_cost(space: SearchSpace, choices: np.ndarray, metric: str = "madds") -> np.ndarray:
-    """Cost of every choice vector in ``choices`` (``(N, E)``), exactly as ``arch_cost`` counts: ``(N,)`` float.
-
-    Liveness is propagated for all rows at once: forward from the templates' input nodes over present
-    edges in order of target, backward from the output nodes in reverse order of source (node ids are
-    topological, so one pass each is complete); a cell input's preprocessing counts when a live edge
-    reads it or the output concatenates it.
-    """
-    table = cost_table(space)
-    m = _METRICS.index(metric)
-    return live_sum(space, choices, [[r[m] for r in row] for row in table.edges],
-                    [[v[m] for v in row] for row in table.inputs]) + getattr(table.fixed, metric)
-
-
-def live_sum(space: SearchSpace, choices: np.ndarray, edges, inputs, live_read=None) -> np.ndarray:
-    """Per choice vector of ``choices`` (``(N, E)``): ``edges[i][c_i]`` summed over its live edges plus
-    ``inputs[t][j]`` over the cell inputs it reads (``(N,)`` float); the one sum behind every per-edge
-    table (costs, latency). ``live_read`` reuses a :func:`liveness` result of the same choices."""
-    choices = np.asarray(choices)
-    live, read = live_read if live_read is not None else liveness(space, choices)
-    values = np.zeros((space.num_edges, int(space.radices.max())))
-    for i, row in enumerate(edges):
-        values[i, :len(row)] = row
-    total = np.where(live, values[np.arange(space.num_edges), choices], 0.0).sum(axis=1)
-    for t, tmpl in enumerate(space.templates):
-        for j, node in enumerate(tmpl.nodes[:tmpl.inputs]):
-            total += np.where(read[:, node], inputs[t][j], 0.0)
-    return total
-
-
-def liveness(space: SearchSpace, choices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(live, read)`` of every choice vector in ``choices`` (``(N, E)``): which edges run (``(N, E)``) and
-    which nodes are read, by a live edge or as an output (``(N, nodes)``), as :class:`Architecture` decides."""
-    choices = np.asarray(choices)
-    width = int(space.radices.max())
-    is_none = np.zeros((space.num_edges, width), dtype=bool)
-    for i, e in enumerate(space.edges):
-        is_none[i, :len(e.candidates)] = [op == NONE for op in e.candidates]
-    present = ~is_none[np.arange(space.num_edges), choices]
-    live = _live(space, present)
-    read = np.zeros((len(choices), len(space.nodes)), dtype=bool)
-    read[:, list(space.output_nodes)] = True
-    for i, e in enumerate(space.edges):
-        read[:, e.src] |= live[:, i]
-    return live, read
-
-
-def _live(space: SearchSpace, present: np.ndarray) -> np.ndarray:
-    """Which present edges are live, per row of ``present`` (``(N, E)`` bool)."""
-    if not space.prune_dead:
-        return present
-    edges = space.edges
-    fwd = np.zeros((len(present), len(space.nodes)), dtype=bool)
-    fwd[:, list(space.input_nodes)] = True
-    for i in sorted(range(len(edges)), key=lambda i: (edges[i].dst, edges[i].src)):
-        fwd[:, edges[i].dst] |= fwd[:, edges[i].src] & present[:, i]
-    back = np.zeros_like(fwd)
-    back[:, list(space.output_nodes)] = True
-    for i in sorted(range(len(edges)), key=lambda i: (-edges[i].src, -edges[i].dst)):
-        back[:, edges[i].src] |= back[:, edges[i].dst] & present[:, i]
-    src = [e.src for e in edges]
-    dst = [e.dst for e in edges]
-    return present & fwd[:, src] & back[:, dst]
 
 
 # ---------------------------------------------------------------------- calibration
@@ -209,8 +140,8 @@ def calibrate(space: SearchSpace, target_madds, samples: int = 2000, tol: float 
         ConstraintError: the target is outside ``[C_hat(1), C_hat(0)]`` (the message gives the range in
             M), or the estimate's steps are coarser than ``tol`` (raise ``samples``).
     """
-    if metric not in _METRICS:
-        raise GraphnasError(f"unknown cost metric '{metric}'; choose one of {', '.join(_METRICS)}")
+    if metric not in FIELDS:
+        raise GraphnasError(f"unknown cost metric '{metric}'; choose one of {', '.join(FIELDS)}")
     target = parse_count(target_madds, metric) if isinstance(target_madds, str) else target_madds
     if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) \
             or not math.isfinite(target) or target <= 0:
@@ -270,6 +201,3 @@ def calibrate_p_drop(space: SearchSpace, target_madds, samples: int = 2000, tol:
     >>> # p = calibrate_p_drop(space, "300M"); sampler = STNASSampler(space, p)
     """
     return calibrate(space, target_madds, samples=samples, tol=tol, rng=rng).p_drop
-
-
-# ---------------------------------------------------------------------- limits

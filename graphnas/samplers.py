@@ -42,18 +42,16 @@ import numpy as np
 from .arch import Architecture
 from .calibration import (Calibration, calibrate, calibrate_p_drop, check_stnas_space, expected_cost, stnas_draw,
                           stnas_tables)
-from .cost.limits import Limit, make_limit
+from .cost.limits import Limit, make_limit, sample_feasible
+from .cost.model import FIELDS as _METRICS
 from .cost.model import arch_cost, cost_table
 from .errors import ArchitectureError, ConstraintError, GraphnasError
-from .cost.limits import sample_feasible
 from .space import SearchSpace
 
 __all__ = ["Sampler", "UniformSampler", "ConstrainedSampler", "STNASSampler", "PoolSampler", "Calibration",
            "calibrate", "calibrate_p_drop", "expected_cost", "make_sampler", "SAMPLERS"]
 
 Sampler = Callable[[np.random.Generator], Architecture]
-
-_METRICS = ("madds", "params", "bitops")  # the fields of Cost, in cost-table order
 
 
 def _space_info(space: SearchSpace) -> dict:

@@ -24,6 +24,7 @@ from graphnas.cost import latency as lat
 from graphnas.cost import latency_store
 from graphnas.cost.latency import LatencyModel, build_latency_table, space_entries, validate
 from graphnas.cost.latency_store import LatencyStore
+from graphnas.cost.terms import terms
 from graphnas.cost.timing import TimingConfig, TorchBackend
 from graphnas.errors import GraphnasError, LatencyError
 
@@ -320,7 +321,7 @@ def test_deleted_entry_with_matching_meta_is_named_when_predicting(copy, table):
     latency_store.rewrite_digest(copy)
     loaded = LatencyModel.load(copy, space)
     archs = list(space.enumerate())
-    edges = lat._terms(space).edges
+    edges = terms(space).edges
     needing = [a for a in archs if any(key == e.key for i in a.live_edges for e in edges[i][a.choices[i]])]
     assert needing
     with pytest.raises(LatencyError, match="has no entry for mbconv") as err:

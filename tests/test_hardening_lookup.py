@@ -247,10 +247,10 @@ def test_verify_checks_rows_no_query_returns(table_path, tmp_path):
 
 
 def test_an_interrupted_build_with_deleted_rows_is_not_resumed(tmp_path, space, monkeypatch, interrupt_after):
-    from graphnas import calibration
+    from graphnas.lookup import build as lookup_build
 
     path = tmp_path / "partial.db"
-    interrupt_after(calibration, "batch_cost", 4)  # the third batch's costs fail: two batches (8,000 rows) committed
+    interrupt_after(lookup_build, "batch_costs", 2)  # the third batch's costs fail: two batches (8,000 rows) committed
     with pytest.raises(KeyboardInterrupt):
         build(path, space)
     monkeypatch.undo()
@@ -476,10 +476,10 @@ def test_a_more_specific_check_names_the_damage_before_the_digest(table_path, tm
 
 def test_genuine_tables_open_built_resumed_and_without_latency(tmp_path, space, table_path, monkeypatch,
                                                                interrupt_after):
-    from graphnas import calibration
+    from graphnas.lookup import build as lookup_build
 
     path = tmp_path / "resumed.db"
-    interrupt_after(calibration, "batch_cost", 4)  # killed in the third batch: two committed
+    interrupt_after(lookup_build, "batch_costs", 2)  # killed in the third batch: two committed
     with pytest.raises(KeyboardInterrupt):
         build(path, space)
     monkeypatch.undo()

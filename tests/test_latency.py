@@ -21,6 +21,7 @@ from graphnas.cli import main
 from graphnas.cost import latency as lat
 from graphnas.cost.latency import LatencyModel, build_latency_table, space_entries, spread_archs, validate
 from graphnas.cost.latency_store import LatencyStore
+from graphnas.cost.terms import terms
 from graphnas.cost.limits import make_limit
 from graphnas.cost.timing import Measurement, TimingConfig, TorchBackend, measure, measure_many
 from graphnas.errors import ConstraintError, LatencyError
@@ -63,7 +64,7 @@ def test_tiny_entries_are_the_distinct_operator_instances(tiny):
 
 def test_prediction_is_the_sum_of_the_archs_entries(tiny):
     model = synthetic(tiny)
-    t = lat._terms(tiny)
+    t = terms(tiny)
     ms = {k: m.ms for k, m in model.entries.items()}
     for arch in tiny.enumerate():
         live = arch.live_edges

@@ -2,8 +2,9 @@
 
 **Entries.** An architecture's network is a stem, the operators of its live edges (in every cell of
 their template), the preprocessing of the cell inputs they read, fixed blocks, additions where
-several edges enter a node, concatenations, and a head. Each is an :class:`Entry` (kind, operator,
-input channels, output channels, stride, input resolution); a space has a few hundred distinct ones
+several edges enter a node, concatenations, and a head. Each is an :class:`~graphnas.cost.terms.Entry`
+(kind, operator, input channels, output channels, stride, input resolution), listed by the per-edge term
+table the analytic model shares (:mod:`graphnas.cost.terms`); a space has a few hundred distinct ones
 however many architectures it holds (:func:`space_entries`). :func:`build_latency_table` times each once on
 the chosen backend (:mod:`graphnas.cost.timing`) and stores the medians in SQLite
 (:mod:`graphnas.cost.latency_store`) with the device's description.
@@ -13,7 +14,8 @@ costs alone; ``c0`` and ``c1`` (a constant and a per-module-call term, ``calls``
 network runs) are fitted by least squares on a few whole networks timed at build time, to absorb what
 a sum misses (the executor's own overhead, caches). :class:`LatencyModel` answers ``latency(arch)``
 for constraints, search and lookup tables, and :meth:`LatencyModel.batch_latency` for many choice
-vectors at once. :func:`validate` times fresh networks and reports how far the prediction is off.
+vectors at once: both are the term table's sum with measured leaves (:meth:`LatencyModel.table`), one
+architecture being the one-row case. :func:`validate` times fresh networks and reports how far the prediction is off.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -36,42 +38,17 @@ from ..errors import LatencyError
 from ..files import output_lock
 from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
-from ..parts import Cell, Fixed
 from .latency_store import REBUILD, LatencyStore
+from .model import batch_cost
+from .terms import Entry, TermTable, arch_entries, term_sums, term_table, terms
 from .timing import REFERENCE_INPUT, Backend, Measurement, TimingConfig, TorchBackend, measure_many, reference_module
 
 if TYPE_CHECKING:
     from ..arch import Architecture
     from ..space import SearchSpace
 
-__all__ = ["Entry", "space_entries", "entry_module", "root_space", "spread_archs", "LatencyModel",
+__all__ = ["Entry", "LEAF_FIELDS", "space_entries", "entry_module", "root_space", "spread_archs", "LatencyModel",
            "build_latency_table", "measure_networks", "Validation", "validate", "plot_validation"]
-
-
-class Entry(NamedTuple):
-    """One distinct operator instance: ``kind`` is ``'op'`` (a registered operator: edges, preprocessing,
-    fixed blocks), ``'stem'``, ``'head'``, ``'add'`` (summing one more input into a node) or ``'concat'``."""
-
-    kind: str
-    op: str
-    c_in: int
-    c_out: int
-    stride: int
-    res: int
-
-    @property
-    def key(self) -> str:
-        return "|".join(map(str, self))
-
-    def __str__(self) -> str:
-        return f"{self.op} {self.c_in}->{self.c_out} stride {self.stride} at {self.res}px"
-
-
-class _Terms(NamedTuple):
-    fixed: tuple        # entries every architecture runs
-    edges: tuple        # edges[i][c]: entries of candidate c on edge i (one per cell; () for none)
-    inputs: tuple       # inputs[t][j]: entries of the preprocessing of input j of template t
-    adds: tuple         # adds[n]: entries of one more input summed into node n (one per cell)
 
 
 def root_space(space: "SearchSpace") -> "SearchSpace":
@@ -81,54 +58,12 @@ def root_space(space: "SearchSpace") -> "SearchSpace":
     return space
 
 
-def _terms(space: "SearchSpace") -> _Terms:
-    """The latency entries of every term of ``space`` (computed once per space object and kept with it)."""
-    return space.derived("latency_terms", lambda: _build_terms(space))
-
-
-def _build_terms(space: "SearchSpace") -> _Terms:
-    h = space.input_shape[1]
-    cells = {t: [item for item in space.body if isinstance(item, Cell) and item.template == t]
-             for t in range(len(space.templates))}
-    stem = space.stem
-    fixed = [Entry("stem", f"stem(c={stem.channels},pool={int(stem.pool)},act={int(stem.act)},k={stem.kernel})",
-                   space.input_shape[0], space.stem_out_channels, stem.stride, h)]
-    c_last, r_last = space.out_shape
-    fixed.append(Entry("head", f"head(c={space.head.channels},bn={int(space.head.bn)})", c_last, space.num_classes,
-                       1, r_last))
-    for item, (c_in, red_in), (c_out, red_out) in space.blocks:
-        if isinstance(item, Fixed):
-            fixed.append(Entry("op", item.op, c_in, c_out, red_out // red_in, -(-h // red_in)))
-    for node in space.nodes:
-        if node.concat:
-            t = space.node_template[node.id]
-            for cell in cells[t]:
-                widths = [space.node_shape(m, cell)[0] for m in node.concat]
-                res = space.node_shape(node.id, cell)[1]
-                fixed.append(Entry("concat", "concat(" + "+".join(map(str, widths)) + ")", widths[0], sum(widths), 1,
-                                   res))
-    edges = tuple(tuple(() if op == NONE else tuple(Entry("op", op, *space.edge_shape(i, cell))
-                                                     for cell in cells[space.edge_template[i]])
-                        for op in e.candidates) for i, e in enumerate(space.edges))
-    inputs = []
-    for t, tmpl in enumerate(space.templates):
-        blocks = [k for k, item in enumerate(space.body) if isinstance(item, Cell) and item.template == t]
-        inputs.append(tuple(tuple(Entry("op", tmpl.preprocess, *space.input_edge_shape(k, j)) for k in blocks)
-                            if tmpl.preprocess is not None else () for j in range(tmpl.inputs)))
-    adds = []
-    for node in space.nodes:
-        t = space.node_template[node.id]
-        adds.append(tuple(Entry("add", "add", c, c, 1, r)
-                          for c, r in (space.node_shape(node.id, cell) for cell in cells[t])))
-    return _Terms(tuple(fixed), edges, tuple(inputs), tuple(adds))
-
-
 def space_entries(space: "SearchSpace") -> list[Entry]:
     """The distinct entries any architecture of ``space`` can run, in a fixed order.
 
     Additions are listed only for nodes that more than one choice edge can enter.
     """
-    t = _terms(space)
+    t = terms(space)
     indeg = Counter(e.dst for e in space.edges)
     found = dict.fromkeys(t.fixed)
     for row in t.edges:
@@ -192,7 +127,6 @@ def spread_archs(space: "SearchSpace", n: int, rng=0, exclude: Sequence[str] = (
     rate, so sparse topologies appear too) is sorted by MAdds and sampled at evenly spaced ranks.
     Hashes in ``exclude`` are left out (to validate on networks the fit did not see).
     """
-    from ..calibration import batch_cost
     from ..utils import as_rng
 
     rng = as_rng(rng)
@@ -221,6 +155,9 @@ def spread_archs(space: "SearchSpace", n: int, rng=0, exclude: Sequence[str] = (
     picks = np.unique(np.round(np.linspace(0, len(pool) - 1, n)).astype(int))
     return [pool[order[k]] for k in picks]
 
+
+#: The numbers of a latency leaf (see :meth:`LatencyModel.table`).
+LEAF_FIELDS = ("ms", "calls")
 
 #: Whole networks are timed this many at a time, for the fit and for validation alike: how many other
 #: networks run between two bursts of one changes how warm its caches are, so both use the same.
@@ -266,16 +203,6 @@ def _chunks(items: Sequence, size: int):
 
 
 # ---------------------------------------------------------------------- the model
-@dataclass(frozen=True)
-class _Bound:
-    fixed: float
-    edges: tuple         # ms per edge per candidate
-    edge_calls: tuple    # module calls per edge (its cells)
-    inputs: tuple        # ms per template per input
-    input_calls: tuple
-    adds: tuple          # ms per node of one more summed input
-
-
 class LatencyModel:
     """Predicted latency from a table (see the module doc). Load one with :meth:`load`.
 
@@ -292,7 +219,7 @@ class LatencyModel:
         corr = meta.get("correction") or {}
         self.c0 = float(corr.get("const_ms", 0.0))
         self.c1 = float(corr.get("per_call_ms", 0.0))
-        self._bound: dict[int, tuple] = {}
+        self._tables: dict[int, tuple] = {}
 
     @classmethod
     def for_space(cls, space: "SearchSpace", entries: dict, c0: float = 0.0, c1: float = 0.0, batch: int = 1,
@@ -360,39 +287,28 @@ class LatencyModel:
             raise LatencyError(f"latency table {self.path} was measured on another device ({shown}); build a table "
                                f"on this device with `graphnas latency build`")
 
-    def _bind(self, space: "SearchSpace") -> _Bound:
-        got = self._bound.get(id(space))
+    def table(self, space: "SearchSpace") -> TermTable:
+        """The term table of ``space`` whose leaves are this model's timings (:data:`LEAF_FIELDS`): the summed
+        milliseconds of a term's entries (NaN where this table lacks one: an error only for an architecture
+        that runs it) and the module calls of an edge or a cell input (the ``calls`` of the correction)."""
+        got = self._tables.get(id(space))
         if got is not None and got[0] is space:
             return got[1]
         self.check_space(space)
-        terms = _terms(space)
 
-        def ms(entries) -> float:  # NaN where the table lacks an entry: an error only if an arch uses it
-            return sum(self.entries[e.key].ms if e.key in self.entries else float("nan") for e in entries)
+        def leaf(entries, part: str) -> tuple[float, int]:
+            ms = sum(self.entries[e.key].ms if e.key in self.entries else float("nan") for e in entries)
+            return ms, len(entries) if part in ("edge", "input") else 0
 
-        indeg = Counter(e.dst for e in space.edges)
-        bound = _Bound(ms(terms.fixed),
-                       tuple(tuple(ms(c) for c in row) for row in terms.edges),
-                       tuple(max((len(c) for c in row), default=0) for row in terms.edges),
-                       tuple(tuple(ms(j) for j in row) for row in terms.inputs),
-                       tuple(tuple(len(j) for j in row) for row in terms.inputs),
-                       tuple(ms(a) if indeg[n] > 1 else 0.0
-                             for n, a in enumerate(terms.adds)))
-        self._bound[id(space)] = (space, bound)
-        return bound
+        table = term_table(space, leaf, LEAF_FIELDS, np.float64)
+        self._tables[id(space)] = (space, table)
+        return table
 
     def parts(self, arch: "Architecture") -> tuple[float, int]:
-        """``(sum of the entries of arch, operator module calls)``: the model's inputs before correction."""
-        b = self._bind(arch.space)
-        live = arch.live_edges
-        total = b.fixed + sum(b.edges[i][arch.choices[i]] for i in live)
-        calls = sum(b.edge_calls[i] for i in live)
-        for t, inputs in enumerate(arch.live_inputs):
-            total += sum(b.inputs[t][j] for j in inputs)
-            calls += sum(b.input_calls[t][j] for j in inputs)
-        indeg = Counter(arch.space.edges[i].dst for i in live)
-        total += sum((k - 1) * b.adds[n] for n, k in indeg.items() if k > 1)
-        return total, calls
+        """``(sum of the entries of arch, operator module calls)``: the model's inputs before correction (the
+        one-row case of :meth:`batch_latency`'s sums)."""
+        total, calls = term_sums(arch.space, self.table(arch.space), [arch.choices])[0].tolist()
+        return total, int(calls)
 
     def latency(self, arch: "Architecture") -> float:
         """Predicted latency of ``arch`` in milliseconds, on the table's device and batch size."""
@@ -409,30 +325,16 @@ class LatencyModel:
         return ms
 
     def _raise_missing(self, arch: "Architecture") -> None:
-        space, t = arch.space, _terms(arch.space)
-        used = list(t.fixed) + [e for i in arch.live_edges for e in t.edges[i][arch.choices[i]]]
-        used += [e for tp, inputs in enumerate(arch.live_inputs) for j in inputs for e in t.inputs[tp][j]]
-        used += [e for n, k in Counter(space.edges[i].dst for i in arch.live_edges).items() if k > 1 for e in t.adds[n]]
-        e = next(e for e in used if e.key not in self.entries)
+        space = arch.space
+        e = next(e for e in arch_entries(space, arch.choices) if e.key not in self.entries)
         raise LatencyError(f"latency table {self.path} has no entry for {e} (kind {e.kind}), which architecture "
                            f"{arch.hash} of space '{space.name}' needs; build the table for this space and its "
                            f"operators (graphnas latency build resumes the file and adds what is missing)")
 
     def batch_latency(self, space: "SearchSpace", choices: np.ndarray) -> np.ndarray:
         """:meth:`latency` of every choice vector in ``choices`` (``(N, E)``) at once: ``(N,)`` ms."""
-        from ..calibration import live_sum, liveness
-
-        b = self._bind(space)
         choices = np.asarray(choices)
-        live_read = liveness(space, choices)
-        total = live_sum(space, choices, b.edges, b.inputs, live_read) + b.fixed
-        calls = live_sum(space, choices, [[c] * len(row) for c, row in zip(b.edge_calls, b.edges)], b.input_calls,
-                         live_read)
-        live = live_read[0]
-        dst = np.zeros((space.num_edges, len(space.nodes)))
-        dst[np.arange(space.num_edges), [e.dst for e in space.edges]] = 1
-        extra = np.maximum(live @ dst - 1, 0)
-        total += np.where(extra > 0, extra * np.array(b.adds), 0.0).sum(axis=1)
+        total, calls = term_sums(space, self.table(space), choices).T
         bad = np.flatnonzero(np.isnan(total))
         if len(bad):
             self._raise_missing(space.arch(choices[bad[0]]))

@@ -1,29 +1,38 @@
-"""Analytic cost of architectures: MAdds and parameters summed over the DAG, without running it.
+"""Analytic cost of architectures: MAdds, parameters and BitOps summed over the DAG, without running it.
 
 ``arch_cost(arch) = stem + sum over cells (op cost of each live edge of the cell's template + the
-preprocessing of each input a live edge reads) + fixed blocks + head``. Each operator's cost comes from
-its closed form in the registry; an operator registered without one is counted once per distinct
-shape with :func:`~graphnas.cost.count.count_module` and cached. Costs are for the space's
-configured scale and one input sample.
+preprocessing of each input a live edge reads) + fixed blocks + head``: the per-edge term table of
+:mod:`graphnas.cost.terms` with closed-form costs as its leaves (:func:`cost_table`), summed over the live
+edges of one architecture (:func:`arch_cost`) or of many at once (:func:`batch_costs`) by the same code.
+Each operator's cost comes from its closed form in the registry; an operator registered without one is
+counted once per distinct shape with :func:`~graphnas.cost.count.count_module` and cached. Costs are
+for the space's configured scale and one input sample.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from ..errors import GraphnasError
+from ..ops.primitives import Cost
 from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
-from ..space import Cell, Fixed
+from ..space import Cell
 from .count import count_module
-from ..ops.primitives import Cost
+from .terms import Entry, TermTable, term_sums, term_table, terms
 
 if TYPE_CHECKING:
     from ..arch import Architecture
     from ..space import SearchSpace
 
-__all__ = ["op_cost", "edge_cost", "preprocess_cost", "stem_cost", "head_cost", "fixed_costs", "arch_cost",
-           "CostTable", "cost_table", "extreme_archs"]
+__all__ = ["FIELDS", "op_cost", "edge_cost", "preprocess_cost", "stem_cost", "head_cost", "fixed_costs",
+           "entry_cost", "cost_table", "batch_costs", "batch_cost", "arch_cost", "extreme_archs"]
+
+#: The numbers of a cost-table leaf and the columns of :func:`batch_costs`: the fields of :class:`Cost`.
+FIELDS = ("madds", "params", "bitops")
 
 
 def op_cost(op: str, c_in: int, c_out: int, stride: int, res: int) -> Cost:
@@ -64,65 +73,55 @@ def head_cost(space: "SearchSpace") -> Cost:
 
 def fixed_costs(space: "SearchSpace") -> Cost:
     """Cost of every part that no choice changes: stem, head and the :class:`Fixed` body blocks."""
-    total = stem_cost(space) + head_cost(space)
-    h = space.input_shape[1]
-    for item, (c_in, red_in), (c_out, red_out) in space.blocks:
-        if isinstance(item, Fixed):
-            total += op_cost(item.op, c_in, c_out, red_out // red_in, -(-h // red_in))
-    return total
+    return sum((entry_cost(space, e) for e in terms(space).fixed), Cost())
+
+
+def entry_cost(space: "SearchSpace", entry: Entry) -> Cost:
+    """The closed-form cost of one term entry (:class:`~graphnas.cost.terms.Entry`) of ``space``: the leaf of
+    the analytic model (additions and concatenations have no multiply-adds and no parameters)."""
+    if entry.kind == "op":
+        return op_cost(entry.op, entry.c_in, entry.c_out, entry.stride, entry.res)
+    if entry.kind == "stem":  # a space has one stem and one head: their entries are those of stem_cost/head_cost
+        return stem_cost(space)
+    if entry.kind == "head":
+        return head_cost(space)
+    return Cost()
+
+
+def cost_table(space: "SearchSpace") -> TermTable:
+    """The :class:`~graphnas.cost.terms.TermTable` of ``space`` whose leaves are closed-form costs, fields
+    :data:`FIELDS`: ``table.edges[i][c].madds`` is the multiply-adds of candidate ``c`` on choice edge ``i``
+    summed over every body cell of its template (computed once per space object and kept with it)."""
+    def leaf(entries, part: str) -> tuple[int, int, int]:
+        c = sum((entry_cost(space, e) for e in entries), Cost())
+        return c.madds, c.params, c.bitops
+
+    return space.derived("cost_table", lambda: term_table(space, leaf, FIELDS, np.int64))
+
+
+def batch_costs(space: "SearchSpace", choices) -> np.ndarray:
+    """Cost of every choice vector in ``choices`` (``(N, E)``), exactly as :func:`arch_cost` counts:
+    ``(N, 3)`` int64, columns :data:`FIELDS`."""
+    return term_sums(space, cost_table(space), choices)
+
+
+def batch_cost(space: "SearchSpace", choices, metric: str = "madds") -> np.ndarray:
+    """One column of :func:`batch_costs`: ``metric`` (``'madds'``, ``'params'`` or ``'bitops'``) of every
+    choice vector in ``choices`` (``(N, E)``), ``(N,)`` float."""
+    if metric not in FIELDS:
+        raise GraphnasError(f"unknown cost metric '{metric}'; choose one of {', '.join(FIELDS)}")
+    return batch_costs(space, choices)[:, FIELDS.index(metric)].astype(np.float64)
 
 
 def arch_cost(arch: "Architecture") -> Cost:
     """MAdds, parameters and BitOps of ``arch`` at its space's scale (live edges of every cell, plus fixed parts).
 
-    Reads the space's :func:`cost_table` (built on first use), so after that an architecture costs
-    one table lookup per live edge.
+    The one-row case of :func:`batch_costs`: after the space's :func:`cost_table` is built (on first use), an
+    architecture costs one liveness pass and one sum.
 
     >>> # cost = arch_cost(space.sample(0)); cost.madds, cost.params
     """
-    table = cost_table(arch.space)
-    rows = [table.edges[i][c] for i, c in zip(arch.live_edges, (arch.choices[i] for i in arch.live_edges))]
-    rows += [table.inputs[t][j] for t, inputs in enumerate(arch.live_inputs) for j in inputs]
-    return Cost(table.fixed.madds + sum(r[0] for r in rows), table.fixed.params + sum(r[1] for r in rows),
-                table.fixed.bitops + sum(r[2] for r in rows))
-
-
-class CostTable(NamedTuple):
-    """Every cost an architecture of one space can add up, precomputed.
-
-    Attributes:
-        fixed (Cost): stem, head and fixed body blocks.
-        edges (tuple): ``edges[i][c]`` = ``(madds, params, bitops)`` of candidate ``c`` on choice edge
-            ``i``, summed over every body cell of the edge's template (``(0, 0, 0)`` for ``none``).
-        inputs (tuple): ``inputs[t][j]`` = the same for the preprocessing of input ``j`` of template
-            ``t``, summed over its cells (``(0, 0, 0)`` when the template does not preprocess).
-    """
-
-    fixed: Cost
-    edges: tuple
-    inputs: tuple
-
-
-def cost_table(space: "SearchSpace") -> CostTable:
-    """The :class:`CostTable` of ``space`` (computed once per space object and kept on it)."""
-    return space.derived("cost_table", lambda: _build_cost_table(space))
-
-
-def _build_cost_table(space: "SearchSpace") -> CostTable:
-    def triple(c: Cost) -> tuple[int, int, int]:
-        return (c.madds, c.params, c.bitops)
-
-    edges = []
-    for i, e in enumerate(space.edges):
-        cells = [item for item in space.body if isinstance(item, Cell) and item.template == space.edge_template[i]]
-        edges.append(tuple(triple(sum((edge_cost(space, i, op, cell) for cell in cells), Cost()))
-                           if op != NONE else (0, 0, 0) for op in e.candidates))
-    inputs = []
-    for t, tmpl in enumerate(space.templates):
-        blocks = [k for k, item in enumerate(space.body) if isinstance(item, Cell) and item.template == t]
-        inputs.append(tuple(triple(sum((preprocess_cost(space, k, j) for k in blocks), Cost()))
-                            if tmpl.preprocess is not None else (0, 0, 0) for j in range(tmpl.inputs)))
-    return CostTable(fixed_costs(space), tuple(edges), tuple(inputs))
+    return Cost(*batch_costs(arch.space, [arch.choices])[0].tolist())
 
 
 def extreme_archs(space: "SearchSpace") -> tuple["Architecture", "Architecture"]:

@@ -13,7 +13,7 @@ MAdds" is a query, answered in milliseconds for any limit, without searching aga
     hash       TEXT NOT NULL        Architecture.hash (16 hex digits)
     predicted  REAL NOT NULL        predicted accuracy
     measured   REAL                 measured accuracy, NULL where unknown
-    madds      REAL NOT NULL        multiply-adds (graphnas.calibration.batch_cost, exact)
+    madds      REAL NOT NULL        multiply-adds (graphnas.cost.model.batch_costs, exact)
     params     REAL NOT NULL        parameters
     latency    REAL                 predicted latency in ms (LatencyModel), NULL without a latency model
     tier       INTEGER NOT NULL     1 where measured is known, else 0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..cost.model import batch_costs
 from ..errors import LookupTableError
 from ..files import output_lock
 from ..mixed_radix import choices_of, indices_of, size_of
@@ -88,8 +89,6 @@ def build_lookup_table(space: "SearchSpace", path: str | Path, predicted, choice
 def _write(path, space, predicted, choices, indices, measured, latency_model, latency, latency_source, extra,
            batch, progress, start) -> Path:
     """Create or resume the table at ``path`` and write its rows (``build_lookup_table`` holds its lock)."""
-    from ..calibration import batch_cost
-
     n = len(predicted)
     inputs = digest(space, predicted, choices, measured, latency_model, {**extra, "_latency": latency_source}
                     if latency is not None else extra, latency)
@@ -128,8 +127,9 @@ def _write(path, space, predicted, choices, indices, measured, latency_model, la
                 meas = [None] * (hi - lo) if measured is None else \
                     [None if math.isnan(v) else v for v in measured[lo:hi].tolist()]
                 pred = predicted[lo:hi].tolist()
-                rows = zip(idx.tolist(), arch_hashes(space, ch), pred, meas, batch_cost(space, ch, "madds").tolist(),
-                           batch_cost(space, ch, "params").tolist(), lat, [int(m is not None) for m in meas],
+                costs = batch_costs(space, ch).astype(np.float64)  # columns madds, params, bitops
+                rows = zip(idx.tolist(), arch_hashes(space, ch), pred, meas, costs[:, 0].tolist(),
+                           costs[:, 1].tolist(), lat, [int(m is not None) for m in meas],
                            [p if m is None else m for p, m in zip(pred, meas)])
                 with conn:
                     conn.executemany("INSERT INTO archs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)

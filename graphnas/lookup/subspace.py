@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..cost.model import batch_cost
 from ..errors import LookupTableError
 from ..utils import as_rng
 
@@ -39,8 +40,6 @@ __all__ = ["cost_spread", "frozen_topology", "lookup_subspace", "build_from_esti
 def cost_spread(space: "SearchSpace", base: "Architecture", latency_model: "LatencyModel | None" = None) -> np.ndarray:
     """Per choice edge, how far the cost of ``base`` moves when only that edge changes: ``max - min`` over its
     candidates, of latency (ms) with a latency model, else of MAdds. ``(E,)``; 0 on fixed edges."""
-    from ..calibration import batch_cost
-
     base_choices = np.asarray(base.choices, dtype=np.int64)
     rows, owner = [], []
     for i, r in enumerate(space.radices.tolist()):
@@ -129,7 +128,6 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
         ``(table, info)``: the open table, and a JSON-able dict with ``subspace`` (name, size, free edges,
         base operators) and the labelling's ``info`` (``labels``, ``random``, ``front``, ``fits``, ``options``).
     """
-    from ..calibration import batch_cost
     from ..mixed_radix import choices_of
     from .labelling import label_and_predict
     from .table import LookupTable
