@@ -16,7 +16,7 @@ from graphnas.cli import main
 from graphnas.checks import INT64_MAX, check_float, check_int, float_arg, int_arg
 from graphnas.cost.limits import bound_value, make_limit, parse_count, parse_latency
 from graphnas.errors import ConstraintError, GraphnasError
-from graphnas.lookup.bounds import parse_limit
+from graphnas.lookup import parse_limit
 from graphnas.train import TrainConfig
 from graphnas.jobs import JobConfig, SearchConfig, TrainingConfig, run
 from graphnas.options import with_values

@@ -1,11 +1,19 @@
-"""Cost limits: unit parsing (units are mandatory) and the Limit predicate."""
+"""Cost limits: the one parser (units are mandatory, counts are whole numbers) and the Limit predicate."""
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 
-from graphnas import ConstraintError, GraphnasError
-from graphnas.cost.limits import Limit, parse_count, parse_latency
+import graphnas
+from graphnas import ConstraintError, GraphnasError, arch_cost
+from graphnas.cost.limits import METRICS, Limit, bound_value, format_limit, make_limit, parse_count, parse_latency
+from graphnas.lookup import parse_limit
+from graphnas.registry import space_info
+from graphnas.samplers import ConstrainedSampler
 
 
 # ---------------------------------------------------------------------- latency
@@ -93,3 +101,64 @@ def test_limit_is_an_inclusive_upper_bound():
     lim = Limit("madds", 100.0, lambda a: a)
     assert lim(99.0) and lim(100.0) and not lim(100.5)
     assert repr(lim) == "Limit(madds <= 100)"
+
+
+# ---------------------------------------------------------------------- one rule for every metric and caller
+@pytest.mark.parametrize("metric", ["madds", "params", "bitops"])
+def test_counts_are_whole_numbers_read_exactly(metric):
+    assert bound_value(metric, "514.368K") == 514368.0  # not 514368.00000000006
+    assert all(bound_value(metric, f"{k / 1000:.3f}K") == float(k) for k in range(1, 20000, 7))
+    assert bound_value(metric, "0.3K") == 300.0 and bound_value(metric, "1.0005K") == 1000.0  # rounded down
+    assert bound_value(metric, 514368.00000000006) == 514368.0 and bound_value(metric, 299.99999999999994) == 300.0
+    assert bound_value(metric, 1000.5) == 1000.0 and bound_value(metric, np.int64(7)) == 7.0
+    with pytest.raises(ConstraintError, match=f"{METRICS[metric]} limit 0.5 is below 1; counts are whole numbers"):
+        bound_value(metric, 0.5)
+    with pytest.raises(ConstraintError, match="below 1"):
+        bound_value(metric, "0.0004K")
+
+
+def test_latency_is_read_exactly_and_keeps_its_fraction():
+    assert bound_value("latency", "0.1s") == 100.0 and bound_value("latency", "250us") == 0.25
+    assert bound_value("latency", 0.5) == 0.5 and bound_value("latency", "1.0005ms") == 1.0005
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+@pytest.mark.parametrize("value, message", [
+    (float("nan"), "is NaN"), (True, "is not a number"), (False, "is not a number"), (math.inf, "too large"),
+    (10 ** 400, "too large"), (-1, "is negative"), (0, "is zero"), ("1e999", "is not a number with a unit|has no unit"),
+    ([1], "is not a number"), ("", "is not a number with a unit"), (None, "is not a number"),
+])
+def test_every_metric_refuses_the_same_values_in_one_line(metric, value, message):
+    for read in (lambda: bound_value(metric, value), lambda: parse_limit(metric, value),
+                 lambda: Limit(metric, value, len), lambda: make_limit(metric, value, latency=object())):
+        with pytest.raises(ConstraintError, match=message) as info:
+            read()
+        assert "\n" not in str(info.value)
+
+
+def test_limit_make_limit_and_lookup_read_a_bound_alike():
+    assert parse_limit is bound_value  # graphnas.lookup's name for the one parser
+    for metric, text in (("madds", "514.368K"), ("params", "1.5M"), ("bitops", "2.5G"), ("latency", "250us")):
+        want = bound_value(metric, text)
+        assert Limit(metric, text, len).value == make_limit(metric, text, latency=SimpleNamespace(latency=len)).value \
+            == want
+        assert bound_value(metric, format_limit(metric, want)) == want  # printed bounds read back unchanged
+    assert Limit("energy", 3.5, len).value == 3.5  # a metric of the caller's own: any finite number
+    with pytest.raises(ConstraintError, match="limit energy <= nan: the bound must be a finite number"):
+        Limit("energy", float("nan"), len)
+    with pytest.raises(ConstraintError, match="unknown limit metric 'flops'; choose one of madds, params, bitops, latency"):
+        make_limit("flops", "3M")
+
+
+def test_bitops_limits_on_a_quantised_space():
+    space = graphnas.get_space("spos_quant", **space_info("spos_quant").cpu_scale)
+    archs = [space.sample(k) for k in range(40)]
+    bitops = sorted(arch_cost(a).bitops for a in archs)
+    limit = make_limit("bitops", format_limit("bitops", bitops[20]))
+    assert limit.value == bitops[20] and repr(limit) == f"Limit(bitops <= {bitops[20]:g})"
+    assert [limit(a) for a in archs] == [arch_cost(a).bitops <= bitops[20] for a in archs]
+    sampler = ConstrainedSampler(space, [limit])
+    rng = np.random.default_rng(0)
+    assert all(arch_cost(sampler(rng)).bitops <= bitops[20] for _ in range(5))
+    with pytest.raises(ConstraintError, match="limit bitops <= 1000 cannot be met"):
+        ConstrainedSampler(space, [make_limit("bitops", "1K")])

@@ -85,7 +85,8 @@ and that its index decodes to choices whose hash (computed from the meta's finge
 table raises one :class:`LookupTableError` line saying what is wrong and how to rebuild it.
 """
 
-from .bounds import describe_limits, format_limit, parse_limit
+from ..cost.limits import bound_value as parse_limit
+from ..cost.limits import describe_limits, format_limit
 from .build import build_lookup_table
 from .encoding import arch_hashes
 from .labelling import front_layers, label_and_predict

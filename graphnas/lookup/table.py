@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..cost.limits import METRICS
+from ..cost.limits import METRICS, describe_limits, format_limit
+from ..cost.limits import bound_value as parse_limit
 from ..errors import ConstraintError, LookupTableError
-from .bounds import describe_limits, format_limit, parse_limit
 from ..mixed_radix import choices_of
 from .encoding import hashes_of
 from .store import (BATCH, COLUMNS, DIGEST_MISMATCH, HOW_TO_BUILD, ORDER, REBUILD, SQL_ERRORS, DamagedTable,
