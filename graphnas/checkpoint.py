@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from .averaging import WeightAverager
+from .checks import shown
 from .digest import DIGEST_CHARS, content_digest
 from .errors import CheckpointError
 from .files import regular_file
@@ -112,7 +113,7 @@ def _check_digest(path: Path, blob: dict) -> dict:
                               f"graphnas); {REDO}")
     body = {k: v for k, v in blob.items() if k != DIGEST}
     if not isinstance(saved, str) or len(saved) != DIGEST_CHARS:
-        raise CheckpointError(f"checkpoint {path} is damaged: its digest is {_show(saved, 60)}, expected "
+        raise CheckpointError(f"checkpoint {path} is damaged: its digest is {shown(saved, 60)}, expected "
                               f"{DIGEST_CHARS} hexadecimal characters; {REDO}")
     try:
         actual = content_digest(body)
@@ -153,21 +154,6 @@ class _Bad(Exception):
     """A field that does not fit (internal): its message becomes one CheckpointError line."""
 
 
-def _show(value, limit: int = 80) -> str:
-    """A short one-line description of ``value`` for a message (tensors by shape and dtype)."""
-    if isinstance(value, torch.Tensor):
-        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
-    if isinstance(value, (list, tuple, dict)) and len(value) > 8:
-        return f"a {type(value).__name__} of {len(value)} items"
-    try:
-        text = " ".join(repr(value).split())
-    except Exception:  # noqa: BLE001 - a hostile __repr__ cannot come out of weights_only, but be safe
-        text = f"a {type(value).__name__}"
-    if len(text) > limit and isinstance(value, (list, tuple, dict)):
-        return f"a {type(value).__name__} of {len(value)} items"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -179,7 +165,7 @@ def _is_number(value) -> bool:
 def _int_field(value, where: str, low: int, high: int | None = None) -> int:
     if not _is_int(value) or value < low or (high is not None and value > high):
         want = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise _Bad(f"{where} is {_show(value)}, expected an integer {want}")
+        raise _Bad(f"{where} is {shown(value)}, expected an integer {want}")
     return value
 
 
@@ -195,15 +181,15 @@ def _plain(value, where: str, depth: int = 0) -> None:
     elif isinstance(value, dict):
         for k, v in value.items():
             if not isinstance(k, str):
-                raise _Bad(f"{where} has the key {_show(k)}; keys must be strings")
+                raise _Bad(f"{where} has the key {shown(k)}; keys must be strings")
             _plain(v, f"{where}[{k!r}]", depth + 1)
     else:
-        raise _Bad(f"{where} holds {_show(value)}; only plain values are expected there")
+        raise _Bad(f"{where} holds {shown(value)}; only plain values are expected there")
 
 
 def _check_tensor(value, where: str, shape=None, dtype=None) -> None:
     if not isinstance(value, torch.Tensor) or value.layout != torch.strided or value.is_quantized:
-        raise _Bad(f"{where} is {_show(value)}, expected a dense tensor")
+        raise _Bad(f"{where} is {shown(value)}, expected a dense tensor")
     if shape is not None and value.shape != shape:
         raise _Bad(f"{where} has shape {tuple(value.shape)}, expected {tuple(shape)}")
     if dtype is not None and value.dtype != dtype:
@@ -218,7 +204,7 @@ def _keys_like(value: dict, ref: dict, where: str) -> None:
     extra = [k for k in value if k not in ref]
     if missing or extra:
         def few(keys):
-            return ", ".join(_show(k, 60) for k in keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+            return ", ".join(shown(k, 60) for k in keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
         parts = ([f"misses {few(missing)}"] if missing else []) + ([f"has unexpected {few(extra)}"] if extra else [])
         raise _Bad(f"{where} {' and '.join(parts)}")
 
@@ -230,35 +216,35 @@ def _like(value, ref, where: str) -> None:
         _check_tensor(value, where, ref.shape, ref.dtype)
     elif isinstance(ref, dict):
         if not isinstance(value, dict):
-            raise _Bad(f"{where} is {_show(value)}, expected a dict")
+            raise _Bad(f"{where} is {shown(value)}, expected a dict")
         _keys_like(value, ref, where)
         for k in ref:
             _like(value[k], ref[k], f"{where}[{k!r}]")
     elif isinstance(ref, (list, tuple)):
         if not isinstance(value, (list, tuple)) or len(value) != len(ref):
-            raise _Bad(f"{where} is {_show(value)}, expected a list of {len(ref)}")
+            raise _Bad(f"{where} is {shown(value)}, expected a list of {len(ref)}")
         for i, (v, r) in enumerate(zip(value, ref)):
             _like(v, r, f"{where}[{i}]")
     elif isinstance(ref, bool):
         if not isinstance(value, bool):
-            raise _Bad(f"{where} is {_show(value)}, expected true or false")
+            raise _Bad(f"{where} is {shown(value)}, expected true or false")
     elif isinstance(ref, int):
         if not _is_int(value):
-            raise _Bad(f"{where} is {_show(value)}, expected an integer")
+            raise _Bad(f"{where} is {shown(value)}, expected an integer")
     elif isinstance(ref, float):
         if not _is_number(value):
-            raise _Bad(f"{where} is {_show(value)}, expected a finite number")
+            raise _Bad(f"{where} is {shown(value)}, expected a finite number")
     elif ref is None:
         if value is not None:
-            raise _Bad(f"{where} is {_show(value)}, expected None")
+            raise _Bad(f"{where} is {shown(value)}, expected None")
     elif type(value) is not type(ref):
-        raise _Bad(f"{where} is {_show(value)}, expected a {type(ref).__name__}")
+        raise _Bad(f"{where} is {shown(value)}, expected a {type(ref).__name__}")
 
 
 def _state_dict_like(value, ref: dict, where: str) -> None:
     """A state dict (str -> tensor) with exactly ``ref``'s keys, shapes and dtypes, all finite."""
     if not isinstance(value, dict):
-        raise _Bad(f"{where} is {_show(value)}, expected a state dict")
+        raise _Bad(f"{where} is {shown(value)}, expected a state dict")
     _keys_like(value, ref, where)
     for k, r in ref.items():
         _check_tensor(value[k], f"{where}[{k!r}]", r.shape, r.dtype)
@@ -267,10 +253,10 @@ def _state_dict_like(value, ref: dict, where: str) -> None:
 def _tensor_dict(value, where: str) -> dict:
     """A dict of str -> finite dense tensor (shapes checked later against a model)."""
     if not isinstance(value, dict) or not value:
-        raise _Bad(f"{where} is {_show(value)}, expected a non-empty state dict")
+        raise _Bad(f"{where} is {shown(value)}, expected a non-empty state dict")
     for k, v in value.items():
         if not isinstance(k, str):
-            raise _Bad(f"{where} has the key {_show(k)}; keys must be parameter names")
+            raise _Bad(f"{where} has the key {shown(k)}; keys must be parameter names")
         _check_tensor(v, f"{where}[{k!r}]")
     return value
 
@@ -287,68 +273,68 @@ def _refuse(path: Path, fix: str) -> Iterator[None]:
 def _check_optimizer(saved, optimizer: torch.optim.Optimizer) -> None:
     ref = optimizer.state_dict()
     if not isinstance(saved, dict):
-        raise _Bad(f"optimizer is {_show(saved)}, expected an optimizer state dict")
+        raise _Bad(f"optimizer is {shown(saved)}, expected an optimizer state dict")
     _keys_like(saved, ref, "optimizer")
     groups = saved["param_groups"]
     if not isinstance(groups, list) or len(groups) != len(ref["param_groups"]):
-        raise _Bad(f"optimizer['param_groups'] is {_show(groups)}, expected a list of {len(ref['param_groups'])}")
+        raise _Bad(f"optimizer['param_groups'] is {shown(groups)}, expected a list of {len(ref['param_groups'])}")
     shapes = {}
     for i, (group, ref_group, live) in enumerate(zip(groups, ref["param_groups"], optimizer.param_groups)):
         where = f"optimizer['param_groups'][{i}]"
         _like(group, ref_group, where)
         for key, want in ref_group.items():
             if key != "lr" and group[key] != want:
-                raise _Bad(f"{where}[{key!r}] is {_show(group[key])}, expected {_show(want)} (the training options)")
+                raise _Bad(f"{where}[{key!r}] is {shown(group[key])}, expected {shown(want)} (the training options)")
         if group["lr"] < 0:
-            raise _Bad(f"{where}['lr'] is {_show(group['lr'])}, expected a learning rate >= 0")
+            raise _Bad(f"{where}['lr'] is {shown(group['lr'])}, expected a learning rate >= 0")
         shapes.update({pid: (p.shape, p.dtype) for pid, p in zip(ref_group["params"], live["params"])})
     state = saved["state"]
     if not isinstance(state, dict):
-        raise _Bad(f"optimizer['state'] is {_show(state)}, expected a dict")
+        raise _Bad(f"optimizer['state'] is {shown(state)}, expected a dict")
     for pid, entry in state.items():
-        where = f"optimizer['state'][{_show(pid)}]"
+        where = f"optimizer['state'][{shown(pid)}]"
         if not _is_int(pid) or pid not in shapes:
             raise _Bad(f"{where} names no parameter of this model (ids 0..{len(shapes) - 1})")
         if not isinstance(entry, dict):
-            raise _Bad(f"{where} is {_show(entry)}, expected a dict")
+            raise _Bad(f"{where} is {shown(entry)}, expected a dict")
         shape, dtype = shapes[pid]
         for key, value in entry.items():
-            at = f"{where}[{_show(key)}]"
+            at = f"{where}[{shown(key)}]"
             if not isinstance(key, str):
                 raise _Bad(f"{at}: keys must be strings")
             if isinstance(value, torch.Tensor):
                 _check_tensor(value, at, shape if value.ndim else value.shape, dtype if value.ndim else None)
             elif value is not None and not _is_number(value):
-                raise _Bad(f"{at} is {_show(value)}, expected a tensor, a number or None")
+                raise _Bad(f"{at} is {shown(value)}, expected a tensor, a number or None")
 
 
 def _check_rng(saved, world: int) -> None:
     """``sampler_rng``: a numpy bit generator state; ``torch_rng``: one CPU generator state per rank."""
     _plain(saved["sampler_rng"], "sampler_rng")
     if not isinstance(saved["sampler_rng"], dict):
-        raise _Bad(f"sampler_rng is {_show(saved['sampler_rng'])}, expected a numpy bit generator state")
+        raise _Bad(f"sampler_rng is {shown(saved['sampler_rng'])}, expected a numpy bit generator state")
     probe = np.random.default_rng(0)
     if saved["sampler_rng"].get("bit_generator") != probe.bit_generator.state["bit_generator"]:
-        raise _Bad(f"sampler_rng is for the bit generator {_show(saved['sampler_rng'].get('bit_generator'))}, "
+        raise _Bad(f"sampler_rng is for the bit generator {shown(saved['sampler_rng'].get('bit_generator'))}, "
                    f"expected {probe.bit_generator.state['bit_generator']!r}")
     try:
         set_rng_state(probe, saved["sampler_rng"])  # numpy checks every field (types, ranges)
     except Exception as err:  # noqa: BLE001 - ValueError, TypeError, OverflowError, KeyError
         raise _Bad(f"sampler_rng is not a valid numpy generator state ({type(err).__name__}: "
-                   f"{_show(str(err), 60)})") from None
+                   f"{shown(str(err), 60)})") from None
     rngs, ref = saved["torch_rng"], torch.get_rng_state()
     if not isinstance(rngs, (list, tuple)) or len(rngs) != world:
-        raise _Bad(f"torch_rng is {_show(rngs)}, expected a list of {world} generator states (one per process)")
+        raise _Bad(f"torch_rng is {shown(rngs)}, expected a list of {world} generator states (one per process)")
     for i, state in enumerate(rngs):
         _check_tensor(state, f"torch_rng[{i}]", ref.shape, torch.uint8)
         try:
             torch.Generator().set_state(state)
         except RuntimeError as err:
-            raise _Bad(f"torch_rng[{i}] is not a valid torch generator state ({_show(str(err), 60)})") from None
+            raise _Bad(f"torch_rng[{i}] is not a valid torch generator state ({shown(str(err), 60)})") from None
     cuda = saved["cuda_rng"]
     if cuda is not None:
         if not isinstance(cuda, (list, tuple)):
-            raise _Bad(f"cuda_rng is {_show(cuda)}, expected None or a list of CUDA generator states")
+            raise _Bad(f"cuda_rng is {shown(cuda)}, expected None or a list of CUDA generator states")
         count = torch.cuda.device_count() if torch.cuda.is_available() else None
         if count is not None and len(cuda) > count:
             raise _Bad(f"cuda_rng holds {len(cuda)} CUDA generator states, this machine has {count} GPUs")
@@ -387,8 +373,8 @@ def check_resume_state(path: str | Path, blob: dict, model: nn.Module, optimizer
         _like(blob["scheduler"], scheduler.state_dict(), "scheduler")
         for key in ("base_lrs", "lr_lambdas"):
             if blob["scheduler"][key] != scheduler.state_dict()[key]:
-                raise _Bad(f"scheduler[{key!r}] is {_show(blob['scheduler'][key])}, expected "
-                           f"{_show(scheduler.state_dict()[key])} (the training options)")
+                raise _Bad(f"scheduler[{key!r}] is {shown(blob['scheduler'][key])}, expected "
+                           f"{shown(scheduler.state_dict()[key])} (the training options)")
         if blob["scheduler"]["last_epoch"] != step:
             raise _Bad(f"scheduler['last_epoch'] is {blob['scheduler']['last_epoch']}, expected the step {step}")
         _check_rng(blob, world)
@@ -398,16 +384,16 @@ def check_resume_state(path: str | Path, blob: dict, model: nn.Module, optimizer
         if not isinstance(stats, (list, tuple)) or len(stats) != 4 or not all(map(_is_number, stats)) \
                 or not _is_int(stats[1]) or not _is_int(stats[2]) or min(stats) < 0 or stats[1] > stats[2] \
                 or stats[2] > (step % steps_per_epoch) * batch_size:
-            raise _Bad(f"epoch_stats is {_show(stats)}, expected [loss sum, correct, seen, seconds] of the "
+            raise _Bad(f"epoch_stats is {shown(stats)}, expected [loss sum, correct, seen, seconds] of the "
                        f"{step % steps_per_epoch} steps of the epoch in progress")
         history = blob["history"]
         if not isinstance(history, list) or len(history) != step // steps_per_epoch:
-            raise _Bad(f"history is {_show(history)}, expected a list of {step // steps_per_epoch} dicts, one per "
+            raise _Bad(f"history is {shown(history)}, expected a list of {step // steps_per_epoch} dicts, one per "
                        f"finished epoch")
         for i, entry in enumerate(history):
             _plain(entry, f"history[{i}]")
             if not isinstance(entry, dict) or entry.get("epoch") != i + 1:
-                raise _Bad(f"history[{i}] is {_show(entry)}, expected a dict of epoch {i + 1}")
+                raise _Bad(f"history[{i}] is {shown(entry)}, expected a dict of epoch {i + 1}")
         done_in_last = step - (epochs - 1) * steps_per_epoch
         if blob["average"] is not None:
             if not (average_last_epoch and 0 < done_in_last < steps_per_epoch):
@@ -417,7 +403,7 @@ def check_resume_state(path: str | Path, blob: dict, model: nn.Module, optimizer
             _like(blob["average"], {**ref_avg.state(), "count": 0}, "average")
             for key, want in ref_avg.state()["dtypes"].items():
                 if blob["average"]["dtypes"][key] != want:
-                    raise _Bad(f"average['dtypes'][{key!r}] is {_show(blob['average']['dtypes'][key])}, expected "
+                    raise _Bad(f"average['dtypes'][{key!r}] is {shown(blob['average']['dtypes'][key])}, expected "
                                f"{want!r} (the model's)")
             if blob["average"]["count"] != done_in_last:
                 raise _Bad(f"average['count'] is {blob['average']['count']}, expected the {done_in_last} steps done "
@@ -450,13 +436,13 @@ def load_checkpoint(path: str | Path, meta: dict | None = None, config: dict | N
     fmt, version = blob.get("format"), blob.get("version")
     if not isinstance(fmt, str) or fmt != FORMAT or not _is_int(version) or version != VERSION:
         raise CheckpointError(f"checkpoint {path} is not a graphnas training checkpoint (format "
-                              f"{_show(fmt)} version {_show(version)}, expected {FORMAT!r} "
+                              f"{shown(fmt)} version {shown(version)}, expected {FORMAT!r} "
                               f"version {VERSION}); {fix}")
     with _refuse(path, fix):
         for key in ("meta", "config"):
             _plain(blob.get(key), key)
             if not isinstance(blob.get(key), dict):
-                raise _Bad(f"{key} is {_show(blob.get(key))}, expected a dict")
+                raise _Bad(f"{key} is {shown(blob.get(key))}, expected a dict")
     if meta is not None:
         check_meta(path, blob.get("meta"), meta)
     if config is not None:
@@ -471,23 +457,23 @@ def check_meta(path: Path, saved: dict | None, meta: dict,
         return
     saved = saved if isinstance(saved, dict) else {}
     if "space" in meta and saved.get("space") is not None:
-        what = f"space {_show(saved['space'])}"
+        what = f"space {shown(saved['space'])}"
         if saved.get("space") == meta["space"] and saved.get("fingerprint") != meta.get("fingerprint"):
-            what += f" with fingerprint {_show(saved.get('fingerprint'))} (other edges or operators)"
+            what += f" with fingerprint {shown(saved.get('fingerprint'))} (other edges or operators)"
         elif saved.get("space") == meta["space"] and saved.get("scale") != meta.get("scale"):
-            what += f" at scale {_show(saved.get('scale'), 200)}"
+            what += f" at scale {shown(saved.get('scale'), 200)}"
         elif saved.get("space") == meta["space"]:
-            what += f" architecture {_show(saved.get('arch'))}"
+            what += f" architecture {shown(saved.get('arch'))}"
         now = f"'{meta['space']}'" + (f" at scale {meta.get('scale')}" if saved.get("scale") != meta.get("scale") else "")
     else:
-        what, now = _show(saved, 300), f"{meta}"
+        what, now = shown(saved, 300), f"{meta}"
     raise CheckpointError(f"checkpoint {path} was made for {what}, not {now}; {fix}")
 
 
 def check_config(path: Path, saved: dict | None, config: dict) -> None:
     """Refuse a checkpoint trained with other options (resuming would not continue the same run)."""
     saved = saved if isinstance(saved, dict) else {}
-    diff = [f"{k} {_show(saved.get(k), 40)} -> {config.get(k)!r}" for k in sorted(set(saved) | set(config))
+    diff = [f"{k} {shown(saved.get(k), 40)} -> {config.get(k)!r}" for k in sorted(set(saved) | set(config))
             if saved.get(k) != config.get(k)]
     if diff:
         more = f" and {len(diff) - 8} more" if len(diff) > 8 else ""
@@ -514,6 +500,8 @@ class Trained:
         state_dict (dict): the weights (the averaged ones when asked for).
         meta (dict): the space's ``name``/``fingerprint``/``scale`` it was trained for.
         history (list of dict): one dict per training epoch.
+        options (dict): the training options the checkpoint was made with (its ``config``: TrainConfig fields
+            and the run options), for estimators that continue training (SGLD, fine-tuning).
         seed (int): the training seed, which also seeded the data splits (a search must reuse them, or it
             would score paths on images the supernet trained on).
     """
@@ -523,6 +511,7 @@ class Trained:
     meta: dict
     history: list
     seed: int
+    options: dict
 
     def load_into(self, model: nn.Module) -> None:
         """Load the weights, refusing a model of another space or scale, or weights that do not fit it (missing
@@ -548,20 +537,20 @@ def read_trained(path: str | Path, averaged: bool = False) -> Trained:
     keys = ("space", "fingerprint", "scale")
     with _refuse(path, fix):
         if blob.get("format") != FORMAT:
-            raise CheckpointError(f"checkpoint {path} is unreadable (format {_show(blob.get('format'))}: not a "
+            raise CheckpointError(f"checkpoint {path} is unreadable (format {shown(blob.get('format'))}: not a "
                                   f"graphnas training checkpoint); {fix}")
         if not _is_int(blob.get("version")) or blob["version"] != VERSION:
-            raise _Bad(f"version is {_show(blob.get('version'))}, expected {VERSION}")
+            raise _Bad(f"version is {shown(blob.get('version'))}, expected {VERSION}")
         for key in ("meta", "config", "history"):
             _plain(blob.get(key), key)
         config, meta, history = blob.get("config"), blob.get("meta"), blob.get("history")
         if not isinstance(config, dict) or not isinstance(meta, dict):
-            raise _Bad(f"config is {_show(config)} and meta {_show(meta)}, expected dicts")
+            raise _Bad(f"config is {shown(config)} and meta {shown(meta)}, expected dicts")
         total = _int_field(config.get("epochs"), "config['epochs']", 1)
         seed = _int_field(config.get("seed"), "config['seed']", 0)
         done = _int_field(blob.get("epoch"), "epoch", 0, total)
         if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-            raise _Bad(f"history is {_show(history)}, expected a list of dicts")
+            raise _Bad(f"history is {shown(history)}, expected a list of dicts")
         if done < total:
             raise CheckpointError(f"checkpoint {path} is at epoch {done} of {total}; finish training first with "
                                   f"`graphnas train --resume` (same options)")
@@ -572,4 +561,4 @@ def read_trained(path: str | Path, averaged: bool = False) -> Trained:
             raise CheckpointError(f"checkpoint {path} holds no averaged weights; train with --average-last-epoch, "
                                   f"or search its final weights (another --estimator than weight_averaging)")
         state = _tensor_dict(state, "averaged_state_dict" if averaged else "model")
-    return Trained(path, state, {k: meta.get(k) for k in keys}, list(history), seed)
+    return Trained(path, state, {k: meta.get(k) for k in keys}, list(history), seed, dict(config))

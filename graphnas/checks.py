@@ -114,16 +114,23 @@ def float_arg(lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False
 
 def shown(value, limit: int = 60) -> str:
     """An untrusted value as it appears in a one-line message: JSON (``NULL`` for None, ``repr`` for bytes and
-    what JSON cannot show), cut to ``limit`` characters."""
+    what JSON cannot show), a tensor or array by its dtype and shape, a long container by its length; cut to
+    ``limit`` characters."""
     if value is None:
-        text = "NULL"
-    elif isinstance(value, (bytes, bytearray)):
+        return "NULL"
+    if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, (str, bytes)):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, (bytes, bytearray)):
         text = repr(value)
     else:
         try:
             text = json.dumps(value)
-        except (TypeError, ValueError):
-            text = repr(value)
+        except (TypeError, ValueError, RecursionError):
+            try:
+                text = repr(value)
+            except Exception:  # noqa: BLE001 - a hostile __repr__ must not replace the message
+                text = f"a {type(value).__name__}"
     text = " ".join(text.split())
+    if len(text) > limit and isinstance(value, (list, tuple, dict)):
+        return f"a {type(value).__name__} of {len(value)} items"
     return text if len(text) <= limit else text[:limit - 3] + "..."
-

@@ -13,7 +13,7 @@ __all__ = ["parse_scale", "load_arch"]
 
 
 def _scale_value(text: str, name: str = "scale argument value"):
-    """``--scale`` value: an int, a float, None or the text; numbers must be finite and fit in 64 bits."""
+    """``--scale`` value: an int, a float, None, true/false or the text; numbers must be finite and fit in 64 bits."""
     for cast in (int, float):
         try:
             value = cast(text)
@@ -24,7 +24,7 @@ def _scale_value(text: str, name: str = "scale argument value"):
         else:
             check_float(name, value)
         return value
-    return None if text.lower() == "none" else text
+    return {"none": None, "true": True, "false": False}.get(text.lower(), text)
 
 
 def parse_scale(pairs: list[str] | None, what: str = "scale argument") -> dict:

@@ -244,7 +244,7 @@ def test_refuses_other_space_and_config(reference, tmp_path):
 
     torch.manual_seed(0)
     other = Supernet(space("other"))
-    msg = _refused(tmp_path / "a", copy_ref, model=other, match="was made for space 'digits8'")
+    msg = _refused(tmp_path / "a", copy_ref, model=other, match='was made for space "digits8"')
     assert "not 'other'" in msg
     from dataclasses import replace
 

@@ -87,7 +87,7 @@ def test_search_bad_checkpoints_fail_with_one_line(trained, tmp_path, capsys):
                                     *common]))
     assert "does not exist" in line and "graphnas train" in line
     line = error_line(capsys, main(["search", "--checkpoint", str(ckpt), "--space", "nb201", *common]))
-    assert "was made for space 'clitiny'" in line and "same --space" in line
+    assert 'was made for space "clitiny"' in line and "same --space" in line
     blob = torch.load(ckpt, weights_only=True)
     blob["epoch"] = 0
     unfinished = tmp_path / "unfinished.pt"

@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Subset
 
 from graphnas import Architecture, ChoiceEdge, Node, SearchSpace, Stem, Supernet
-from graphnas.checkpoint import load_checkpoint, load_weights, read_trained, save_checkpoint, save_weights
+from graphnas.checkpoint import load_checkpoint, read_trained, save_checkpoint
 from graphnas.cli import main
 from graphnas.data import load_cifar10, load_dataset, load_digits, load_fashion_mnist, load_image_folder
 from graphnas.errors import ArchitectureError, CheckpointError, DataError, GraphnasError
@@ -115,19 +115,11 @@ def test_fifo_checkpoint_is_refused_not_opened(tmp_path, data):
         with pytest.raises(CheckpointError) as info:  # a named file
             train(net, data, tmp_path / "other", resume=tmp_path / CHECKPOINT)
         one_line(info.value, "not a regular file")
-        for reader in (lambda p: load_checkpoint(p), lambda p: read_trained(p),
-                       lambda p: load_weights(supernet(), p, {})):
+        for reader in (lambda p: load_checkpoint(p), lambda p: read_trained(p)):
             with pytest.raises(CheckpointError, match="not a regular file"):
                 reader(tmp_path / CHECKPOINT)
     with pytest.raises(CheckpointError, match="a folder"):
         read_trained(tmp_path)
-
-
-def test_fifo_supernet_pt_of_graphnas_run_is_refused(tmp_path):
-    os.mkfifo(tmp_path / "supernet.pt")
-    with no_hang(), pytest.raises(CheckpointError) as info:
-        load_weights(supernet(), tmp_path / "supernet.pt", {"space": "hard8"})
-    one_line(info.value, "not a regular file", "supernet.pt")
 
 
 # ---------------------------------------------------------------------- orphan temporaries (defect 5)
@@ -312,43 +304,22 @@ def test_averaged_state_of_wrong_shape_is_refused(checkpoints, tmp_path, data):
     one_line(info.value, "averaged_state_dict", "shape")
 
 
-# ---------------------------------------------------------------------- weights for a search: supernet.pt, read_trained
-def _weights_file(tmp_path, mutate):
-    net = supernet()
-    meta = {"space": "hard8"}
-    state = state_of(net)
-    mutate(state)
-    save_checkpoint(tmp_path / "supernet.pt", {"state_dict": state, "meta": meta})
-    return meta
-
-
+# ---------------------------------------------------------------------- weights for a search: read_trained
 @pytest.mark.parametrize("mutate, needle", [
     (lambda s: s.pop(next(iter(s))), "misses"),
-    (lambda s: s.update({"x.weight": torch.zeros(1)}), "unexpected 'x.weight'"),
+    (lambda s: s.update({"x.weight": torch.zeros(1)}), 'unexpected "x.weight"'),
     (lambda s: s.update({next(iter(s)): torch.zeros(1)}), "shape"),
     (lambda s: s.update({next(iter(s)): torch.full_like(next(iter(s.values())), float("inf"))}), "infinite"),
 ])
-def test_supernet_weights_that_do_not_fit_are_refused(tmp_path, mutate, needle):
-    meta = _weights_file(tmp_path, mutate)
-    net = supernet(seed=3)
-    untouched = state_of(net)
-    with pytest.raises(CheckpointError) as info:
-        load_weights(net, tmp_path / "supernet.pt", meta)
-    one_line(info.value, needle, "supernet.pt")
-    assert same_state(net.state_dict(), untouched)
-
-
-def test_read_trained_weights_that_do_not_fit_the_model_are_refused(tmp_path):
-    meta = {"space": "hard8", "fingerprint": space().fingerprint, "scale": dict(space().scale)}
-    state = state_of(supernet())
-    state.pop(next(iter(state)))
-    save_checkpoint(tmp_path / "supernet.pt", {"state_dict": state, "meta": meta})
-    trained = read_trained(tmp_path / "supernet.pt")
+def test_read_trained_weights_that_do_not_fit_the_model_are_refused(checkpoints, tmp_path, mutate, needle):
+    blob = copy.deepcopy(checkpoints[1])
+    mutate(blob["model"])
+    save_checkpoint(tmp_path / CHECKPOINT, blob)
     net = supernet(seed=4)
     untouched = state_of(net)
     with pytest.raises(CheckpointError) as info:
-        trained.load_into(net)
-    one_line(info.value, "misses")
+        read_trained(tmp_path / CHECKPOINT).load_into(net)
+    one_line(info.value, needle)
     assert same_state(net.state_dict(), untouched)
 
 
@@ -687,11 +658,6 @@ def test_genuine_files_carry_a_digest_and_round_trip(checkpoints, tmp_path):
     assert "digest" not in loaded and same_state(loaded["model"], checkpoints[1]["model"])
     trained = read_trained(tmp_path / CHECKPOINT, averaged=True)
     assert same_state(trained.state_dict, checkpoints[1]["averaged_state_dict"])
-    net = supernet(seed=2)
-    save_weights(net, tmp_path / "supernet.pt", {"space": "hard8"})
-    other = supernet(seed=3)
-    load_weights(other, tmp_path / "supernet.pt", {"space": "hard8"})
-    assert same_state(other.state_dict(), net.state_dict())
 
 
 def test_flipped_byte_in_a_resumed_checkpoint_is_refused(checkpoints, tmp_path, data):
@@ -721,20 +687,13 @@ def test_flipped_byte_in_averaged_weights_is_refused(checkpoints, tmp_path):
     one_line(info.value, str(path), DAMAGED)
 
 
-def test_flipped_byte_in_supernet_weights_is_refused(tmp_path, capsys):
-    net, path = supernet(seed=2), tmp_path / "supernet.pt"
-    meta = {"space": "hard8", "fingerprint": space().fingerprint, "scale": dict(space().scale)}
-    save_weights(net, path, meta)
-    _flip_tensor_byte(path, net.state_dict())
-    other = supernet(seed=3)
-    untouched = state_of(other)
-    with pytest.raises(CheckpointError) as info:
-        load_weights(other, path, meta)
-    one_line(info.value, "supernet.pt", DAMAGED)
-    assert same_state(other.state_dict(), untouched)
+def test_flipped_byte_in_searched_weights_is_refused_by_the_search_command(checkpoints, tmp_path, capsys):
+    path = tmp_path / CHECKPOINT
+    save_checkpoint(path, checkpoints[1])
+    _flip_tensor_byte(path, checkpoints[1]["model"])
     with pytest.raises(CheckpointError) as info:
         read_trained(path)
-    one_line(info.value, "supernet.pt", DAMAGED)
+    one_line(info.value, str(path), DAMAGED)
     assert main(["search", "--checkpoint", str(path), "--space", "nb201", "--out", str(tmp_path / "o"),
                  "--quiet", "--no-lookup"]) == 2
     err = capsys.readouterr().err.strip()
@@ -743,7 +702,7 @@ def test_flipped_byte_in_supernet_weights_is_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("digest, needle", [
-    (None, "has no content digest"), (12345, "its digest is 12345"), ("abc", "its digest is 'abc'"),
+    (None, "has no content digest"), (12345, "its digest is 12345"), ("abc", 'its digest is "abc"'),
     (torch.zeros(32), "its digest is a float32 tensor"), ("0" * 32, DAMAGED),
 ])
 def test_missing_or_malformed_digest_is_refused(checkpoints, tmp_path, data, digest, needle):
@@ -756,7 +715,7 @@ def test_missing_or_malformed_digest_is_refused(checkpoints, tmp_path, data, dig
     net = supernet(seed=5)
     untouched = state_of(net)
     for reader in (lambda: load_checkpoint(path), lambda: train(net, data, tmp_path, resume=True),
-                   lambda: read_trained(path), lambda: load_weights(net, path, {})):
+                   lambda: read_trained(path)):
         with pytest.raises(CheckpointError) as info:
             reader()
         one_line(info.value, str(path), needle, "write it again")

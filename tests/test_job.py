@@ -332,3 +332,24 @@ def test_flags_are_the_config_fields_and_config_file_is_read_under_them(first_ru
     assert main(["run", "--config", str(tmp_path / "bin.json")]) == 2
     assert "is not JSON" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("estimator, options", [
+    ("weight_averaging", {}),
+    ("parameter_expectation", {"alpha": 0.01, "num_samples": 1, "recal": False}),
+])
+def test_run_searches_with_any_estimator(tmp_path, estimator, options):
+    """--estimator NAME in the job: weight averaging trains with the last epoch's average kept; the SGLD
+    expectations draw samples from the trained weights (options from --estimator-option)."""
+    report = run(config(tmp_path / estimator, budget=2, strategy="random", estimator=estimator,
+                        estimator_options=options))
+    assert report["config"]["search"]["estimator"] == estimator and 0 <= report["best"]["val_accuracy"] <= 1
+    blob = torch.load(tmp_path / estimator / "checkpoint.pt", weights_only=True)
+    assert (blob["averaged_state_dict"] is not None) == (estimator == "weight_averaging")
+    assert report["config"]["training"]["average_last_epoch"] == (estimator == "weight_averaging")
+
+
+def test_an_estimator_that_needs_a_step_says_so_in_one_line(tmp_path):
+    """SGLD steps at training's final learning rate; with final_lr_ratio 0 the job names the fix."""
+    with pytest.raises(GraphnasError, match="final_lr_ratio > 0, or pass alpha="):
+        run(config(tmp_path / "o", budget=2, strategy="random", estimator="score_expectation"))

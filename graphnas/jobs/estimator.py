@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from ..estimate import SupernetEvaluator
+from dataclasses import fields
+
+from ..estimators import estimator_for
+from ..samplers import make_sampler
+from ..train import TrainConfig
 from .config import JobConfig
 
 __all__ = ["job_estimator"]
 
+#: Estimators that continue training the shared weights (SGLD, fine-tuning): they need training's options.
+_CONTINUE = ("score_expectation", "parameter_expectation", "fine_tune")
 
-def job_estimator(config: JobConfig, supernet, weights, data, space):
-    """The estimator search scores paths with: ``supernet`` holding ``weights``, scoring on ``data.val`` after
-    BN recalibration on ``data.train``."""
-    supernet.load_state_dict(weights)
-    return SupernetEvaluator(supernet, data.val, data.train, recal_samples=config.search.recal_samples)
+
+def job_estimator(config: JobConfig, supernet, weights, data, space, trained_options: dict | None = None):
+    """The estimator search scores paths with: ``config.search.estimator`` on ``weights`` (the final weights,
+    or the last epoch's average for ``weight_averaging``), scoring ``data.val`` after BN recalibration on
+    ``recal_samples`` images of ``data.train``, with ``config.search.estimator_options`` on top.
+
+    SGLD's step and fine-tuning's rate follow the training that made the weights
+    (:func:`graphnas.estimators.estimator_for`): ``trained_options`` (a searched checkpoint's) or the job's.
+    """
+    s = config.search
+    if trained_options is not None:
+        known = {f.name for f in fields(TrainConfig)}
+        train_config = TrainConfig(**{k: v for k, v in trained_options.items() if k in known})
+    else:
+        train_config = config.train_config()
+    sampler = (make_sampler(config.training.sampler, space, **config.training.sampler_options)
+               if s.estimator in _CONTINUE else None)
+    averaged = weights if s.estimator == "weight_averaging" else None
+    return estimator_for(s.estimator, supernet, data, train_config, sampler, s.recal_samples, config.seed,
+                         weights=None if averaged is not None else weights, averaged=averaged,
+                         **s.estimator_options)

@@ -95,12 +95,13 @@ def _run(config: JobConfig, device) -> dict | None:
     else:
         supernet, result = train_supernet(config, data, space, device)
         history, ckpt = result.history, result.checkpoint or Path(config.out) / CHECKPOINT
-        weights = result.averaged_state_dict if s.estimator == "weight_averaging" else supernet.state_dict()
+        weights = result.averaged_state_dict if s.estimator == "weight_averaging" else \
+            {k: v.detach().clone() for k, v in supernet.state_dict().items()}
     timings["train_seconds"] = time.perf_counter() - t0
     if not dist.is_main():
         return None
-    estimator = job_estimator(config, supernet, weights, data, space)
-    report = search_stage(config, space, data, supernet, estimator, limits, latency, ckpt, timings)
+    estimator = job_estimator(config, supernet, weights, data, space, trained.options if trained else None)
+    report = search_stage(config, space, data, supernet, estimator, weights, limits, latency, ckpt, timings)
     timings["total_seconds"] = time.perf_counter() - start
     report = {
         "config": config.to_dict(),

@@ -103,10 +103,11 @@ def _lookup_table(config: JobConfig, space, estimator, best, latency, ckpt: Path
                             "command": f"python tools/lookup.py --table {path} --latency {limit}"}}
 
 
-def search_stage(config: JobConfig, space, data, supernet, estimator, limits, latency, ckpt: Path,
+def search_stage(config: JobConfig, space, data, supernet, estimator, weights, limits, latency, ckpt: Path,
                  timings: dict) -> dict:
     """Search, score the best on test data, write its JSON and pictures and the lookup table; the report's
-    search part (``search``, ``best``, ``lookup``, ``files``)."""
+    search part (``search``, ``best``, ``lookup``, ``files``). The test accuracy is the best path's with
+    ``weights`` (what the estimator started from), BN recalibrated."""
     import time
 
     from ..render import render  # graphviz only where a picture is drawn
@@ -118,6 +119,7 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, limits, la
                                     progress=not config.quiet, **options)
     timings["search_seconds"] = time.perf_counter() - t0
     best = result.best
+    supernet.load_state_dict(weights)
     recalibrate_bn(supernet, data.train, best.arch, s.recal_samples)
     test_acc = accuracy(supernet, data.test, best.arch)
     atomic_write_text(out / "best_arch.json", best.arch.to_json() + "\n")
