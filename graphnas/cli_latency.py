@@ -45,7 +45,7 @@ def _space_of(args, meta: dict | None = None):
 
 def _backend(args, device: dict | None = None):
     """The backend the flags ask for; unset flags take the table's ``device`` values when given."""
-    from .cost.timing import make_backend
+    from .cost.backends import make_backend
 
     device = device or {}
     return make_backend(args.backend or device.get("backend", "torch"), args.device or device.get("device", "cpu"),

@@ -13,7 +13,8 @@ pytest.importorskip("onnx")
 
 from graphnas.compile import compile  # noqa: E402
 from graphnas.cost.onnx_backend import OnnxRuntimeBackend  # noqa: E402
-from graphnas.cost.timing import TimingConfig, make_backend, measure  # noqa: E402
+from graphnas.cost.backends import make_backend  # noqa: E402
+from graphnas.cost.timing import TimingConfig, measure  # noqa: E402
 from graphnas.errors import ConstraintError  # noqa: E402
 from graphnas.ops.registry import get_op  # noqa: E402
 from graphnas.registry import get_space  # noqa: E402

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from benchlib import ROOT, update_section  # noqa: E402
 
 from graphnas.cost.latency import build_latency_table, space_entries, validate  # noqa: E402
-from graphnas.cost.timing import make_backend  # noqa: E402
+from graphnas.cost.backends import make_backend  # noqa: E402
 from graphnas.ranking import kendall_tau  # noqa: E402
 from graphnas.registry import get_space, space_info  # noqa: E402
 

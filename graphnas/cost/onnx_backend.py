@@ -4,7 +4,8 @@
 with a fixed number of intra-op threads, one inter-op thread and every graph optimisation on
 (layer fusion, constant folding), so its latencies are closer to a deployed model's than eager
 PyTorch's. It needs the optional ``onnxruntime`` and ``onnx`` packages; they are imported when a
-backend is made, so importing this module never fails. ``make_backend('onnxruntime')`` builds one.
+backend is made, so importing this module never fails.
+``graphnas.cost.backends.make_backend('onnxruntime')`` builds one.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ each median, its spread and whether it settled. Everything graphnas times (table
 networks) goes through it.
 
 Backends: :class:`TorchBackend` (CPU with a fixed thread count, or CUDA with synchronisation) and,
-when ``onnxruntime`` is installed, ``graphnas.cost.onnx_backend.OnnxRuntimeBackend``. To time on
+when ``onnxruntime`` is installed, ``graphnas.cost.onnx_backend.OnnxRuntimeBackend``
+(:func:`graphnas.cost.backends.make_backend` builds either by name). To time on
 another device (a phone, an accelerator board), subclass :class:`Backend`: ``describe()`` names the
 device (the table keeps it and refuses to mix devices), ``prepare()`` returns a callable that runs
 the module there once, e.g. by pushing an exported model and reading back the device's own timer.
@@ -31,7 +32,7 @@ from torch import nn
 from ..errors import ConstraintError
 
 __all__ = ["Measurement", "TimingConfig", "measure", "measure_many", "reference_module", "REFERENCE_INPUT", "Backend",
-           "TorchBackend", "cpu_model", "make_backend"]
+           "TorchBackend", "cpu_model"]
 
 
 @dataclass(frozen=True)
@@ -253,16 +254,3 @@ class TorchBackend(Backend):
                 return y
             return run
         return lambda: module(x)
-
-
-def make_backend(name: str = "torch", device: str = "cpu", threads: int | None = None) -> Backend:
-    """A backend by name: ``'torch'`` (CPU or CUDA) or ``'onnxruntime'`` (CPU; needs the package)."""
-    if name == "torch":
-        return TorchBackend(device, threads)
-    if name == "onnxruntime":
-        if device != "cpu":
-            raise ConstraintError("the onnxruntime backend times on the CPU only; use --device cpu")
-        from .onnx_backend import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(threads)
-    raise ConstraintError(f"unknown timing backend '{name}'; choose torch or onnxruntime")
