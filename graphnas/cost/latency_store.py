@@ -33,17 +33,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sqlite3
 import stat
 from pathlib import Path
 
 import numpy as np
 
-from ..checks import check_float, check_int, shown
-from ..digest import DIGEST_CHARS, content_digest
-from ..errors import LatencyError
 from .. import sqlite_file
+from ..checks import shown
+from ..digest import content_digest
+from ..errors import LatencyError
+from ..sqlite_file import Field
 from ..files import regular_file
 from .timing import Measurement
 
@@ -81,99 +81,46 @@ def damaged(path, what: str) -> LatencyError:
 
 
 # ---------------------------------------------------------------------------------------------- meta
-class _Bad(LatencyError):
-    """A meta value that fails its check (wrapped into :func:`damaged` with the key)."""
+_INT32 = 2 ** 31 - 1
 
 
-def _int(lo: int = 0, hi: int = 2 ** 31 - 1):
-    return lambda name, v: check_int(name, v, lo, hi, _Bad)
+def _flat(v) -> bool:
+    """An object of names to numbers, strings, booleans or null."""
+    return isinstance(v, dict) and all(isinstance(k, str) and (x is None or isinstance(x, (str, bool, int)) or (
+        isinstance(x, float) and math.isfinite(x))) for k, x in v.items())
 
 
-def _num(lo: float = 0.0, lo_open: bool = False):
-    return lambda name, v: check_float(name, v, lo, lo_open=lo_open, error=_Bad)
-
-
-def _finite(name, v):
-    check_float(name, v, error=_Bad)
-
-
-def _need(ok: bool, name: str, v, want: str) -> None:
-    if not ok:
-        raise _Bad(f"{name} is {shown(v)}, expected {want}")
-
-
-def _text(name, v):
-    _need(isinstance(v, str) and 0 < len(v) <= 1000, name, v, "a non-empty string")
-
-
-def _scalar(v) -> bool:
-    return v is None or isinstance(v, (str, bool, int)) or (isinstance(v, float) and math.isfinite(v))
-
-
-def _flat_object(name, v):
-    _need(isinstance(v, dict) and all(isinstance(k, str) and _scalar(x) for k, x in v.items()), name, v,
-          "an object of names to numbers or strings")
-
-
-def _device(name, v):
-    _flat_object(name, v)
-    _need(isinstance(v.get("backend"), str), name, v, "an object naming at least its 'backend'")
-
-
-def _shape(name, v):
-    _need(isinstance(v, list) and 0 < len(v) <= 8, name, v, "a list of positive integers")
-    for x in v:
-        _int(1)(name, x)
-
-
-def _names(name, v):
-    _need(isinstance(v, list) and all(isinstance(x, str) and 0 < len(x) <= 200 for x in v), name, v,
-          "a list of operator names")
-
-
-def _correction(name, v):
-    _need(isinstance(v, dict) and {"const_ms", "per_call_ms", "networks"} <= set(v), name, v,
-          "an object with const_ms, per_call_ms and networks")
-    _finite(f"{name}.const_ms", v["const_ms"])
-    _finite(f"{name}.per_call_ms", v["per_call_ms"])
-    _int(0)(f"{name}.networks", v["networks"])
-    if "rms_residual_ms" in v:
-        _num(0.0)(f"{name}.rms_residual_ms", v["rms_residual_ms"])
-
-
-def _bool(name, v):
-    _need(isinstance(v, bool), name, v, "true or false")
-
-
-def _digest(name, v):
-    _need(isinstance(v, str) and re.fullmatch(f"[0-9a-f]{{{DIGEST_CHARS}}}", v) is not None, name, v,
-          f"a digest ({DIGEST_CHARS} hexadecimal digits)")
-
-
-#: Keys every table has (from its creation), with their checks.
-META_ALWAYS = {"space": _text, "scale": _flat_object, "input_shape": _shape, "num_classes": _int(1),
-               "batch": _int(1), "device": _device, "complete": _bool, "digest": _digest}
-#: Keys a complete table has (set when its build finishes; checked when present in any table).
-META_COMPLETE = {"correction": _correction, "entries": _int(0)}
-#: Keys checked when present.
-META_OPTIONAL = {"timing": _flat_object, "graphnas": _text, "build_seconds": _num(0.0),
-                 "reference_ms": _num(0.0, lo_open=True), "ops": _names}
+#: Every meta field of a table (:func:`graphnas.sqlite_file.check_fields`): what it holds, and whether it is
+#: required (``complete``: from when its build finishes).
+META_FIELDS = {
+    "space": sqlite_file.text(),
+    "scale": Field(_flat, "an object of names to numbers or strings"),
+    "input_shape": sqlite_file.SHAPE,
+    "num_classes": sqlite_file.integer(1, _INT32),
+    "batch": sqlite_file.integer(1, _INT32),
+    "device": Field(lambda v: _flat(v) and isinstance(v.get("backend"), str),
+                    "an object of names to numbers or strings, naming at least its 'backend'"),
+    "complete": sqlite_file.boolean(),
+    "digest": sqlite_file.DIGEST,
+    "correction": Field(lambda v: isinstance(v, dict), "an object with const_ms, per_call_ms and networks",
+                        sqlite_file.COMPLETE,
+                        fields={"const_ms": sqlite_file.number(), "per_call_ms": sqlite_file.number(),
+                                "networks": sqlite_file.integer(0, _INT32),
+                                "rms_residual_ms": sqlite_file.number(0, required=False)}),
+    "entries": sqlite_file.integer(0, _INT32, required=sqlite_file.COMPLETE),
+    "timing": Field(_flat, "an object of names to numbers or strings", required=False),
+    "graphnas": sqlite_file.text(required=False),
+    "build_seconds": sqlite_file.number(0, required=False),
+    "reference_ms": sqlite_file.number(0, lo_open=True, required=False),
+    "ops": Field(lambda v: isinstance(v, list) and all(isinstance(x, str) and 0 < len(x) <= 200 for x in v),
+                 "a list of operator names", required=False),
+}
 
 
 def check_meta(meta: dict, path) -> dict:
     """``meta`` if it is a graphnas latency table's and every field has the right type and range; else one line."""
     sqlite_file.check_format(meta, path, "latency table", FORMAT, OLDER_FORMATS, LatencyError, BUILD, REBUILD)
-    required = {**META_ALWAYS, **(META_COMPLETE if meta.get("complete") is True else {})}
-    for key, check in {**META_ALWAYS, **META_COMPLETE, **META_OPTIONAL}.items():
-        if key not in meta:
-            if key in required:
-                raise damaged(path, f"meta key '{key}' is missing")
-            continue
-        try:
-            check(f"meta '{key}'", meta[key])
-        except _Bad as e:
-            raise damaged(path, str(e)) from None
-    return meta
+    return sqlite_file.check_fields(meta, META_FIELDS, lambda what: damaged(path, what))
 
 
 def _read_meta(conn: sqlite3.Connection, path) -> dict:

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..digest import DIGEST_CHARS, content_digest
+from ..digest import content_digest
 from ..checks import shown
 from ..errors import LookupTableError
 from .. import sqlite_file
+from ..sqlite_file import Field
 from ..files import connect_sqlite
 
 if TYPE_CHECKING:
@@ -63,7 +64,6 @@ RESERVED = {"format", "space", "root", "scale", "input_shape", "fingerprint", "s
 HOW_TO_BUILD = "build one with graphnas.lookup.LookupTable.build(path, space, predicted)"
 #: What to do with a damaged table.
 REBUILD = "delete it and rebuild it (graphnas.lookup.LookupTable.build(path, space, predicted))"
-INT64_MAX = 2 ** 63 - 1
 #: What reading a damaged SQLite file raises (an error message quoting non-UTF-8 schema text cannot be decoded).
 SQL_ERRORS = (sqlite3.DatabaseError, UnicodeDecodeError)
 #: ``PRAGMA table_info`` of the two tables: (name, declared type, NOT NULL, primary key).
@@ -84,64 +84,43 @@ def damaged(path, what: str) -> DamagedTable:
 
 
 # ---------------------------------------------------------------------------------------------- meta validation
-def _int(lo: int = 0, hi: int = INT64_MAX):
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-
-
-def _text(v) -> bool:
-    return isinstance(v, str) and 0 < len(v) <= 1000
-
-
-def _seconds(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-
-
-def _latency(v) -> bool:
-    return v is None or (isinstance(v, dict) and {"device", "describe", "table", "batch"} <= set(v)
-                         and (v["device"] is None or isinstance(v["device"], dict)) and isinstance(v["describe"], str)
-                         and (v["table"] is None or isinstance(v["table"], str))
-                         and (v["batch"] is None or _int(1)(v["batch"])))
-
-
-#: Every meta key a table must have: a test of its value and what is expected. Optional keys below.
-META_CHECKS = {
-    "space": (_text, "a space name"),
-    "root": (_text, "a space name"),
-    "scale": (lambda v: isinstance(v, dict), "an object of scale arguments"),
-    "input_shape": (lambda v: isinstance(v, list) and 0 < len(v) <= 8 and all(map(_int(1), v)),
-                    "a list of positive integers"),
-    "fingerprint": (lambda v: isinstance(v, str) and 0 < len(v) <= 64, "a space fingerprint (string)"),
-    "size": (_int(1), "a positive integer below 2^63"),
-    "rows": (_int(1), "a positive integer below 2^63"),
-    "radices": (lambda v: isinstance(v, list) and len(v) > 0 and all(map(_int(1), v)),
-                "a non-empty list of positive integers"),
-    "candidates": (lambda v: isinstance(v, list) and all(isinstance(e, list) and e and all(map(_text, e)) for e in v),
-                   "a list of lists of operator names"),
-    "in_degree": (lambda v: isinstance(v, bool), "true or false"),
-    "latency": (_latency, "null or an object with device, describe, table and batch"),
-    "inputs": (_text, "a digest string"),
-    "done": (_int(0), "a non-negative integer"),
-    "complete": (lambda v: isinstance(v, bool), "true or false"),
-}
-META_OPTIONAL = {
-    "created": (lambda v: isinstance(v, str), "a date string"),
-    "build_seconds": (_seconds, "a non-negative number of seconds"),
-    "batch": (_int(1), "a positive integer"),
-    "digest": (lambda v: isinstance(v, str) and re.fullmatch(f"[0-9a-f]{{{DIGEST_CHARS}}}", v) is not None,
-               f"a digest ({DIGEST_CHARS} hexadecimal digits)"),
+_POSITIVE, _NAME = sqlite_file.integer(1), sqlite_file.text()
+#: Every meta field of a table (:func:`graphnas.sqlite_file.check_fields`): what it holds, and whether it is required.
+META_FIELDS = {
+    "space": sqlite_file.text(want="a space name"),
+    "root": sqlite_file.text(want="a space name"),
+    "scale": Field(lambda v: isinstance(v, dict), "an object of scale arguments"),
+    "input_shape": sqlite_file.SHAPE,
+    "fingerprint": sqlite_file.text(64, "a space fingerprint (string)"),
+    "size": sqlite_file.integer(1),
+    "rows": sqlite_file.integer(1),
+    "radices": Field(lambda v: isinstance(v, list) and len(v) > 0 and all(map(_POSITIVE.ok, v)),
+                     "a non-empty list of positive integers"),
+    "candidates": Field(lambda v: isinstance(v, list) and all(isinstance(e, list) and e and all(map(_NAME.ok, e))
+                                                              for e in v), "a list of lists of operator names"),
+    "in_degree": sqlite_file.boolean(),
+    "latency": Field(lambda v: v is None or (isinstance(v, dict) and {"device", "describe", "table", "batch"} <= set(v)),
+                     "null or an object with device, describe, table and batch",
+                     fields={"device": sqlite_file.nullable(Field(lambda v: isinstance(v, dict), "an object")),
+                             "describe": Field(lambda v: isinstance(v, str), "a string"),
+                             "table": sqlite_file.nullable(Field(lambda v: isinstance(v, str), "a string")),
+                             "batch": sqlite_file.nullable(sqlite_file.integer(1))}),
+    "inputs": sqlite_file.text(want="a digest string"),
+    "done": sqlite_file.integer(0),
+    "complete": sqlite_file.boolean(),
+    "created": Field(lambda v: isinstance(v, str), "a date string", required=False),
+    "build_seconds": sqlite_file.number(0, want="a non-negative number of seconds", required=False),
+    "batch": sqlite_file.integer(1, required=False),
+    "digest": sqlite_file.DIGEST._replace(required=False),  # written when the build completes (check_digest)
 }
 
 
 def check_meta(meta: dict, path) -> dict:
-    """``meta`` if every key has a value of the right type and range and the keys agree; else one line."""
-    for key, (ok, want) in META_CHECKS.items():
-        if key not in meta:
-            raise damaged(path, f"meta key '{key}' is missing")
-        if not ok(meta[key]):
-            raise damaged(path, f"meta '{key}' is {shown(meta[key])}, expected {want}")
-    for key, (ok, want) in META_OPTIONAL.items():
-        if key in meta and not ok(meta[key]):
-            raise damaged(path, f"meta '{key}' is {shown(meta[key])}, expected {want}")
+    """``meta`` if it is a graphnas lookup table's, every field has a value of the right type and range and the
+    fields agree; else one line."""
+    sqlite_file.check_format(meta, path, "lookup table", FORMAT, OLDER_FORMATS, LookupTableError, HOW_TO_BUILD,
+                             REBUILD)
+    sqlite_file.check_fields(meta, META_FIELDS, lambda what: damaged(path, what))
     radices, candidates, size = meta["radices"], meta["candidates"], meta["size"]
     if len(candidates) != len(radices) or any(len(c) != r for c, r in zip(candidates, radices)):
         raise damaged(path, "meta 'candidates' does not match 'radices' (one list of operator names per edge, as "
@@ -289,8 +268,6 @@ def read_meta(conn: sqlite3.Connection, path: Path) -> dict:
     except SQL_ERRORS as e:
         raise LookupTableError(f"lookup table {path} is not a readable SQLite file ({e}); delete it and "
                                f"rebuild it ({HOW_TO_BUILD})") from None
-    sqlite_file.check_format(meta, path, "lookup table", FORMAT, OLDER_FORMATS, LookupTableError, HOW_TO_BUILD,
-                             REBUILD)
     return check_meta(meta, path)
 
 
