@@ -13,7 +13,7 @@ from graphnas.cost.model import FIELDS, batch_cost, batch_costs, cost_table, ent
 from graphnas.cost.terms import PARTS, arch_entries, term_sums, term_table, terms
 from graphnas.cost.timing import Measurement
 from graphnas.errors import GraphnasError
-from graphnas.registry import _builtin_names, space_info
+from graphnas.registry import space_info, space_names
 
 
 def builtin(name: str):
@@ -27,7 +27,7 @@ def draws(space, n: int, seed: int = 0) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- liveness
-@pytest.mark.parametrize("name", _builtin_names())
+@pytest.mark.parametrize("name", space_names())
 def test_liveness_equals_each_architectures_own_for_every_batch_size(name):
     space = builtin(name)
     choices = draws(space, 130)
