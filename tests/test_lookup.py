@@ -19,7 +19,7 @@ import pytest
 
 import graphnas
 from graphnas import lookup as lk
-from graphnas.calibration import batch_cost
+from graphnas.cost.model import batch_cost
 from graphnas.cli_lookup import add_lookup_parser
 from graphnas.cost import arch_cost
 from graphnas.cost.latency import LatencyModel, space_entries

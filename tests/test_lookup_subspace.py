@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import kendalltau
 
 import graphnas
-from graphnas.calibration import batch_cost
+from graphnas.cost.model import batch_cost
 from graphnas.cost.latency import LatencyModel, space_entries
 from graphnas.cost.timing import Measurement
 from graphnas.errors import LookupTableError

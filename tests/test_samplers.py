@@ -13,7 +13,7 @@ import graphnas
 from graphnas import ChoiceEdge, Node, SearchSpace, Stem, arch_cost
 from graphnas.cost.limits import Limit
 from graphnas.errors import ArchitectureError, ConstraintError, GraphnasError, SpaceError
-from graphnas.calibration import batch_cost
+from graphnas.cost.model import batch_cost
 from graphnas.samplers import (SAMPLERS, Calibration, ConstrainedSampler, PoolSampler, STNASSampler, UniformSampler,
                                calibrate, calibrate_p_drop, expected_cost, make_sampler)
 

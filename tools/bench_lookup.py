@@ -37,7 +37,7 @@ import numpy as np
 from benchlib import reset_peak_rss, rss_mb, update_section
 
 import graphnas
-from graphnas.calibration import batch_cost
+from graphnas.cost.model import batch_cost
 from graphnas.cost.latency import LatencyModel, space_entries
 from graphnas.cost.timing import Measurement
 from graphnas.lookup import LookupTable
