@@ -315,7 +315,8 @@ class LatencyModel:
         total, calls = self.parts(arch)
         if math.isnan(total):
             self._raise_missing(arch)
-        return self._finite(total + self.c0 + self.c1 * calls, arch.hash)
+        ms = total + self.c0 + self.c1 * calls
+        return ms if math.isfinite(ms) else self._finite(ms, arch.hash)  # the hash only for the message
 
     def _finite(self, ms, what: str):
         """``ms`` if every prediction in it is a finite number (crafted huge timings can sum to infinity)."""

@@ -141,7 +141,8 @@ class _Arrays(NamedTuple):
     input_rows: np.ndarray  # (M,) the row of every (template, input) slot
     input_nodes: tuple      # (M,) the node of every slot (read or not)
     into: np.ndarray        # (E, nodes) int: edge i enters node n
-    adds: np.ndarray | None  # (nodes, K), None where every addition is worth 0
+    adds: np.ndarray | None  # (nodes, K) with NaN as 0, 0 where fewer than two edges enter; None: every addition is 0
+    unknown: np.ndarray | None  # (nodes, K) bool: the add leaf is NaN (a sum that uses it is NaN); None: none is
     fixed: np.ndarray       # (K,)
 
 
@@ -194,10 +195,12 @@ def term_table(space: "SearchSpace", leaf: Callable[[tuple, str], Sequence], fie
         values[n_edges * width + m] = leaf_value
     into = np.zeros((n_edges, len(space.nodes)), dtype=np.int64)
     into[np.arange(n_edges), [e.dst for e in space.edges]] = 1
-    add_values = np.array(adds, dtype=dtype).reshape(len(adds), k)
+    merging = into.sum(axis=0) > 1  # only there is an input ever added to another
+    add_values = np.where(merging[:, None], np.array(adds, dtype=dtype).reshape(len(adds), k), 0)
+    unknown = np.isnan(add_values) if add_values.dtype.kind == "f" else np.zeros(add_values.shape, dtype=bool)
     arrays = _Arrays(values, np.arange(n_edges) * width, n_edges * width + np.arange(len(slots)),
-                     tuple(n for n, _ in slots), into, add_values if np.any(add_values != 0) else None,
-                     np.array(fixed, dtype=dtype))
+                     tuple(n for n, _ in slots), into, np.nan_to_num(add_values) if np.any(add_values != 0) else None,
+                     unknown if unknown.any() else None, np.array(fixed, dtype=dtype))
     return TermTable(tuple(fields), fixed, edges, inputs, adds, arrays)
 
 
@@ -215,6 +218,8 @@ def term_sums(space: "SearchSpace", table: TermTable, choices) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):  # huge leaves sum to inf: the caller refuses that
         total = a.values.take(np.where(masks, rows, len(a.values) - 1), axis=0).sum(axis=1)
         if a.adds is not None:
-            extra = np.maximum(masks[:, :space.num_edges].astype(np.int64) @ a.into - 1, 0)[:, :, None]
-            total += np.where(extra > 0, extra * a.adds, 0).sum(axis=1)
+            extra = np.maximum(masks[:, :space.num_edges] @ a.into - 1, 0)  # inputs summed beyond a node's first
+            total += extra @ a.adds
+            if a.unknown is not None:
+                total[(extra > 0) @ a.unknown] = np.nan
         return total + a.fixed
