@@ -223,22 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="train a supernet, search under limits, report and render the best architecture, "
-                       "and build a lookup table around it")
-    _job_flags(p, "run")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("search", help="search a supernet trained before (the checkpoint.pt of graphnas train or "
-                       "graphnas run) under limits; report, render, lookup table")
-    p.add_argument("--checkpoint", required=True, help="the trained supernet; give the same --space, --scale, --ops, "
-                   "--data and --resolution as its training run (the data splits follow its seed)")
-    _job_flags(p, "search")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("train", help="train a supernet only (one sampled path per step), with checkpoints, "
-                       "exact resume, weight averaging; runs unchanged under torchrun --nproc_per_node N")
-    _job_flags(p, "train")
-    p.set_defaults(func=cmd_train)
+    jobs = {"run": ("train a supernet, search under limits, report and render the best architecture, and build a "
+                    "lookup table around it", cmd_run),
+            "search": ("search a supernet trained before (the checkpoint.pt of graphnas train or graphnas run) under "
+                       "limits; report, render, lookup table", cmd_run),
+            "train": ("train a supernet only (one sampled path per step), with checkpoints, exact resume, weight "
+                      "averaging; runs unchanged under torchrun --nproc_per_node N", cmd_train)}
+    for command, (text, func) in jobs.items():
+        p = sub.add_parser(command, help=text)
+        if command == "search":
+            p.add_argument("--checkpoint", required=True, help="the trained supernet; give the same --space, --scale, "
+                           "--ops, --data and --resolution as its training run (the data splits follow its seed)")
+        _job_flags(p, command)
+        p.set_defaults(func=func)
 
     p = sub.add_parser("spaces", help="list the search spaces: exact size, MAdds and parameters of the smallest "
                        "and largest architecture at the default (paper) scale")

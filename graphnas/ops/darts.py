@@ -38,6 +38,22 @@ from .registry import register_op
 __all__ = ["SepConv", "DilConv", "FactorizedReduce"]
 
 
+def _dw_pw_layers(c_in: int, c_out: int, kernel: int, stride: int, dilation: int) -> list[nn.Module]:
+    """ReLU -> depthwise kxk (dilated, 'same' padding) -> pointwise 1x1 -> BN: the block both DARTS convolutions
+    are made of."""
+    return [nn.ReLU(inplace=False),  # the input may be read by other edges too
+            nn.Conv2d(c_in, c_in, kernel, stride, dilation * (kernel // 2), dilation=dilation, groups=c_in,
+                      bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out)]
+
+
+def _dw_pw_cost(c_in: int, c_out: int, kernel: int, stride: int, res: int) -> Cost:
+    """Cost of :func:`_dw_pw_layers` (the output is ``ceil(res / stride)`` at any dilation, as conv_cost assumes)."""
+    r = out_resolution(res, stride)
+    return conv_cost(c_in, c_in, kernel, stride, res, groups=c_in) + conv_cost(c_in, c_out, 1, 1, r) + bn_cost(c_out)
+
+
 class SepConv(nn.Module):
     """DARTS's separable convolution: two [ReLU -> depthwise kxk -> pointwise 1x1 -> BN] blocks.
 
@@ -53,27 +69,15 @@ class SepConv(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1) -> None:
         super().__init__()
-        pad = kernel // 2
-        self.op = nn.Sequential(
-            nn.ReLU(inplace=False),  # the input may be read by other edges too
-            nn.Conv2d(c_in, c_in, kernel, stride, pad, groups=c_in, bias=False),
-            nn.Conv2d(c_in, c_in, 1, bias=False),
-            nn.BatchNorm2d(c_in),
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_in, kernel, 1, pad, groups=c_in, bias=False),
-            nn.Conv2d(c_in, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
+        self.op = nn.Sequential(*_dw_pw_layers(c_in, c_in, kernel, stride, 1), *_dw_pw_layers(c_in, c_out, kernel, 1, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.op(x)
 
     @staticmethod
     def cost(c_in: int, c_out: int, kernel: int, stride: int, res: int) -> Cost:
-        r = out_resolution(res, stride)
-        return (conv_cost(c_in, c_in, kernel, stride, res, groups=c_in) + conv_cost(c_in, c_in, 1, 1, r)
-                + bn_cost(c_in) + conv_cost(c_in, c_in, kernel, 1, r, groups=c_in)
-                + conv_cost(c_in, c_out, 1, 1, r) + bn_cost(c_out))
+        return _dw_pw_cost(c_in, c_in, kernel, stride, res) + _dw_pw_cost(c_in, c_out, kernel, 1,
+                                                                         out_resolution(res, stride))
 
 
 class DilConv(nn.Module):
@@ -85,23 +89,14 @@ class DilConv(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, dilation: int = 2) -> None:
         super().__init__()
-        self.op = nn.Sequential(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_in, kernel, stride, dilation * (kernel // 2), dilation=dilation, groups=c_in,
-                      bias=False),
-            nn.Conv2d(c_in, c_out, 1, bias=False),
-            nn.BatchNorm2d(c_out),
-        )
+        self.op = nn.Sequential(*_dw_pw_layers(c_in, c_out, kernel, stride, dilation))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.op(x)
 
     @staticmethod
     def cost(c_in: int, c_out: int, kernel: int, stride: int, res: int) -> Cost:
-        # 'same' padding for the dilated kernel: the output is ceil(res / stride), as conv_cost assumes
-        r = out_resolution(res, stride)
-        return (conv_cost(c_in, c_in, kernel, stride, res, groups=c_in) + conv_cost(c_in, c_out, 1, 1, r)
-                + bn_cost(c_out))
+        return _dw_pw_cost(c_in, c_out, kernel, stride, res)
 
 
 class FactorizedReduce(nn.Module):

@@ -169,13 +169,20 @@ def register_family(key: str, *, description: str = "", overwrite: bool = False)
     return decorator
 
 
+def _lookup(table: dict, key: str, what: str, how: str):
+    """``table[key]``, or an OpError naming the registered keys (``what``: "operator", "operator family") and how
+    to register one."""
+    try:
+        return table[key]
+    except KeyError:
+        plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
+        raise OpError(f"unknown {what} '{key}'; registered {plural}: {', '.join(sorted(table)) or 'none'} "
+                      f"({how})") from None
+
+
 def get_family(key: str) -> FamilySpec:
     """Look up a registered operator family; the error lists the registered keys."""
-    try:
-        return _FAMILIES[key]
-    except KeyError:
-        raise OpError(f"unknown operator family '{key}'; registered families: {', '.join(sorted(_FAMILIES)) or 'none'} "
-                      f"(register one with graphnas.ops.register_family before its operators)") from None
+    return _lookup(_FAMILIES, key, "operator family", "register one with graphnas.ops.register_family before its operators")
 
 
 def family_names() -> list[str]:
@@ -185,11 +192,7 @@ def family_names() -> list[str]:
 
 def get_op(name: str) -> OpSpec:
     """Look up a registered operator; the error lists the registered names."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise OpError(f"unknown operator '{name}'; registered operators: {', '.join(sorted(_REGISTRY))} "
-                      f"(register new ones with graphnas.register_op)") from None
+    return _lookup(_REGISTRY, name, "operator", "register new ones with graphnas.register_op")
 
 
 def op_names() -> list[str]:
