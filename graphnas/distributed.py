@@ -60,6 +60,12 @@ def world_size() -> int:
     return dist.get_world_size() if is_distributed() else 1
 
 
+def launched_rank() -> int:
+    """The rank torchrun gave this process (``RANK``; 0 without torchrun), known before the process group is
+    initialised: what decides, at the start of a job, which process writes."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def is_main() -> bool:
     """True on rank 0 (and on a single process): the one that writes files and prints."""
     return rank() == 0

@@ -217,3 +217,28 @@ def test_batch_must_split_over_ranks(monkeypatch):
 if __name__ == "__main__":
     worker(Path(sys.argv[1]))
     dist.finish(0)
+
+
+def test_the_job_under_torchrun_trains_on_every_rank_and_searches_on_rank_0(tmp_path):
+    """`torchrun -m graphnas run`: one checkpoint, one job.json, one report, the search's lines printed once."""
+    from test_train import TINY_SPACE_FILE
+
+    space_file = tmp_path / "clitiny.py"
+    space_file.write_text(TINY_SPACE_FILE)
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "graphnas", "run", "--space", str(space_file), "--epochs", "1", "--batch-size", "64",
+                           "--budget", "2", "--strategy", "random", "--no-lookup", "--quiet", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("best architecture") == 1
+    report = json.loads((out / "report.json").read_text())
+    blob = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert blob["world_size"] == 2 and report["files"]["supernet"] == str(out / "checkpoint.pt")
+    assert json.loads((out / "job.json").read_text()) == report["config"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "best_arch.dot", "best_arch.json", "best_arch.png", "best_arch.svg", "checkpoint.pt", "job.json",
+        "report.json", "train_log.json"]

@@ -15,7 +15,6 @@ instead of training when it is given (``graphnas search``). Everything is writte
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -36,7 +35,7 @@ __all__ = ["run", "train"]
 
 def _locked(config: JobConfig, what: str, work):
     """``work()`` with ``config.out`` locked (rank 0 only under torchrun: it alone writes)."""
-    if int(os.environ.get("RANK", "0")) != 0:
+    if dist.launched_rank() != 0:
         return work()
     with output_lock(config.out, what, folder=True):
         return work()
@@ -44,7 +43,7 @@ def _locked(config: JobConfig, what: str, work):
 
 def _write_config(config: JobConfig) -> None:
     """``<out>/job.json``: the resolved config, written once every check passed (a refused job writes nothing)."""
-    if dist.is_main():
+    if dist.launched_rank() == 0:
         atomic_write_json(Path(config.out) / "job.json", config.to_dict())
 
 
@@ -83,11 +82,12 @@ def _run(config: JobConfig, device) -> dict | None:
     supernet = Supernet(space).to(device)
     if trained is not None:  # before any other work: weights of another space fail in seconds
         trained.load_into(supernet)
-    if needs_latency(config) and dist.is_main():  # before training: a bad table fails in seconds
+    main = dist.launched_rank() == 0  # under torchrun rank 0 alone measures, searches and writes
+    if needs_latency(config) and main:  # before training: a bad table fails in seconds
         t0 = time.perf_counter()
         latency = latency_model(config, space, not config.quiet)
         timings["latency_table_seconds"] = time.perf_counter() - t0
-    limits = job_limits(config, latency, space) if dist.is_main() else []
+    limits = job_limits(config, latency, space) if main else []
     _write_config(config)
     t0 = time.perf_counter()
     if trained is not None:
@@ -98,7 +98,7 @@ def _run(config: JobConfig, device) -> dict | None:
         weights = result.averaged_state_dict if s.estimator == "weight_averaging" else \
             {k: v.detach().clone() for k, v in supernet.state_dict().items()}
     timings["train_seconds"] = time.perf_counter() - t0
-    if not dist.is_main():
+    if not main:
         return None
     estimator = job_estimator(config, supernet, weights, data, space, trained.options if trained else None)
     report = search_stage(config, space, data, supernet, estimator, weights, limits, latency, ckpt, timings)
