@@ -353,3 +353,17 @@ def test_an_estimator_that_needs_a_step_says_so_in_one_line(tmp_path):
     """SGLD steps at training's final learning rate; with final_lr_ratio 0 the job names the fix."""
     with pytest.raises(GraphnasError, match="final_lr_ratio > 0, or pass alpha="):
         run(config(tmp_path / "o", budget=2, strategy="random", estimator="score_expectation"))
+
+
+def test_every_limit_metric_is_a_job_option():
+    """madds, params, bitops, latency: one parser (cost.limits) for the job's flags as for every other caller."""
+    from graphnas.cost.limits import METRICS
+    from graphnas.jobs.search import job_limits
+
+    assert set(METRICS) <= {f for f in vars(SearchConfig())}
+    space = graphnas.get_space("spos_quant", **space_info("spos_quant").cpu_scale)
+    highest = max(arch_cost(space.sample(i)).bitops for i in range(20))
+    limits = job_limits(JobConfig(search=SearchConfig(bitops=f"{highest / 1e6:.3f}M")), None, space)
+    assert [(lim.metric, lim.value) for lim in limits] == [("bitops", pytest.approx(highest, rel=1e-3))]
+    with pytest.raises(GraphnasError, match="BitOps limit '1e309G' is too large"):
+        job_limits(JobConfig(search=SearchConfig(bitops="1e309G")), None, space)

@@ -102,6 +102,8 @@ class SearchConfig:
     population: int = option(16, "evolution population", Int(1))
     madds: str | float | None = option(None, "MAdds limit with a unit, e.g. 1.5M")
     params: str | float | None = option(None, "parameter limit with a unit, e.g. 300K")
+    bitops: str | float | None = option(None, "BitOps limit with a unit, e.g. 2G (mixed-precision spaces: "
+                                               "multiply-adds x weight bits x activation bits)")
     latency: str | float | None = option(None, "latency limit with a unit, e.g. 4ms, from a measured table of this "
                                        "machine (--latency-table, else <out>/latency.db built by the job)")
     latency_table: str | None = option(None, "latency table of the job's space from `graphnas latency build`")

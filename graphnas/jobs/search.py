@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cost.limits import Limit, bound_value, make_limit
+from ..cost.limits import METRICS, Limit, bound_value, make_limit
 from ..errors import GraphnasError
 from ..estimate import accuracy, recalibrate_bn
 from ..search import STRATEGIES
@@ -23,12 +23,10 @@ from .config import JobConfig
 
 __all__ = ["check_limits", "latency_model", "job_limits", "example_latency", "search_stage"]
 
-_METRICS = ("madds", "params", "latency")
-
 
 def check_limits(config: JobConfig) -> None:
     """Parse every limit before any work, so a typo fails in a second, not after training."""
-    for metric in _METRICS:
+    for metric in METRICS:
         value = getattr(config.search, metric)
         if value is not None:  # None: no limit; 0, "" or "1e309M" are refused, never "no limit"
             bound_value(metric, value)
@@ -60,7 +58,7 @@ def latency_model(config: JobConfig, space, progress: bool = True):
 def job_limits(config: JobConfig, latency=None, space=None) -> list[Limit]:
     """The job's limits; with ``space``, a limit no architecture of it meets (``--madds 1K``) fails here, before
     training, naming the smallest value (:class:`graphnas.samplers.ConstrainedSampler`'s check)."""
-    limits = [make_limit(metric, getattr(config.search, metric), latency) for metric in _METRICS
+    limits = [make_limit(metric, getattr(config.search, metric), latency) for metric in METRICS
               if getattr(config.search, metric) is not None]
     if space is not None and limits:
         from ..samplers import ConstrainedSampler
