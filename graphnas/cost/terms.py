@@ -216,7 +216,8 @@ def term_sums(space: "SearchSpace", table: TermTable, choices) -> np.ndarray:
     rows[:, :space.num_edges] = a.edge_rows + choices
     rows[:, space.num_edges:] = a.input_rows
     with np.errstate(over="ignore", invalid="ignore"):  # huge leaves sum to inf: the caller refuses that
-        total = a.values.take(np.where(masks, rows, len(a.values) - 1), axis=0).sum(axis=1)
+        leaves = a.values.take(np.where(masks, rows, len(a.values) - 1), axis=0)  # (N, terms, K)
+        total = np.einsum("ntk->nk", leaves)  # the sum over terms, several times faster than .sum(axis=1) here
         if a.adds is not None:
             extra = np.maximum(masks[:, :space.num_edges] @ a.into - 1, 0)  # inputs summed beyond a node's first
             total += extra @ a.adds
