@@ -8,9 +8,9 @@ import pytest
 import graphnas
 from graphnas import Cost, arch_cost
 from graphnas.cost.latency import LatencyModel
-from graphnas.cost.liveness import live_masks, liveness
+from graphnas.cost.liveness import live_masks, live_row, liveness
 from graphnas.cost.model import FIELDS, batch_cost, batch_costs, cost_table, entry_cost
-from graphnas.cost.terms import PARTS, arch_entries, term_sums, term_table, terms
+from graphnas.cost.terms import PARTS, arch_entries, term_sum, term_sums, term_table, terms
 from graphnas.cost.timing import Measurement
 from graphnas.errors import GraphnasError
 from graphnas.registry import space_info, space_names
@@ -40,6 +40,7 @@ def test_liveness_equals_each_architectures_own_for_every_batch_size(name):
             got = tuple(tuple(j for j, node in enumerate(t.nodes[:t.inputs]) if read[r, node])
                         for t in space.templates)
             assert got == arch.live_inputs, (name, rows, r)
+            assert live_row(space, arch.choices) == (live[r].astype(int).tolist(), read[r].astype(int).tolist())
 
 
 def test_liveness_of_hand_built_spaces_with_dead_and_unreachable_edges(dead, unreach, chain, tiny):
@@ -100,10 +101,12 @@ def test_latency_leaves_are_measured_entries_over_the_same_terms(tiny):
         for c, entries in enumerate(row):
             assert table.edges[i][c].ms == pytest.approx(sum(ms[e.key] for e in entries))
             assert table.edges[i][c].calls == len(entries)
-    for arch in tiny.enumerate():  # the prediction: the entries the architecture runs, plus the correction
+    archs = list(tiny.enumerate())
+    batch = term_sums(tiny, table, np.array([a.choices for a in archs]))
+    for arch, row in zip(archs, batch):  # the prediction: the entries the architecture runs, plus the correction
         used = arch_entries(tiny, arch.choices)
         total, calls = model.parts(arch)
-        assert total == pytest.approx(sum(ms[e.key] for e in used))
+        assert total == pytest.approx(sum(ms[e.key] for e in used)) and (total, calls) == pytest.approx(tuple(row))
         assert model.latency(arch) == pytest.approx(total + 0.5 + 0.02 * calls)
 
 
@@ -118,6 +121,8 @@ def test_a_leaf_of_a_term_no_architecture_runs_stays_out_of_the_sum(tiny):
     merging = [len(a.live_edges) != len({tiny.edges[i].dst for i in a.live_edges}) for a in archs]
     assert any(merging) and not all(merging)
     assert np.isnan(sums[merging]).all() and np.isfinite(sums[~np.array(merging)]).all()
+    one = [term_sum(tiny, table, a.choices)[0] for a in archs]  # the one-row case agrees, NaN where used
+    np.testing.assert_array_equal(one, sums)
 
 
 def test_unknown_metric_is_refused(tiny):

@@ -40,7 +40,7 @@ from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
 from .latency_store import REBUILD, LatencyStore
 from .model import batch_cost
-from .terms import Entry, TermTable, arch_entries, term_sums, term_table, terms
+from .terms import Entry, TermTable, arch_entries, term_sum, term_sums, term_table, terms
 from .timing import REFERENCE_INPUT, Backend, Measurement, TimingConfig, TorchBackend, measure_many, reference_module
 
 if TYPE_CHECKING:
@@ -307,8 +307,8 @@ class LatencyModel:
     def parts(self, arch: "Architecture") -> tuple[float, int]:
         """``(sum of the entries of arch, operator module calls)``: the model's inputs before correction (the
         one-row case of :meth:`batch_latency`'s sums)."""
-        total, calls = term_sums(arch.space, self.table(arch.space), [arch.choices])[0].tolist()
-        return total, int(calls)
+        total, calls = term_sum(arch.space, self.table(arch.space), arch.choices)
+        return float(total), int(calls)
 
     def latency(self, arch: "Architecture") -> float:
         """Predicted latency of ``arch`` in milliseconds, on the table's device and batch size."""

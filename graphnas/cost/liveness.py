@@ -10,9 +10,10 @@ vectors at once; the cost of one architecture is the one-row case.
 
 **Bit-parallel rows.** Node ids are topological, so one pass over the edges in order of target (then one
 in reverse order of source) is complete. The ``N`` rows travel packed into one Python integer per edge or
-node (bit ``r`` is row ``r``): each step ANDs and ORs whole columns, so one architecture costs a few
-integer operations per edge, without the fixed overhead of a numpy call per edge, and a batch of 50,000
-costs the same steps on 50,000-bit integers.
+node (bit ``r`` is row ``r``): each step ANDs and ORs whole columns, so a batch of 50,000 costs the same
+steps on 50,000-bit integers as one architecture on one-bit ones. :func:`live_masks` packs numpy rows in
+and out; :func:`live_row` walks one choice vector as it is, so costing one architecture (inside a search,
+between training steps) calls no numpy at all.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from ..ops.registry import NONE
 if TYPE_CHECKING:
     from ..space import SearchSpace
 
-__all__ = ["liveness", "live_masks"]
+__all__ = ["liveness", "live_masks", "live_row"]
 
 
 class _Plan(NamedTuple):
     present: np.ndarray  # (E, R) bool: candidate c of edge i is not ``none`` (True in the padding)
+    present_bits: tuple  # present_bits[i][c]: the same as 1 or 0, for one row without numpy
     edge_ids: np.ndarray  # (E,) 0..E-1
     forward: tuple       # (i, src, dst) by target, then source: reachability from the inputs
     backward: tuple      # (i, src, dst) by source, then target, descending: reaching an output
@@ -53,7 +55,8 @@ def _build_plan(space: "SearchSpace") -> _Plan:
         is_none[i, :len(e.candidates)] = [op == NONE for op in e.candidates]
     forward = sorted(range(len(edges)), key=lambda i: (edges[i].dst, edges[i].src))
     backward = sorted(range(len(edges)), key=lambda i: (-edges[i].src, -edges[i].dst))
-    return _Plan(~is_none, np.arange(len(edges)), tuple((i, edges[i].src, edges[i].dst) for i in forward),
+    return _Plan(~is_none, tuple(tuple(int(op != NONE) for op in e.candidates) for e in edges), np.arange(len(edges)),
+                 tuple((i, edges[i].src, edges[i].dst) for i in forward),
                  tuple((i, edges[i].src, edges[i].dst) for i in backward), tuple((e.src, e.dst) for e in edges),
                  tuple(space.input_nodes), tuple(space.output_nodes), len(space.nodes), bool(space.prune_dead))
 
@@ -61,8 +64,6 @@ def _build_plan(space: "SearchSpace") -> _Plan:
 def _packed(columns: np.ndarray) -> list[int]:
     """Each column of ``columns`` (``(N, K)`` bool) as one integer whose bit ``r`` is row ``r``."""
     packed = np.packbits(columns, axis=0, bitorder="little")  # (ceil(N / 8), K)
-    if len(packed) == 1:  # up to 8 rows (one architecture): a byte per column
-        return packed[0].tolist()
     data = np.ascontiguousarray(packed.T).tobytes()
     width = len(packed)
     return [int.from_bytes(data[j * width:(j + 1) * width], "little") for j in range(columns.shape[1])]
@@ -71,21 +72,14 @@ def _packed(columns: np.ndarray) -> list[int]:
 def _unpacked(ints: list[int], rows: int) -> np.ndarray:
     """The inverse of :func:`_packed`: ``(rows, len(ints))`` bool."""
     width = (rows + 7) // 8
-    if width == 1:
-        data = np.array(ints, dtype=np.uint8)
-    else:
-        data = np.frombuffer(b"".join(x.to_bytes(width, "little") for x in ints), dtype=np.uint8)
+    data = np.frombuffer(b"".join(x.to_bytes(width, "little") for x in ints), dtype=np.uint8)
     bits = np.unpackbits(data.reshape(len(ints), width), axis=1, count=rows, bitorder="little")
     return np.ascontiguousarray(bits.T).view(bool)
 
 
-def live_masks(space: "SearchSpace", choices, nodes: Sequence[int] = ()) -> np.ndarray:
-    """``(N, E + len(nodes))`` bool: which edges of every choice vector in ``choices`` (``(N, E)``) are live,
-    then whether each of ``nodes`` is read (by a live edge, or as an output)."""
-    plan = _plan(space)
-    choices = np.asarray(choices)
-    rows = len(choices)
-    bits = _packed(plan.present[plan.edge_ids, choices])
+def _walk(plan: _Plan, bits: list[int], rows: int) -> tuple[list[int], list[int]]:
+    """The liveness walk on packed rows: ``bits[i]`` (edge ``i`` present, bit per row) -> ``(live bits per edge,
+    read bits per node)``."""
     every = (1 << rows) - 1
     if plan.prune:
         fwd = [0] * plan.nodes
@@ -104,7 +98,24 @@ def live_masks(space: "SearchSpace", choices, nodes: Sequence[int] = ()) -> np.n
         read[n] = every
     for b, (src, _) in zip(bits, plan.ends):
         read[src] |= b
-    return _unpacked(bits + [read[n] for n in nodes], rows)
+    return bits, read
+
+
+def live_masks(space: "SearchSpace", choices, nodes: Sequence[int] = ()) -> np.ndarray:
+    """``(N, E + len(nodes))`` bool: which edges of every choice vector in ``choices`` (``(N, E)``) are live,
+    then whether each of ``nodes`` is read (by a live edge, or as an output)."""
+    plan = _plan(space)
+    choices = np.asarray(choices)
+    live, read = _walk(plan, _packed(plan.present[plan.edge_ids, choices]), len(choices))
+    return _unpacked(live + [read[n] for n in nodes], len(choices))
+
+
+def live_row(space: "SearchSpace", choices: Sequence[int]) -> tuple[list[int], list[int]]:
+    """``(live, read)`` of one choice vector as lists of 1 and 0 (per edge, per node): the one-row case of
+    :func:`live_masks`, the same walk on one-bit rows, without numpy (one architecture's cost pays no array
+    overhead; the first numpy calls after a network ran cost tens of microseconds each)."""
+    plan = _plan(space)
+    return _walk(plan, [row[c] for row, c in zip(plan.present_bits, choices)], 1)
 
 
 def liveness(space: "SearchSpace", choices) -> tuple[np.ndarray, np.ndarray]:

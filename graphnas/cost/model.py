@@ -22,7 +22,7 @@ from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
 from ..space import Cell
 from .count import count_module
-from .terms import Entry, TermTable, term_sums, term_table, terms
+from .terms import Entry, TermTable, term_sum, term_sums, term_table, terms
 
 if TYPE_CHECKING:
     from ..arch import Architecture
@@ -116,12 +116,12 @@ def batch_cost(space: "SearchSpace", choices, metric: str = "madds") -> np.ndarr
 def arch_cost(arch: "Architecture") -> Cost:
     """MAdds, parameters and BitOps of ``arch`` at its space's scale (live edges of every cell, plus fixed parts).
 
-    The one-row case of :func:`batch_costs`: after the space's :func:`cost_table` is built (on first use), an
-    architecture costs one liveness pass and one sum.
+    The one-row case of :func:`batch_costs` (:func:`~graphnas.cost.terms.term_sum`): after the space's
+    :func:`cost_table` is built (on first use), an architecture costs one liveness walk and one sum.
 
     >>> # cost = arch_cost(space.sample(0)); cost.madds, cost.params
     """
-    return Cost(*batch_costs(arch.space, [arch.choices])[0].tolist())
+    return Cost(*term_sum(arch.space, cost_table(arch.space), arch.choices))
 
 
 def extreme_archs(space: "SearchSpace") -> tuple["Architecture", "Architecture"]:

@@ -15,8 +15,8 @@ the latency model's is the measured milliseconds of the entries and the module c
     fixed + sum over live edges i of edges[i][c_i] + sum over read cell inputs of inputs[t][j]
           + sum over nodes n of max(live edges into n - 1, 0) * adds[n]
 
-which :func:`term_sums` takes for ``N`` choice vectors at once over :func:`~graphnas.cost.liveness.liveness`;
-one architecture is the one-row case.
+which :func:`term_sums` takes for ``N`` choice vectors at once over :func:`~graphnas.cost.liveness.live_masks`,
+and :func:`term_sum` for one, the one-row case (the same walk on one-bit rows, summed in Python).
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ import numpy as np
 
 from ..ops.registry import NONE
 from ..parts import Cell, Fixed
-from .liveness import live_masks, liveness
+from .liveness import live_masks, live_row
 
 if TYPE_CHECKING:
     from ..space import SearchSpace
 
-__all__ = ["Entry", "Terms", "terms", "arch_entries", "PARTS", "TermTable", "term_table", "term_sums"]
+__all__ = ["Entry", "Terms", "terms", "arch_entries", "PARTS", "TermTable", "term_table", "term_sums", "term_sum"]
 
 
 class Entry(NamedTuple):
@@ -117,16 +117,20 @@ def _build_terms(space: "SearchSpace") -> Terms:
     return Terms(tuple(fixed), edges, tuple(inputs), adds)
 
 
+def _used(space: "SearchSpace", table, choices: Sequence[int]) -> list:
+    """The leaves of ``table`` (a :class:`Terms` or a :class:`TermTable`) one choice vector uses, once per use:
+    the fixed part, its live edges' candidates, the cell inputs it reads, one more input per extra edge into a node."""
+    live, read = live_row(space, choices)
+    used = [table.fixed] + [row[c] for row, c, on in zip(table.edges, choices, live) if on]
+    used += [table.inputs[tp][j] for tp, tmpl in enumerate(space.templates)
+             for j, node in enumerate(tmpl.nodes[:tmpl.inputs]) if read[node]]
+    merged = Counter(e.dst for e, on in zip(space.edges, live) if on)
+    return used + [table.adds[n] for n, k in merged.items() for _ in range(k - 1)]
+
+
 def arch_entries(space: "SearchSpace", choices: Sequence[int]) -> list[Entry]:
     """Every entry the architecture with ``choices`` runs, once per use (the terms :func:`term_sums` adds up)."""
-    t = terms(space)
-    live, read = liveness(space, np.asarray([choices]))
-    live_edges = np.flatnonzero(live[0]).tolist()
-    used = list(t.fixed) + [e for i in live_edges for e in t.edges[i][choices[i]]]
-    used += [e for tp, tmpl in enumerate(space.templates) for j, node in enumerate(tmpl.nodes[:tmpl.inputs])
-             if read[0, node] for e in t.inputs[tp][j]]
-    indeg = Counter(space.edges[i].dst for i in live_edges)
-    return used + [e for n, k in indeg.items() for _ in range(k - 1) for e in t.adds[n]]
+    return [e for entries in _used(space, terms(space), choices) for e in entries]
 
 
 # ---------------------------------------------------------------------- the numbers
@@ -224,3 +228,10 @@ def term_sums(space: "SearchSpace", table: TermTable, choices) -> np.ndarray:
             if a.unknown is not None:
                 total[(extra > 0) @ a.unknown] = np.nan
         return total + a.fixed
+
+
+def term_sum(space: "SearchSpace", table: TermTable, choices: Sequence[int]) -> tuple:
+    """:func:`term_sums` of one choice vector, as a tuple of Python numbers: the one-row case (the same leaves, the
+    same liveness walk on one-bit rows, :func:`~graphnas.cost.liveness.live_row`) summed without numpy, which
+    would cost more than the sum itself for one architecture."""
+    return tuple(map(sum, zip(*_used(space, table, choices))))
