@@ -17,7 +17,7 @@ from typing import Iterable, Mapping
 import torch
 from torch import Tensor, nn
 
-from .estimate import EstimatorError
+from .errors import EstimatorError
 
 __all__ = ["WeightAverager", "running_average"]
 

@@ -25,7 +25,8 @@ import sys
 from pathlib import Path
 
 from .checks import int_arg
-from .cli_inputs import load_arch, parse_scale
+from .cli_inputs import load_arch
+from .options import parse_pairs
 from .errors import GraphnasError
 
 __all__ = ["main", "build_parser", "UsageError"]
@@ -50,7 +51,7 @@ def _space_args(p: argparse.ArgumentParser) -> None:
 def _load_space(args):
     from .registry import get_space
 
-    return get_space(args.space, **parse_scale(args.scale))
+    return get_space(args.space, **parse_pairs(args.scale))
 
 
 #: Output folder of each job command when neither --out nor --config gives one.

@@ -1,4 +1,4 @@
-"""What the command line reads from its flags: ``KEY=VALUE`` scale and sampler options, architecture files.
+"""Architecture files as the command line reads them (``KEY=VALUE`` flags: :func:`~graphnas.options.parse_pairs`).
 
 Shared by every ``graphnas`` subcommand (:mod:`graphnas.cli`, :mod:`graphnas.cli_latency`), so each input is
 read and refused one way.
@@ -6,37 +6,9 @@ read and refused one way.
 
 from __future__ import annotations
 
-from .checks import INT64_MAX, check_float, check_int
 from .errors import GraphnasError
 
-__all__ = ["parse_scale", "load_arch"]
-
-
-def _scale_value(text: str, name: str = "scale argument value"):
-    """``--scale`` value: an int, a float, None, true/false or the text; numbers must be finite and fit in 64 bits."""
-    for cast in (int, float):
-        try:
-            value = cast(text)
-        except ValueError:
-            continue
-        if cast is int:
-            check_int(name, value, -INT64_MAX)
-        else:
-            check_float(name, value)
-        return value
-    return {"none": None, "true": True, "false": False}.get(text.lower(), text)
-
-
-def parse_scale(pairs: list[str] | None, what: str = "scale argument") -> dict:
-    """``["resolution=32", "width=0.5"]`` as ``{"resolution": 32, "width": 0.5}``; a pair without ``=`` or a number
-    out of range is one line."""
-    scale = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise GraphnasError(f"{what} '{pair}' is not key=value; write e.g. --scale resolution=32 width=0.5")
-        scale[key] = _scale_value(value, f"{what} {key}")
-    return scale
+__all__ = ["load_arch"]
 
 
 def load_arch(space, path: str):

@@ -25,11 +25,11 @@ def _space_of(args, meta: dict | None = None):
     """The space from ``args.space`` (+ scale), or the one the table was built for."""
     from .registry import get_space, space_info, space_named_by_file
 
-    from .cli_inputs import parse_scale
+    from .options import parse_pairs
 
     if getattr(args, "space", None):
         scale = dict(space_info(args.space).cpu_scale) if getattr(args, "cpu_scale", False) else {}
-        space = get_space(args.space, **{**scale, **parse_scale(args.scale)})
+        space = get_space(args.space, **{**scale, **parse_pairs(args.scale)})
     else:  # the table is untrusted: only a built-in or registered space by its name
         space = space_named_by_file(meta.get("space"), meta.get("scale"), f"latency table {args.table}")
     ops = getattr(args, "ops", None)

@@ -28,7 +28,8 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from .checks import INT64_MAX, check_float, check_int, float_arg, int_arg
 from .errors import GraphnasError
 
-__all__ = ["Int", "Float", "Choice", "option", "check_fields", "add_flags", "given_flags", "with_values", "flag_name"]
+__all__ = ["Int", "Float", "Choice", "option", "check_fields", "add_flags", "given_flags", "with_values", "flag_name",
+           "parse_pairs"]
 
 
 @dataclass(frozen=True)
@@ -153,18 +154,43 @@ def check_fields(obj, prefix: str = "") -> None:
             check.check(name, value)
 
 
+def _scale_value(text: str, name: str = "scale argument value"):
+    """``--scale`` value: an int, a float, None, true/false or the text; numbers must be finite and fit in 64 bits."""
+    for cast in (int, float):
+        try:
+            value = cast(text)
+        except ValueError:
+            continue
+        if cast is int:
+            check_int(name, value, -INT64_MAX)
+        else:
+            check_float(name, value)
+        return value
+    return {"none": None, "true": True, "false": False}.get(text.lower(), text)
+
+
+def parse_pairs(pairs: list[str] | None, what: str = "scale argument") -> dict:
+    """``["resolution=32", "width=0.5"]`` as ``{"resolution": 32, "width": 0.5}``; a pair without ``=`` or a number
+    out of range is one line."""
+    scale = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise GraphnasError(f"{what} '{pair}' is not key=value; write e.g. --scale resolution=32 width=0.5")
+        scale[key] = _scale_value(value, f"{what} {key}")
+    return scale
+
+
 def flag_name(f) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
 class _Pairs(argparse.Action):
-    """``KEY=VALUE ...`` into a dict (numbers read as numbers: :func:`graphnas.cli_inputs.parse_scale`)."""
+    """``KEY=VALUE ...`` into a dict (numbers read as numbers: :func:`parse_pairs`)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from .cli_inputs import parse_scale
-
         try:
-            setattr(namespace, self.dest, parse_scale(values, self.what))
+            setattr(namespace, self.dest, parse_pairs(values, self.what))
         except GraphnasError as err:
             raise argparse.ArgumentError(self, str(err)) from None
 
