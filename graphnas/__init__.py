@@ -6,15 +6,15 @@ The pieces, in the order data flows through them::
          '--> Supernet (shared weights) --train/estimate--> scores --search--> best / Pareto front
 """
 
-from .arch import Architecture, gray_bits, gray_encode, gray_widths
-from .compile import Network, compile
+from .space.architecture import Architecture, gray_bits, gray_encode, gray_widths
+from .nets.compile import Network, compile
 from .cost import Cost, arch_cost, count_module
 from .errors import (ArchitectureError, ConstraintError, DataError, GraphnasError, OpError, RenderError,
                      SpaceError)
 from .ops import NONE, get_op, op_names, register_op
-from .registry import get_space, register_space, space_names
-from .space import BRANCH, STEM, Cell, ChoiceEdge, Fixed, Head, Node, SearchSpace, Stem, Template
-from .supernet import Supernet
+from .space.registry import get_space, register_space, space_names
+from .space.searchspace import BRANCH, STEM, Cell, ChoiceEdge, Fixed, Head, Node, SearchSpace, Stem, Template
+from .nets.supernet import Supernet
 
 __version__ = "0.1.0"
 

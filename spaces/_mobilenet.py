@@ -27,10 +27,10 @@ import math
 from numbers import Integral, Real
 from typing import Callable, Sequence
 
-from graphnas.arch import Architecture
+from graphnas.space.architecture import Architecture
 from graphnas.errors import SpaceError
 from graphnas.ops import mbconv_name
-from graphnas.space import STEM, ChoiceEdge, Head, Node, SearchSpace, Stem
+from graphnas.space.searchspace import STEM, ChoiceEdge, Head, Node, SearchSpace, Stem
 from graphnas.utils import make_divisible
 
 __all__ = ["STEM_CHANNELS", "FIRST_CHANNELS", "HEAD_CHANNELS", "PROXYLESS_LAYOUT", "FAIRNAS_LAYOUT", "mbconv_ops",

@@ -50,10 +50,10 @@ from __future__ import annotations
 from collections import namedtuple
 
 import graphnas.ops.darts  # noqa: F401  (registers sep_conv_*, dil_conv_*, darts_skip, darts_preprocess)
-from graphnas.arch import Architecture
+from graphnas.space.architecture import Architecture
 from graphnas.errors import ArchitectureError, SpaceError
 from graphnas.ops import NONE
-from graphnas.space import BRANCH, Cell, ChoiceEdge, Head, Node, SearchSpace, Stem, Template
+from graphnas.space.searchspace import BRANCH, Cell, ChoiceEdge, Head, Node, SearchSpace, Stem, Template
 
 #: DARTS's operator names, ``none`` first (its PRIMITIVES, in its order).
 PRIMITIVES = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",

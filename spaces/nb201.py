@@ -50,10 +50,10 @@ the benchmark's convolutions start with a ReLU anyway, its ``skip_connect`` and 
 from __future__ import annotations
 
 import graphnas.ops.nb201  # noqa: F401  (registers nor_conv_1x1, nor_conv_3x3, skip_connect, nb201_resblock)
-from graphnas.arch import Architecture
+from graphnas.space.architecture import Architecture
 from graphnas.errors import ArchitectureError, SpaceError
 from graphnas.ops import NONE
-from graphnas.space import BRANCH, Cell, ChoiceEdge, Fixed, Head, Node, SearchSpace, Stem
+from graphnas.space.searchspace import BRANCH, Cell, ChoiceEdge, Fixed, Head, Node, SearchSpace, Stem
 
 #: The benchmark's operators, ``none`` first (graphnas's branch-edge rule).
 OPS = (NONE, "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

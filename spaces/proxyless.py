@@ -33,7 +33,7 @@ default to the table above).
 
 from __future__ import annotations
 
-from graphnas.arch import Architecture
+from graphnas.space.architecture import Architecture
 
 from ._mobilenet import PROXYLESS_LAYOUT, chain_factory, mbconv_ops, stage_prefix_arch
 

@@ -34,10 +34,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import graphnas.ops.shuffle_channels  # noqa: F401  (registers shuffle_{3,5,7,x}_c{0.2..1.6})
-from graphnas.arch import Architecture
+from graphnas.space.architecture import Architecture
 from graphnas.errors import SpaceError
 from graphnas.ops.shuffle_channels import CHANNEL_TENTHS, channel_op_name
-from graphnas.space import SearchSpace
+from graphnas.space.searchspace import SearchSpace
 from spaces import spos_shufflenet
 
 #: The paper the space comes from (for tables and reports).

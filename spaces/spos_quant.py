@@ -45,11 +45,11 @@ import math
 from numbers import Real
 
 import graphnas.ops.resnet_quant  # noqa: F401  (registers resq_w{W}a{A}_c{r})
-from graphnas.arch import Architecture
+from graphnas.space.architecture import Architecture
 from graphnas.errors import SpaceError
 from graphnas.ops.resnet_quant import ALL_BITS, BIT_CHOICES, FULL_BITS, WIDTH_TENTHS, quant_op_name
 from graphnas.ops.slim import ratio_text
-from graphnas.space import STEM, ChoiceEdge, Head, Node, SearchSpace, Stem
+from graphnas.space.searchspace import STEM, ChoiceEdge, Head, Node, SearchSpace, Stem
 from graphnas.utils import make_divisible
 
 #: The paper the space comes from (for tables and reports).

@@ -49,9 +49,9 @@ so every width must be even and every stage wider than the one before (checked h
 from __future__ import annotations
 
 import graphnas.ops.shufflenet  # noqa: F401  (registers shuffle_3, shuffle_5, shuffle_7, shuffle_x)
-from graphnas.arch import Architecture
+from graphnas.space.architecture import Architecture
 from graphnas.errors import SpaceError
-from graphnas.space import STEM, ChoiceEdge, Head, Node, SearchSpace, Stem
+from graphnas.space.searchspace import STEM, ChoiceEdge, Head, Node, SearchSpace, Stem
 from graphnas.utils import make_divisible
 
 #: The four choice blocks, in SPOS's order (choice_3, choice_5, choice_7, choice_x).

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from graphnas.errors import SpaceError
 from graphnas.ops import NONE, mbconv_name
-from graphnas.space import BRANCH, STEM, Head, Node, SearchSpace, Stem, edges_between
+from graphnas.space.searchspace import BRANCH, STEM, Head, Node, SearchSpace, Stem, edges_between
 from graphnas.utils import make_divisible
 
 #            nodes  channels  reduction (relative to the stem's)

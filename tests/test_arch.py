@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import graphnas
-from graphnas import Architecture, ArchitectureError, compile, gray_bits, gray_encode, gray_widths
-from graphnas.arch import FORMAT, gray_decode
+from graphnas import Architecture, ArchitectureError, gray_bits, gray_encode, gray_widths
+from graphnas.nets import compile
+from graphnas.space.architecture import FORMAT, gray_decode
 
 from conftest import CPU_SCALE, TINY_RADICES
 

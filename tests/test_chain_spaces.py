@@ -13,7 +13,8 @@ import pytest
 import torch
 
 import graphnas
-from graphnas import OpError, SpaceError, Supernet, arch_cost, compile, count_module, get_op
+from graphnas import OpError, SpaceError, Supernet, arch_cost, count_module, get_op
+from graphnas.nets import compile
 from graphnas.cost import Cost, conv_cost, op_cost
 from graphnas.ops import registry
 

@@ -20,11 +20,11 @@ import torch
 from torch.utils.data import Subset
 
 from graphnas import ChoiceEdge, GraphnasError, Node, SearchSpace, Stem, Supernet
-from graphnas.checkpoint import FORMAT, load_averaged, load_checkpoint, model_meta
-from graphnas.data import load_digits
+from graphnas.train.checkpoint import FORMAT, load_averaged, load_checkpoint, model_meta
+from graphnas.train.data import load_digits
 from graphnas.errors import CheckpointError
-from graphnas.samplers import UniformSampler
-from graphnas.train import CHECKPOINT, LOG, TrainConfig, fit
+from graphnas.train.samplers import UniformSampler
+from graphnas.train.loop import CHECKPOINT, LOG, TrainConfig, fit
 
 #: momentum and label smoothing on, so optimizer state and every option go through the checkpoint
 CONFIG = TrainConfig(epochs=3, batch_size=32, lr=0.1, momentum=0.9, nesterov=True, label_smoothing=0.1, seed=5)
@@ -228,7 +228,7 @@ def test_refuses_corrupt_and_truncated(reference, tmp_path):
 
 def test_refuses_a_file_of_another_format(tmp_path):
     """One checkpoint format: a weights-only file (graphnas before issue 13 wrote supernet.pt so) is refused."""
-    from graphnas.checkpoint import save_checkpoint
+    from graphnas.train.checkpoint import save_checkpoint
 
     msg = _refused(tmp_path, lambda p: save_checkpoint(p, {"state_dict": supernet().state_dict(),
                                                            "meta": {"space": "digits8"}}), match="not a graphnas")

@@ -14,7 +14,7 @@ import pytest
 
 import graphnas
 from graphnas import arch_cost
-from graphnas.cli import main
+from graphnas.cli.main import main
 
 ST_NAS_SIZE = 3316237953983866431531 * 10 ** 33
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import graphnas.jobs.setup as job_setup
-from graphnas.checkpoint import save_checkpoint
-from graphnas.cli import main
+from graphnas.train.checkpoint import save_checkpoint
+from graphnas.cli.main import main
 
 from test_train import TINY_SPACE_FILE
 

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 import graphnas
-from graphnas import Network, OpError, compile
-from graphnas.compile import build_op, edge_key, plan_of
+from graphnas import Network, OpError
+from graphnas.nets import compile
+from graphnas.nets.compile import build_op, edge_key, plan_of
 from graphnas.ops import LinearBottleneck
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import graphnas
-from graphnas import Cost, Supernet, arch_cost, compile, count_module, get_op, op_names
+from graphnas import Cost, Supernet, arch_cost, count_module, get_op, op_names
+from graphnas.nets import compile
 from graphnas.cost import conv_cost, edge_cost, head_cost, linear_cost, op_cost, out_resolution, stem_cost
 from graphnas.ops import LinearBottleneck
 

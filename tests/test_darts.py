@@ -24,10 +24,10 @@ import numpy as np
 import pytest
 import torch
 
-from graphnas import (ArchitectureError, ChoiceEdge, Node, SearchSpace, SpaceError, Stem, Supernet, arch_cost,
-                      compile, count_module, get_space)
+from graphnas import ArchitectureError, ChoiceEdge, Node, SearchSpace, SpaceError, Stem, Supernet, arch_cost, count_module, get_space
+from graphnas.nets import compile
 from graphnas.cost.model import extreme_archs, op_cost
-from graphnas.render import render, to_dot
+from graphnas.render.dag import render, to_dot
 from spaces import darts
 
 TOY_SIZE = 30

@@ -1,4 +1,4 @@
-"""Tests of graphnas.data: local data sets, seeded splits, loaders and the errors users see."""
+"""Tests of graphnas.train.data: local data sets, seeded splits, loaders and the errors users see."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphnas.data import (DATASETS, DataSplits, load_cifar10, load_dataset, load_digits, load_fashion_mnist,
+from graphnas.train.data import (DATASETS, DataSplits, load_cifar10, load_dataset, load_digits, load_fashion_mnist,
                            load_image_folder, make_loader)
 from graphnas.errors import DataError
 

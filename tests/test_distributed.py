@@ -25,10 +25,10 @@ from torch import nn
 from torch.utils.data import Subset, TensorDataset
 
 from graphnas import ChoiceEdge, Node, SearchSpace, Stem, Supernet
-from graphnas import distributed as dist
-from graphnas.estimators import make_estimator
-from graphnas.samplers import UniformSampler
-from graphnas.train import CHECKPOINT, LOG, TrainConfig, fit
+from graphnas.train import distributed as dist
+from graphnas.estimate.estimators import make_estimator
+from graphnas.train.samplers import UniformSampler
+from graphnas.train.loop import CHECKPOINT, LOG, TrainConfig, fit
 
 TOY = TrainConfig(epochs=2, batch_size=16, lr=0.1, momentum=0.9, seed=8)
 SN = TrainConfig(epochs=1, batch_size=16, lr=0.1, seed=3)

@@ -12,9 +12,9 @@ from torch.utils.data import TensorDataset
 
 import graphnas
 from graphnas import Supernet
-from graphnas.compile import edge_key
-from graphnas.data import make_loader
-from graphnas.estimate import SupernetEvaluator, accuracy, recalibrate_bn
+from graphnas.nets.compile import edge_key
+from graphnas.train.data import make_loader
+from graphnas.estimate.score import SupernetEvaluator, accuracy, recalibrate_bn
 
 BN = nn.modules.batchnorm._BatchNorm
 
@@ -193,7 +193,7 @@ def test_recal_makes_eval_match_train_mode(tiny):
 
 
 def test_recal_standalone_network_resets_every_bn(make_tiny):
-    net = graphnas.compile(make_tiny().sample(4))
+    net = graphnas.nets.compile(make_tiny().sample(4))
     for bn in bns(net):
         bn.running_mean.fill_(5.0)
         bn.num_batches_tracked.fill_(99)
@@ -229,7 +229,7 @@ def test_evaluator_recalibrates_with_train_set_and_puts_bn_back(tiny, monkeypatc
     arch = tiny.sample(3)
     before = bn_stats(sn)
     seen = []
-    import graphnas.estimate as est
+    import graphnas.estimate.score as est
     real = est.recalibrate_bn
     monkeypatch.setattr(est, "recalibrate_bn", lambda *a, **k: (seen.append((a, k)), real(*a, **k))[1])
     ev = SupernetEvaluator(sn, val, train_set, recal_samples=32)
@@ -245,7 +245,7 @@ def test_evaluator_recalibrates_with_train_set_and_puts_bn_back(tiny, monkeypatc
 def test_evaluator_without_train_set_skips_recalibration(tiny, monkeypatch):
     sn = Supernet(tiny)
     pollute(sn, tiny)
-    import graphnas.estimate as est
+    import graphnas.estimate.score as est
     monkeypatch.setattr(est, "recalibrate_bn", lambda *a, **k: pytest.fail("recalibrated without train_set"))
     before = {k: v.clone() for k, v in sn.state_dict().items()}
     val = random_set(40, seed=7)

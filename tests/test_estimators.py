@@ -12,13 +12,13 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from graphnas import Supernet
-from graphnas.averaging import WeightAverager, running_average
-from graphnas.data import DataSplits
-from graphnas.estimate import EstimatorError, accuracy
-from graphnas import estimators as est
-from graphnas.estimators import ESTIMATORS, EvalData, FineTune, as_eval_data, estimator_for, make_estimator
-from graphnas.sgld import NOISE, noise_std, sgld_samples
-from graphnas.train import TrainConfig
+from graphnas.train.averaging import WeightAverager, running_average
+from graphnas.train.data import DataSplits
+from graphnas.estimate.score import EstimatorError, accuracy
+from graphnas.estimate import estimators as est
+from graphnas.estimate.estimators import ESTIMATORS, EvalData, FineTune, as_eval_data, estimator_for, make_estimator
+from graphnas.estimate.sgld import NOISE, noise_std, sgld_samples
+from graphnas.train.loop import TrainConfig
 
 
 def random_set(n: int, num_classes: int = 5, seed: int = 0) -> TensorDataset:

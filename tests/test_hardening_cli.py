@@ -1,6 +1,6 @@
 """Bad command-line input: every numeric flag with 0, -1, nan, inf, 1e309 or a 25-digit integer, and every output
 path that is a folder, under a file, unwritable or too long, ends as exit status 2 with ONE stderr line
-``graphnas: error: ...`` (argparse's refusals included: :class:`graphnas.cli.UsageError`), nothing on stdout, and
+``graphnas: error: ...`` (argparse's refusals included: :class:`graphnas.cli.main.UsageError`), nothing on stdout, and
 no work done first (no output written)."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from graphnas.cli import main
+from graphnas.cli.main import main
 from graphnas.checks import INT64_MAX, check_float, check_int, float_arg, int_arg
 from graphnas.cost.limits import bound_value, make_limit, parse_count, parse_latency
 from graphnas.errors import ConstraintError, GraphnasError
 from graphnas.lookup import parse_limit
-from graphnas.train import TrainConfig
+from graphnas.train.loop import TrainConfig
 from graphnas.jobs import JobConfig, SearchConfig, TrainingConfig, run
 from graphnas.options import with_values
 

@@ -16,11 +16,11 @@ import pytest
 
 import graphnas
 from graphnas import files
-from graphnas.cli import main
+from graphnas.cli.main import main
 from graphnas.errors import GraphnasError, LookupTableError, SpaceError
 from graphnas.lookup import LookupTable
 from graphnas.lookup.store import rewrite_digest
-from graphnas.registry import space_named_by_file
+from graphnas.space.registry import space_named_by_file
 from graphnas.utils import atomic_write_text
 
 TINY_SPACE = """

@@ -24,13 +24,13 @@ import torch
 from torch.utils.data import Subset
 
 from graphnas import Architecture, ChoiceEdge, Node, SearchSpace, Stem, Supernet
-from graphnas.checkpoint import load_checkpoint, read_trained, save_checkpoint
-from graphnas.cli import main
-from graphnas.data import load_cifar10, load_dataset, load_digits, load_fashion_mnist, load_image_folder
+from graphnas.train.checkpoint import load_checkpoint, read_trained, save_checkpoint
+from graphnas.cli.main import main
+from graphnas.train.data import load_cifar10, load_dataset, load_digits, load_fashion_mnist, load_image_folder
 from graphnas.errors import ArchitectureError, CheckpointError, DataError, GraphnasError
-from graphnas.registry import get_space
-from graphnas.samplers import UniformSampler
-from graphnas.train import CHECKPOINT, TrainConfig, fit
+from graphnas.space.registry import get_space
+from graphnas.train.samplers import UniformSampler
+from graphnas.train.loop import CHECKPOINT, TrainConfig, fit
 
 from test_train import TINY_SPACE_FILE
 
@@ -604,7 +604,7 @@ def test_graphnas_error_family():
 
 
 def test_cli_bad_images_flag_stops_or_skips(tmp_path, capsys):
-    from graphnas.cli import main
+    from graphnas.cli.main import main
 
     root = tmp_path / "imgs"
     _image_folder(root, n=6)

@@ -19,7 +19,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from graphnas.cli import main
+from graphnas.cli.main import main
 from graphnas.cost import latency as lat
 from graphnas.cost import latency_store
 from graphnas.cost.latency import LatencyModel, build_latency_table, space_entries, validate

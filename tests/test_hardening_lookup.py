@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 
 import graphnas
-import graphnas.cli
+import graphnas.cli.main
 from graphnas.errors import EstimatorError, GraphnasError, LookupTableError
-from graphnas.groundtruth import ground_truth_archs, load_ground_truth, mean_accuracy
+from graphnas.estimate.groundtruth import ground_truth_archs, load_ground_truth, mean_accuracy
 from graphnas.lookup import LookupTable, store
 
 SCALE = dict(resolution=16, channels=8, cells_per_stage=1)

@@ -1,4 +1,5 @@
-"""The import graph of graphnas/ has no cycle: modules, and folders (ops -> cost, never back).
+"""The import graph of graphnas/ has no cycle: modules, and folders, which import only the folders before them in
+the README's layout order (ops, space, nets, cost, train, render, estimate, predictor, search, lookup, jobs, cli).
 
 Imports at module level count, with the ``__init__`` of every package on the way (importing
 ``graphnas.cost.model`` runs ``graphnas/cost/__init__.py`` first); the top package ``graphnas`` is a
@@ -106,3 +107,16 @@ def test_the_check_finds_a_cycle():
     graph = _graph()  # the scan sees real edges: the cost model reads operators, a lookup table its store
     assert "graphnas.ops.registry" in graph["graphnas.cost.model"] and "graphnas.ops" in graph["graphnas.cost.model"]
     assert "graphnas.lookup.store" in graph["graphnas.lookup.table"]
+
+
+#: The folders of graphnas/ in the order the README's layout table gives: each imports only folders before it.
+LAYOUT = ["ops", "space", "nets", "cost", "train", "render", "estimate", "predictor", "search", "lookup", "jobs",
+          "cli"]
+
+
+def test_folders_import_only_the_folders_before_them():
+    assert sorted(LAYOUT) == sorted(p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    folders = _folders(_graph())
+    for k, name in enumerate(LAYOUT):
+        later = {f"graphnas.{n}" for n in LAYOUT[k + 1:]}
+        assert not folders.get(f"graphnas.{name}", set()) & later, (name, folders[f"graphnas.{name}"] & later)

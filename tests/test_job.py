@@ -18,7 +18,7 @@ from graphnas import GraphnasError, Supernet, arch_cost
 from graphnas.cost.limits import parse_count
 from graphnas.jobs import JobConfig, SearchConfig, SetupConfig, TrainingConfig, resolve, restrict_ops, run, train
 from graphnas.options import with_values
-from graphnas.registry import space_info
+from graphnas.space.registry import space_info
 
 CPU_SCALE = {k: v for k, v in space_info("st_nas").cpu_scale.items() if k != "resolution"}
 
@@ -186,7 +186,7 @@ def test_resume_reuses_a_finished_supernet(first_run):
 def test_run_killed_mid_training_resumes_exactly(tmp_path, interrupt_after, monkeypatch):
     """`graphnas run --resume` continues a killed run's training where its checkpoint stopped, with the same
     weights as a run never stopped (the trainer's exact resume)."""
-    import graphnas.train as train_module
+    import graphnas.train.loop as train_module
 
     two = {**TRAIN, "epochs": 2}
     whole = run(config(tmp_path / "whole", train=two, checkpoint_every=5))
@@ -304,8 +304,8 @@ def test_flags_are_the_config_fields_and_config_file_is_read_under_them(first_ru
     """One flag per field (none kept by hand); --config FILE then the flags given; a bad file is one line."""
     from dataclasses import fields
 
-    from graphnas.cli import _job_config, build_parser, main
-    from graphnas.train import TrainConfig
+    from graphnas.cli.main import _job_config, build_parser, main
+    from graphnas.train.loop import TrainConfig
 
     parser = build_parser()
     run_help = parser.parse_args(["run"])  # every flag present, every value None: nothing given

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import graphnas
-from graphnas.cli import main
+from graphnas.cli.main import main
 from graphnas.cost import latency as lat
 from graphnas.cost.latency import LatencyModel, build_latency_table, space_entries, spread_archs, validate
 from graphnas.cost.latency_store import LatencyStore
@@ -25,8 +25,8 @@ from graphnas.cost.terms import terms
 from graphnas.cost.limits import make_limit
 from graphnas.cost.timing import Measurement, TimingConfig, TorchBackend, measure, measure_many
 from graphnas.errors import ConstraintError, LatencyError
-from graphnas.registry import space_info
-from graphnas.samplers import ConstrainedSampler, make_sampler
+from graphnas.space.registry import space_info
+from graphnas.train.samplers import ConstrainedSampler, make_sampler
 from graphnas.jobs import restrict_ops
 
 FAST = TimingConfig(warmup=1, warmup_s=0.0, runs=3, min_rounds=1, max_rounds=2, budget_s=0.05)

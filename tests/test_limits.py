@@ -12,8 +12,8 @@ import graphnas
 from graphnas import ConstraintError, GraphnasError, arch_cost
 from graphnas.cost.limits import METRICS, Limit, bound_value, format_limit, make_limit, parse_count, parse_latency
 from graphnas.lookup import parse_limit
-from graphnas.registry import space_info
-from graphnas.samplers import ConstrainedSampler
+from graphnas.space.registry import space_info
+from graphnas.train.samplers import ConstrainedSampler
 
 
 # ---------------------------------------------------------------------- latency

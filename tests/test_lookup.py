@@ -20,7 +20,7 @@ import pytest
 import graphnas
 from graphnas import lookup as lk
 from graphnas.cost.model import batch_cost
-from graphnas.cli_lookup import add_lookup_parser
+from graphnas.cli.lookup import add_lookup_parser
 from graphnas.cost import arch_cost
 from graphnas.cost.latency import LatencyModel, space_entries
 from graphnas.cost.limits import parse_count, parse_latency
@@ -28,7 +28,7 @@ from graphnas.cost.timing import Measurement
 from graphnas.errors import ConstraintError, GraphnasError, LookupTableError
 from graphnas.lookup import LookupTable
 from graphnas.lookup import build as lookup_build
-from graphnas.mixed_radix import choices_of
+from graphnas.space.encoding import choices_of
 
 SCALE = dict(resolution=16, channels=8, cells_per_stage=1)
 

@@ -15,8 +15,8 @@ from graphnas.cost.timing import Measurement
 from graphnas.errors import LookupTableError
 from graphnas.lookup import LookupTable, front_layers, label_and_predict
 from graphnas.lookup.subspace import build_from_estimator, cost_spread, lookup_subspace
-from graphnas.mixed_radix import choices_of
-from graphnas.registry import space_info
+from graphnas.space.encoding import choices_of
+from graphnas.space.registry import space_info
 from graphnas.jobs.search import example_latency
 
 FAST = {"epochs": 60, "patience": 30, "hidden": (64, 64)}

@@ -1,4 +1,4 @@
-"""graphnas.mixed_radix: one vectorised numbering of choice vectors, the same as SearchSpace.index."""
+"""graphnas.space.encoding: one vectorised numbering of choice vectors, the same as SearchSpace.index."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import graphnas
 from graphnas.errors import ArchitectureError, GraphnasError, SpaceError
 from graphnas.lookup import build_lookup_table
-from graphnas.mixed_radix import choices_of, indices_of, place_values, size_of
+from graphnas.space.encoding import choices_of, indices_of, place_values, size_of
 from graphnas.predictor import HammingGraph
-from graphnas.registry import space_info
+from graphnas.space.registry import space_info
 
 
 def test_place_values_and_the_formula():

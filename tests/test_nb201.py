@@ -34,8 +34,9 @@ import torch
 from torch import nn
 
 import graphnas
-from graphnas import ArchitectureError, SpaceError, Supernet, arch_cost, compile, count_module
-from graphnas.compile import CellBody
+from graphnas import ArchitectureError, SpaceError, Supernet, arch_cost, count_module
+from graphnas.nets import compile
+from graphnas.nets.compile import CellBody
 from graphnas.cost.model import op_cost
 from graphnas.ops import get_op
 from graphnas.ops.nb201 import ReLUConvBN, ResBlock

@@ -1,4 +1,4 @@
-"""networkx as an input: SearchSpace.from_networkx and Architecture.from_networkx (graphnas.networkx_input)."""
+"""networkx as an input: SearchSpace.from_networkx and Architecture.from_networkx (graphnas.space.networkx_input)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import graphnas
-import graphnas.space
+import graphnas.space.searchspace
 from graphnas import Architecture, ArchitectureError, Head, SearchSpace, SpaceError, Stem
-from graphnas.registry import space_info
+from graphnas.space.registry import space_info
 
 SPACES = ("st_nas", "nb201", "fairnas", "darts")
 
@@ -99,7 +99,7 @@ def test_hand_drawn_space_compiles_and_trains_one_step():
     arch_graph.add_edge(0, 2, op="mbconv_k3_e1")
     arch = Architecture.from_networkx(space, arch_graph)
     assert arch.ops == ("identity", "mbconv_k3_e1", "mbconv_k5_e3")
-    net = graphnas.compile(arch).train()
+    net = graphnas.nets.compile(arch).train()
     torch.manual_seed(0)
     x, y = torch.randn(4, 3, 16, 16), torch.tensor([0, 1, 2, 3])
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
@@ -114,7 +114,7 @@ def test_hand_drawn_space_compiles_and_trains_one_step():
 
 def test_doctest():
     result = doctest.DocTestRunner().run(doctest.DocTestFinder().find(SearchSpace.from_networkx,
-                                                                      globs=vars(graphnas.space))[0])
+                                                                      globs=vars(graphnas.space.searchspace))[0])
     assert result.attempted >= 4 and result.failed == 0
 
 

@@ -11,13 +11,13 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from graphnas.compile import compile  # noqa: E402
+from graphnas.nets.compile import compile  # noqa: E402
 from graphnas.cost.onnx_backend import OnnxRuntimeBackend  # noqa: E402
 from graphnas.cost.backends import make_backend  # noqa: E402
 from graphnas.cost.timing import TimingConfig, measure  # noqa: E402
 from graphnas.errors import ConstraintError  # noqa: E402
 from graphnas.ops.registry import get_op  # noqa: E402
-from graphnas.registry import get_space  # noqa: E402
+from graphnas.space.registry import get_space  # noqa: E402
 
 
 def _ort_matches_torch(module: torch.nn.Module, shape: tuple[int, ...]) -> None:

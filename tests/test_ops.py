@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 import graphnas
-from graphnas import OpError, arch_cost, compile, count_module, get_op, op_names, register_op
+from graphnas import OpError, arch_cost, count_module, get_op, op_names, register_op
+from graphnas.nets import compile
 from graphnas.cost import Cost, conv_cost
 from graphnas.cost.model import op_cost
 from graphnas.ops import NONE, mbconv_name, registry

@@ -1,11 +1,11 @@
-"""The one Pareto front (graphnas.pareto.front) against a brute-force definition, ties included."""
+"""The one Pareto front (graphnas.search.pareto.front) against a brute-force definition, ties included."""
 
 import doctest
 
 import numpy as np
 
-from graphnas import pareto
-from graphnas.pareto import front
+from graphnas.search import pareto
+from graphnas.search.pareto import front
 
 
 def brute(cost, score) -> set:

@@ -20,13 +20,13 @@ import torch
 
 import graphnas
 from graphnas.errors import GraphnasError, PredictorError
-from graphnas.mixed_radix import choices_of, indices_of
+from graphnas.space.encoding import choices_of, indices_of
 from graphnas.predictor import (ASSIGNED_WEIGHT, GCNPredictor, HammingGraph, MLPPredictor, feature_width,
                                 fit_predictor, gray_features, hamming_graph, label_fit_rescore, measured_weights,
                                 neighbours, node_features, onehot_features, predict_all, predict_space,
                                 subgraph_forward)
 from graphnas.predictor.gcn import sparse_mm
-from graphnas.ranking import kendall_tau
+from graphnas.estimate.ranking import kendall_tau
 from spaces.nb201 import EDGES, OPS
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nasbench201_cifar10.csv"

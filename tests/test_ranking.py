@@ -10,14 +10,14 @@ import warnings
 import numpy as np
 import pytest
 
-import graphnas.averaging
-import graphnas.ranking
-from graphnas.estimate import EstimatorError
-from graphnas.ranking import (RankingWarning, kendall_tau, plot_ranking, rank_of_best_predicted, rank_report,
+import graphnas.train.averaging
+import graphnas.estimate.ranking
+from graphnas.estimate.score import EstimatorError
+from graphnas.estimate.ranking import (RankingWarning, kendall_tau, plot_ranking, rank_of_best_predicted, rank_report,
                               spearman_rho, top_k_overlap)
 
 
-@pytest.mark.parametrize("module", [graphnas.ranking, graphnas.averaging])
+@pytest.mark.parametrize("module", [graphnas.estimate.ranking, graphnas.train.averaging])
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

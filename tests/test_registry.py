@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import graphnas
-import graphnas.registry as registry
+import graphnas.space.registry as registry
 from graphnas import SearchSpace, SpaceError
-from graphnas.registry import get_space, register_space, space_factory, space_names
+from graphnas.space.registry import get_space, register_space, space_factory, space_names
 
 from conftest import build_tiny
 

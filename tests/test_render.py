@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from graphnas import RenderError
-from graphnas.render import render, to_dot
+from graphnas.render.dag import render, to_dot
 
 EDGE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$")
 NODE = re.compile(r"^\s*(\d+) \[label=")

@@ -14,7 +14,7 @@ from graphnas import ChoiceEdge, Node, SearchSpace, Stem, arch_cost
 from graphnas.cost.limits import Limit
 from graphnas.errors import ArchitectureError, ConstraintError, GraphnasError, SpaceError
 from graphnas.cost.model import batch_cost
-from graphnas.samplers import (SAMPLERS, Calibration, ConstrainedSampler, PoolSampler, STNASSampler, UniformSampler,
+from graphnas.train.samplers import (SAMPLERS, Calibration, ConstrainedSampler, PoolSampler, STNASSampler, UniformSampler,
                                calibrate, calibrate_p_drop, expected_cost, make_sampler)
 
 ST_CPU = dict(resolution=16, width=0.25, stem_stride=1, head_channels=None, in_channels=1, num_classes=10)

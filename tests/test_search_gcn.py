@@ -8,7 +8,7 @@ import pytest
 import graphnas
 from graphnas.errors import GraphnasError
 from graphnas.cost.limits import make_limit
-from graphnas.registry import space_info
+from graphnas.space.registry import space_info
 from graphnas.search import STRATEGIES, random_search
 from graphnas.search.gcn import SegmentSpace, default_segments, gcn_search
 

@@ -9,7 +9,7 @@ import pytest
 
 import graphnas
 from graphnas import ArchitectureError, ChoiceEdge, Node, SearchSpace, SpaceError, Stem
-from graphnas import registry
+from graphnas.space import registry
 
 from conftest import CPU_SCALE, build_dead, build_unreach
 

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 import graphnas
-from graphnas import Supernet, arch_cost, compile, count_module
+from graphnas import Supernet, arch_cost, count_module
+from graphnas.nets import compile
 from graphnas.cost import extreme_archs
-from graphnas.registry import _builtin_names, space_info
-from graphnas.render import to_dot
+from graphnas.space.registry import _builtin_names, space_info
+from graphnas.render.dag import to_dot
 
 SPACES = _builtin_names()
 

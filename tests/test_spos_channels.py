@@ -9,12 +9,12 @@ from torch.utils.data import TensorDataset
 
 import graphnas
 from graphnas import OpError, SpaceError, Supernet, arch_cost, count_module, get_op
-from graphnas.compile import edge_key
-from graphnas.estimate import recalibrate_bn
+from graphnas.nets.compile import edge_key
+from graphnas.estimate.score import recalibrate_bn
 from graphnas.ops import registry
 from graphnas.ops.shuffle_channels import CHANNEL_TENTHS, SlimShuffleUnit, channel_op_name
 from graphnas.ops.slim import SlicedBatchNorm2d, SlicedConv2d, scaled_width
-from graphnas.supernet import SharedOp
+from graphnas.nets.supernet import SharedOp
 from spaces.spos_channels import BLOCKS, channel_ops
 
 CPU = dict(resolution=32, width=0.25, num_classes=10, head_channels=None)
@@ -94,7 +94,7 @@ def test_op_cost_is_exact(op, c_in, c_out, stride):
 def test_random_archs_compile_run_and_cost_exactly(small):
     for seed in range(3):
         arch = small.sample(seed)
-        net = graphnas.compile(arch)
+        net = graphnas.nets.compile(arch)
         assert net(torch.randn(2, *small.input_shape)).shape == (2, 10)
         assert arch_cost(arch) == count_module(net, small.input_shape)
 

@@ -9,13 +9,13 @@ from torch.utils.data import TensorDataset
 
 import graphnas
 from graphnas import OpError, SpaceError, Supernet, arch_cost, count_module, get_op
-from graphnas.compile import edge_key
+from graphnas.nets.compile import edge_key
 from graphnas.cost import Cost
-from graphnas.estimate import recalibrate_bn
+from graphnas.estimate.score import recalibrate_bn
 from graphnas.ops.quant import PACT, QConv2d, quantize_activations, quantize_weights
 from graphnas.ops.resnet_quant import ALL_BITS, BIT_CHOICES, QuantBasicBlock, quant_op_name
 from graphnas.ops.slim import SlicedBatchNorm2d
-from graphnas.supernet import SharedOp
+from graphnas.nets.supernet import SharedOp
 from spaces.spos_quant import resnet
 
 CPU = dict(resolution=32, width=0.25, num_classes=10)
@@ -120,7 +120,7 @@ def test_resnet_reference_madds():
 
 def test_resnet18_at_224_counts_what_the_model_says():
     arch = resnet(18)
-    net = graphnas.compile(arch)
+    net = graphnas.nets.compile(arch)
     assert isinstance(net.stem.conv.conv, nn.Conv2d) and net.stem.conv.conv.kernel_size == (7, 7)
     assert net.stem.pool is not None and arch.space.nodes[-1].resolution == 7
     assert count_module(net, (3, 224, 224)) == arch_cost(arch)
@@ -146,7 +146,7 @@ def test_cpu_scale(small):
     assert small.fingerprint == graphnas.get_space("spos_quant").fingerprint
     for seed in range(3):
         arch = small.sample(seed)
-        net = graphnas.compile(arch)
+        net = graphnas.nets.compile(arch)
         x = torch.randn(2, *small.input_shape, requires_grad=True)
         y = net(x)
         assert y.shape == (2, 10)

@@ -115,13 +115,13 @@ def test_invalid_shapes_raise(c_in, c_out, stride, match):
 def test_random_archs_compile_run_and_cost_exactly(small):
     for seed in range(4):
         arch = small.sample(seed)
-        net = graphnas.compile(arch).eval()
+        net = graphnas.nets.compile(arch).eval()
         with torch.no_grad():
             assert net(torch.randn(2, *small.input_shape)).shape == (2, 10)
         assert arch_cost(arch) == count_module(net, small.input_shape), seed
     for op in OPS:  # every block of every stage, each op at least once at stride 1 and 2
         arch = small.from_ops([op] * 20)
-        assert arch_cost(arch) == count_module(graphnas.compile(arch), small.input_shape), op
+        assert arch_cost(arch) == count_module(graphnas.nets.compile(arch), small.input_shape), op
 
 
 @pytest.mark.parametrize("train", [False, True])

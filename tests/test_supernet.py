@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphnas import ArchitectureError, Supernet, compile
-from graphnas.compile import edge_key
+from graphnas import ArchitectureError, Supernet
+from graphnas.nets import compile
+from graphnas.nets.compile import edge_key
 from graphnas.cost import edge_cost, head_cost, stem_cost
 from graphnas.ops import LinearBottleneck
 

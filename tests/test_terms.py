@@ -13,7 +13,7 @@ from graphnas.cost.model import FIELDS, batch_cost, batch_costs, cost_table, ent
 from graphnas.cost.terms import PARTS, arch_entries, term_sum, term_sums, term_table, terms
 from graphnas.cost.timing import Measurement
 from graphnas.errors import GraphnasError
-from graphnas.registry import space_info, space_names
+from graphnas.space.registry import space_info, space_names
 
 
 def builtin(name: str):

@@ -13,10 +13,10 @@ from torch.utils.data import Subset
 
 import graphnas
 from graphnas import ChoiceEdge, Node, SearchSpace, Stem, Supernet
-from graphnas.compile import edge_key
-from graphnas.data import load_digits
-from graphnas.samplers import UniformSampler
-from graphnas.train import TrainConfig, make_optimizer, train
+from graphnas.nets.compile import edge_key
+from graphnas.train.data import load_digits
+from graphnas.train.samplers import UniformSampler
+from graphnas.train.loop import TrainConfig, make_optimizer, train
 
 HISTORY_KEYS = {"epoch", "loss", "accuracy", "lr", "seconds"}
 
@@ -47,7 +47,7 @@ def snapshot(model: nn.Module) -> dict:
 
 # ---------------------------------------------------------------------- standalone network
 def test_standalone_loss_goes_down_and_history_format(small_train):
-    net = graphnas.compile(digits_space().arch([0, 0, 1, 1]))
+    net = graphnas.nets.compile(digits_space().arch([0, 0, 1, 1]))
     cfg = TrainConfig(epochs=3, batch_size=32, lr=0.1)
     history = train(net, small_train, cfg, progress=False)
     assert len(history) == 3
@@ -66,7 +66,7 @@ def test_standalone_loss_goes_down_and_history_format(small_train):
 
 
 def test_returns_to_train_mode_and_changes_weights(small_train):
-    net = graphnas.compile(digits_space().arch([1, 1, 0, 0]))
+    net = graphnas.nets.compile(digits_space().arch([1, 1, 0, 0]))
     net.eval()
     before = snapshot(net)
     train(net, Subset(small_train, range(64)), TrainConfig(epochs=1, batch_size=32), progress=False)
@@ -79,7 +79,7 @@ def test_returns_to_train_mode_and_changes_weights(small_train):
 @pytest.mark.parametrize("ratio", [0.0, 0.1])
 def test_cosine_schedule(small_train, ratio):
     data = Subset(small_train, range(100))  # 100 // 32 = 3 steps per epoch (drop_last)
-    net = graphnas.compile(digits_space().arch([1, 0, 0, 0]))
+    net = graphnas.nets.compile(digits_space().arch([1, 0, 0, 0]))
     lr, epochs, per_epoch = 0.2, 2, 3
     history = train(net, data, TrainConfig(epochs=epochs, batch_size=32, lr=lr, final_lr_ratio=ratio),
                     progress=False)
@@ -108,7 +108,7 @@ def test_make_optimizer_schedule_endpoints():
 
 # ---------------------------------------------------------------------- optimizer groups
 def test_make_optimizer_no_decay_on_1d_params(make_tiny):
-    net = graphnas.compile(make_tiny().sample(3))
+    net = graphnas.nets.compile(make_tiny().sample(3))
     cfg = TrainConfig(weight_decay=1e-3, momentum=0.9, nesterov=True)
     opt, _ = make_optimizer(net, cfg, steps=10)
     decay, no_decay = opt.param_groups
@@ -216,7 +216,7 @@ def test_same_seed_same_weights_different_seed_differs(small_train):
 
 def test_same_seed_same_history_standalone(small_train):
     data = Subset(small_train, range(128))
-    net = graphnas.compile(digits_space().arch([0, 1, 1, 1]))
+    net = graphnas.nets.compile(digits_space().arch([0, 1, 1, 1]))
     h = []
     for _ in range(2):
         m = copy.deepcopy(net)
@@ -229,10 +229,10 @@ def test_same_seed_same_history_standalone(small_train):
 def test_fit_writes_log_and_checkpoint_for_standalone(small_train, tmp_path):
     import json
 
-    from graphnas.checkpoint import load_checkpoint, model_meta
-    from graphnas.train import CHECKPOINT, LOG, fit
+    from graphnas.train.checkpoint import load_checkpoint, model_meta
+    from graphnas.train.loop import CHECKPOINT, LOG, fit
 
-    net = graphnas.compile(digits_space().arch([0, 0, 1, 1]))
+    net = graphnas.nets.compile(digits_space().arch([0, 0, 1, 1]))
     res = fit(net, Subset(small_train, range(96)), TrainConfig(epochs=2, batch_size=32), progress=False,
               out=tmp_path / "run")
     assert res.step == res.total_steps == 6 and res.averaged_state_dict is None
@@ -246,7 +246,7 @@ def test_fit_writes_log_and_checkpoint_for_standalone(small_train, tmp_path):
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=0.0), dict(momentum=1.0), dict(label_smoothing=1.0),
                                  dict(batch_size=1000)])
 def test_bad_options_one_line(small_train, bad):
-    net = graphnas.compile(digits_space().arch([0, 0, 1, 1]))
+    net = graphnas.nets.compile(digits_space().arch([0, 0, 1, 1]))
     with pytest.raises(graphnas.GraphnasError) as info:
         train(net, small_train, TrainConfig(**bad), progress=False)
     assert "\n" not in str(info.value) and next(iter(bad)) in str(info.value)
@@ -278,8 +278,8 @@ def make_space(resolution=8, num_classes=10, in_channels=1):
 
 
 def test_cli_train_resume_and_refusal(tmp_path, capsys):
-    from graphnas.checkpoint import load_averaged
-    from graphnas.cli import main
+    from graphnas.train.checkpoint import load_averaged
+    from graphnas.cli.main import main
 
     space_file = tmp_path / "clitiny.py"
     space_file.write_text(TINY_SPACE_FILE)

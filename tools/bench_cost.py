@@ -22,9 +22,10 @@ import torch
 from benchlib import median, update_section
 
 import graphnas
-from graphnas import arch_cost, compile, count_module
+from graphnas import arch_cost, count_module
+from graphnas.nets import compile
 from graphnas.cost.model import _spec_cost
-from graphnas.registry import _builtin_names, space_info
+from graphnas.space.registry import _builtin_names, space_info
 
 
 def timed(fn):

@@ -30,8 +30,8 @@ from benchlib import ROOT, update_section  # noqa: E402
 
 from graphnas.cost.latency import build_latency_table, space_entries, validate  # noqa: E402
 from graphnas.cost.backends import make_backend  # noqa: E402
-from graphnas.ranking import kendall_tau  # noqa: E402
-from graphnas.registry import get_space, space_info  # noqa: E402
+from graphnas.estimate.ranking import kendall_tau  # noqa: E402
+from graphnas.space.registry import get_space, space_info  # noqa: E402
 
 SAMPLE = 10_000
 

@@ -42,7 +42,7 @@ from graphnas.cost.latency import LatencyModel, space_entries
 from graphnas.cost.timing import Measurement
 from graphnas.lookup import LookupTable
 from graphnas.lookup.store import ORDER
-from graphnas.mixed_radix import choices_of
+from graphnas.space.encoding import choices_of
 
 FREE = (0, 3, 6, 9, 12, 15, 18)
 FIXED_OP = "mbconv_k3_e3"

@@ -34,9 +34,9 @@ from benchlib import ROOT, update_section
 
 import graphnas
 from graphnas.lookup import LookupTable, label_and_predict
-from graphnas.mixed_radix import indices_of
+from graphnas.space.encoding import indices_of
 from graphnas.predictor import predict_space
-from graphnas.ranking import kendall_tau
+from graphnas.estimate.ranking import kendall_tau
 
 DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

@@ -39,9 +39,9 @@ import torch
 from benchlib import ROOT, reset_peak_rss, rss_mb, update_section
 
 import graphnas
-from graphnas.mixed_radix import indices_of
+from graphnas.space.encoding import indices_of
 from graphnas.predictor import GCNPredictor, HammingGraph, fit_predictor, gray_features, predict_space
-from graphnas.ranking import kendall_tau, plot_ranking
+from graphnas.estimate.ranking import kendall_tau, plot_ranking
 from spaces.nb201 import EDGES, OPS
 
 DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"

@@ -5,9 +5,9 @@ Reads a ground-truth table written by ``tools/train_standalone.py`` (architectur
 scratch, several seeds, test accuracy), trains supernets on the same space and data with ST-NAS
 sampling (p_drop calibrated so the sampled architectures' expected MAdds is the median of the
 ground-truth architectures'), and scores the same architectures with every estimator of
-:mod:`graphnas.estimators`, with and without BN recalibration, on validation images (never the
+:mod:`graphnas.estimate.estimators`, with and without BN recalibration, on validation images (never the
 test images the ground truth is measured on); the two SGLD expectations under both noise forms of
-:mod:`graphnas.sgld` (Eq. 9 as written, and the tempered posterior at T = 1). For each estimator:
+:mod:`graphnas.estimate.sgld` (Eq. 9 as written, and the tempered posterior at T = 1). For each estimator:
 Kendall tau against the mean ground-truth accuracy, the median over the evaluation points (one per
 supernet seed).
 
@@ -36,15 +36,15 @@ from benchlib import ROOT, update_section
 from tqdm.auto import tqdm
 
 from graphnas import Supernet
-from graphnas.data import load_dataset
+from graphnas.train.data import load_dataset
 from graphnas.errors import EstimatorError, GraphnasError
-from graphnas.groundtruth import FIX as GT_FIX, ground_truth_archs, load_ground_truth, mean_accuracy
-from graphnas.estimate import score_path
-from graphnas.estimators import ESTIMATORS, EvalData, make_estimator
-from graphnas.sgld import sgld_samples
-from graphnas.ranking import kendall_tau, plot_ranking, rank_report, spearman_rho
-from graphnas.samplers import make_sampler
-from graphnas.train import TrainConfig, fit, train
+from graphnas.estimate.groundtruth import FIX as GT_FIX, ground_truth_archs, load_ground_truth, mean_accuracy
+from graphnas.estimate.score import score_path
+from graphnas.estimate.estimators import ESTIMATORS, EvalData, make_estimator
+from graphnas.estimate.sgld import sgld_samples
+from graphnas.estimate.ranking import kendall_tau, plot_ranking, rank_report, spearman_rho
+from graphnas.train.samplers import make_sampler
+from graphnas.train.loop import TrainConfig, fit, train
 from graphnas.utils import atomic_write_json
 from graphnas.jobs import run_space
 
@@ -59,7 +59,7 @@ assert {r[2] for r in ROWS} == set(ESTIMATORS)
 
 
 def ground_truth(path: Path):
-    """The checked ground-truth table (graphnas.groundtruth), the hashes with >= 2 seeds, their mean test accuracy
+    """The checked ground-truth table (graphnas.estimate.groundtruth), the hashes with >= 2 seeds, their mean test accuracy
     and seed standard deviations."""
     table = load_ground_truth(path)
     hashes, truth, stds = mean_accuracy(table, min_seeds=2)
@@ -101,7 +101,7 @@ def fine_tune_both(supernet, weights, archs, eval_data: EvalData, tune_set, epoc
                    batch_size: int, recal_samples: int) -> tuple[list[float], list[float]]:
     """``fine_tune`` without and with BN recalibration from one fine-tuning run per architecture.
 
-    The same as the ``fine_tune`` estimator of :func:`graphnas.estimators.make_estimator` with ``recal=False``
+    The same as the ``fine_tune`` estimator of :func:`graphnas.estimate.estimators.make_estimator` with ``recal=False``
     and ``recal=True`` (training is seeded, so both would train the same network), at half the cost.
     """
     supernet.load_state_dict(weights)
@@ -235,7 +235,7 @@ def main() -> None:
         f"{sampler.p_drop:.3f} (expected MAdds {target / 1e6:.2f}M, the ground truth's median). Estimators score "
         f"{args.eval_size} validation images; BN recalibration on {args.recal_samples} training images; SGLD: "
         f"{args.sgld_samples} samples (one per epoch) at alpha = {final_lr:g}, under each noise form of "
-        f"`graphnas.sgld`: ST-NAS Eq. 9 as written (`sqrt(2 alpha)`, the default) and the tempered posterior "
+        f"`graphnas.estimate.sgld`: ST-NAS Eq. 9 as written (`sqrt(2 alpha)`, the default) and the tempered posterior "
         f"(`sqrt(2 alpha T / N)`, T = 1, N = {args.train_size}); fine-tune: {args.finetune_epochs} "
         f"epoch over {args.finetune_size} training images at {final_lr:g}; weight averaging over the last epoch.\n\n"
         "Kendall tau against the ground truth, median over the evaluation points (each point in brackets):\n\n"

@@ -121,7 +121,7 @@ class Genuine:
 
     def __init__(self, folder: Path) -> None:
         import graphnas
-        from graphnas.registry import space_info
+        from graphnas.space.registry import space_info
 
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -150,7 +150,7 @@ class Genuine:
         return torch.utils.data.TensorDataset(torch.randn(32, 1, 8, 8, generator=g), torch.arange(32) % 10)
 
     def train_config(self):
-        from graphnas.train import TrainConfig
+        from graphnas.train.loop import TrainConfig
         return TrainConfig(epochs=2, batch_size=8, lr=0.05, seed=0)
 
     def make(self) -> "Genuine":
@@ -171,8 +171,8 @@ class Genuine:
     def _checkpoint(self):
         import torch
         from graphnas import Supernet
-        from graphnas.samplers import UniformSampler
-        from graphnas.train import fit
+        from graphnas.train.samplers import UniformSampler
+        from graphnas.train.loop import fit
 
         space = self.tiny()
         torch.manual_seed(0)
@@ -237,7 +237,7 @@ def find_ground_truth_loader() -> tuple[Callable | None, Callable | None]:
     """The validated loader of the ranking ground truth (``load_ground_truth``) and ``mean_accuracy``, or Nones."""
     import importlib
 
-    for module in ("graphnas.groundtruth", "graphnas.ranking", "bench_ranking"):
+    for module in ("graphnas.estimate.groundtruth", "graphnas.estimate.ranking", "bench_ranking"):
         try:
             m = importlib.import_module(module)
         except Exception:  # noqa: BLE001 - a module that does not import is just not the loader
@@ -302,12 +302,12 @@ def _state_digest(module) -> dict:
 def build_targets(g: Genuine) -> list[Target]:
     import torch
     from graphnas import Supernet
-    from graphnas.checkpoint import read_trained
+    from graphnas.train.checkpoint import read_trained
     from graphnas.cost.latency import LatencyModel
-    from graphnas.data import load_dataset
+    from graphnas.train.data import load_dataset
     from graphnas.lookup import LookupTable
-    from graphnas.samplers import UniformSampler
-    from graphnas.train import fit
+    from graphnas.train.samplers import UniformSampler
+    from graphnas.train.loop import fit
 
     f = g.files
     archs = [g.nb201.sample(i) for i in range(4)]
@@ -631,7 +631,7 @@ def kills(g: Genuine, tally: fz.Tally, rng: random.Random, per_job: int, names: 
     root = work / "kill"
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()  # kills land between the end of the imports and the end of the work
-    finish(start([sys.executable, "-c", "import graphnas.cli, graphnas.jobs"], root))
+    finish(start([sys.executable, "-c", "import graphnas.cli.main, graphnas.jobs"], root))
     imports = time.perf_counter() - t0
     for job in jobs(g, work):
         if names is not None and job.name not in names:
@@ -770,7 +770,7 @@ def lookup_child(table: str, latency: str) -> int:
     from graphnas.cost.latency import LatencyModel
     from graphnas.errors import GraphnasError
     from graphnas.lookup import LookupTable
-    from graphnas.registry import space_info
+    from graphnas.space.registry import space_info
 
     try:
         if latency == "-":

@@ -5,7 +5,7 @@ For each of ``--archs`` random architectures of st_nas at CPU scale, a Supernet 
 network extracted from it (same weights) take training steps on the same batch, interleaved
 (supernet, standalone, supernet, ...) so drift hits both; the figure is the median over steps of
 the supernet step time divided by the standalone step time, and the median of that over
-architectures. A step is forward + backward + SGD update, as in ``graphnas.train``
+architectures. A step is forward + backward + SGD update, as in ``graphnas.train.loop``
 (forward, ``zero_grad(set_to_none=True)``, backward, step).
 
 Memory. After the timed steps of an architecture, each model's peak step memory is measured
@@ -52,7 +52,7 @@ def _sync(device: torch.device) -> None:
 
 
 def train_step(model, x, y, opt, arch=None) -> None:
-    """One step as in ``graphnas.train``: forward, zero_grad (set to None), backward, SGD step."""
+    """One step as in ``graphnas.train.loop``: forward, zero_grad (set to None), backward, SGD step."""
     logits = model(x, arch) if arch is not None else model(x)
     loss = torch.nn.functional.cross_entropy(logits, y)
     opt.zero_grad(set_to_none=True)

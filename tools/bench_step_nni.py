@@ -24,7 +24,7 @@ Per architecture, after 3 warm-up rounds, ``--steps`` rounds each run one traini
 models in turn (graphnas supernet, graphnas standalone, NNI supernet, NNI standalone) on one batch;
 each library's ratio is the median supernet step over the median standalone step, and the figure
 is the median over ``--archs`` architectures. A step is forward, ``zero_grad(set_to_none=True)``,
-backward and an SGD (momentum 0.9) update, as in ``graphnas.train``.
+backward and an SGD (momentum 0.9) update, as in ``graphnas.train.loop``.
 
 If NNI cannot be imported or driven, the JSON says so (``nni_error``, with the error line) and holds
 graphnas's figures alone. ``tools/bench_step.py --nni`` runs this script and writes both ratios into

@@ -194,7 +194,7 @@ def first_difference(got, want, at: str = "") -> str:
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
     """``graphnas.cli.main(argv)`` in this process, its stdout and stderr captured."""
-    from graphnas.cli import main
+    from graphnas.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -595,7 +595,7 @@ def mutate_torch(src: Path, dst: Path, rng: random.Random) -> str:
                 del sd[name]
                 label = f"{name}: drop"
     if rng.random() < 0.5:  # as a forger would: a fresh digest, so the field checks must catch it
-        from graphnas.checkpoint import save_checkpoint
+        from graphnas.train.checkpoint import save_checkpoint
 
         save_checkpoint(dst, blob)
         return label + " (digest renewed)"

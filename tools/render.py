@@ -3,7 +3,7 @@
 
 import sys
 
-from graphnas.cli import main
+from graphnas.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["render", *sys.argv[1:]]))

@@ -15,7 +15,7 @@ from benchlib import ROOT, update_section
 import graphnas
 from graphnas import arch_cost
 from graphnas.cost import extreme_archs
-from graphnas.registry import _builtin_names, space_info
+from graphnas.space.registry import _builtin_names, space_info
 
 DOC = ROOT / "docs" / "spaces.md"
 HEADER = """# Search spaces

@@ -33,8 +33,8 @@ RECIPE_KEYS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_dec
 
 
 def build_space(args):
-    from graphnas.data import load_dataset
-    from graphnas.registry import space_info
+    from graphnas.train.data import load_dataset
+    from graphnas.space.registry import space_info
     from graphnas.jobs import run_space
 
     scale = {**space_info(args.space).cpu_scale, **json.loads(args.scale)}
@@ -95,9 +95,9 @@ def _init_worker(args) -> None:
 def _job(item: tuple[str, int]) -> dict:
     import torch
 
-    from graphnas import compile
-    from graphnas.estimate import accuracy
-    from graphnas.train import TrainConfig, train
+    from graphnas.nets import compile
+    from graphnas.estimate.score import accuracy
+    from graphnas.train.loop import TrainConfig, train
 
     arch_json, seed = item
     args, space, data = _STATE["args"], _STATE["space"], _STATE["data"]
@@ -113,9 +113,9 @@ def _job(item: tuple[str, int]) -> dict:
 
 
 def load_table(path: Path, meta: dict) -> dict:
-    """The table at ``path`` to resume (checked by graphnas.groundtruth.load_ground_truth), or a new one."""
+    """The table at ``path`` to resume (checked by graphnas.estimate.groundtruth.load_ground_truth), or a new one."""
     from graphnas.errors import GraphnasError
-    from graphnas.groundtruth import load_ground_truth
+    from graphnas.estimate.groundtruth import load_ground_truth
 
     if not os.path.lexists(path):
         return {"meta": meta, "archs": {}, "runs": []}

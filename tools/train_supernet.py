@@ -7,7 +7,7 @@
 
 import sys
 
-from graphnas.cli import main
+from graphnas.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["train", *sys.argv[1:]]))

@@ -44,8 +44,8 @@ from .terms import Entry, TermTable, arch_entries, term_sum, term_sums, term_tab
 from .timing import REFERENCE_INPUT, Backend, Measurement, TimingConfig, TorchBackend, measure_many, reference_module
 
 if TYPE_CHECKING:
-    from ..arch import Architecture
-    from ..space import SearchSpace
+    from ..space.architecture import Architecture
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["Entry", "LEAF_FIELDS", "space_entries", "entry_module", "root_space", "spread_archs", "LatencyModel",
            "build_latency_table", "measure_networks", "Validation", "validate", "plot_validation"]
@@ -173,7 +173,7 @@ def measure_networks(archs: Sequence["Architecture"], backend: Backend, batch: i
     bursts of all networks are interleaved so that the machine's drift falls on all of them alike
     (:func:`~graphnas.cost.timing.measure_many`). All the networks are held in memory at once.
     """
-    from ..compile import compile as compile_arch
+    from ..nets.compile import compile as compile_arch
 
     fns = [backend.prepare(compile_arch(a), (batch, *a.space.input_shape)) for a in archs]
     return _with_reference(backend, fns, timing, burst)
@@ -481,7 +481,7 @@ class Validation:
         return (self.predicted - self.measured) / self.measured
 
     def summary(self) -> dict:
-        from ..ranking import kendall_tau
+        from ..estimate.ranking import kendall_tau
 
         err = np.abs(self.rel_error)
         return {"networks": len(self.hashes), "median_abs_error": float(np.median(err)),

@@ -34,7 +34,7 @@ from ..errors import ConstraintError
 from .model import arch_cost
 
 if TYPE_CHECKING:
-    from ..arch import Architecture
+    from ..space.architecture import Architecture
 
 __all__ = ["METRICS", "bound_value", "parse_latency", "parse_count", "format_limit", "describe_limits",
            "Limit", "make_limit", "sample_feasible"]

@@ -4,8 +4,8 @@ An edge is *live* when it is present (not ``none``), its source is reachable fro
 template over present edges and its target reaches an output node (or a node the output concatenates);
 with ``prune_dead=False`` every present edge is live. A node is *read* when a live edge leaves it or the
 output takes it; a cell input's preprocessing runs when its node is read. This is what
-:attr:`Architecture.live_edges <graphnas.arch.Architecture.live_edges>` and
-:attr:`~graphnas.arch.Architecture.live_inputs` decide for one architecture, computed for ``N`` choice
+:attr:`Architecture.live_edges <graphnas.space.architecture.Architecture.live_edges>` and
+:attr:`~graphnas.space.architecture.Architecture.live_inputs` decide for one architecture, computed for ``N`` choice
 vectors at once; the cost of one architecture is the one-row case.
 
 **Bit-parallel rows.** Node ids are topological, so one pass over the edges in order of target (then one
@@ -25,7 +25,7 @@ import numpy as np
 from ..ops.registry import NONE
 
 if TYPE_CHECKING:
-    from ..space import SearchSpace
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["liveness", "live_masks", "live_row"]
 

@@ -20,13 +20,13 @@ from ..errors import GraphnasError
 from ..ops.primitives import Cost
 from ..ops.registry import NONE, get_op
 from ..ops.stemhead import HeadBlock, StemBlock
-from ..space import Cell
+from ..space.searchspace import Cell
 from .count import count_module
 from .terms import Entry, TermTable, term_sum, term_sums, term_table, terms
 
 if TYPE_CHECKING:
-    from ..arch import Architecture
-    from ..space import SearchSpace
+    from ..space.architecture import Architecture
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["FIELDS", "op_cost", "edge_cost", "preprocess_cost", "stem_cost", "head_cost", "fixed_costs",
            "entry_cost", "cost_table", "batch_costs", "batch_cost", "arch_cost", "extreme_archs"]

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence
 import numpy as np
 
 from ..ops.registry import NONE
-from ..parts import Cell, Fixed
+from ..space.parts import Cell, Fixed
 from .liveness import live_masks, live_row
 
 if TYPE_CHECKING:
-    from ..space import SearchSpace
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["Entry", "Terms", "terms", "arch_entries", "PARTS", "TermTable", "term_table", "term_sums", "term_sum"]
 

@@ -2,7 +2,7 @@
 
 * :mod:`.config` -- :class:`JobConfig` (setup, training, search), its layers of defaults, ``job.json``;
 * :mod:`.setup` -- the data set and the space at the data's shape;
-* :mod:`.training` -- the device and :func:`graphnas.train.fit` with the configured sampler;
+* :mod:`.training` -- the device and :func:`graphnas.train.loop.fit` with the configured sampler;
 * :mod:`.estimator` -- the estimator the search scores paths with;
 * :mod:`.search` -- limits, strategy, best architecture, lookup table;
 * :mod:`.job` -- :func:`run` (train or load, then search) and :func:`train` (train only).

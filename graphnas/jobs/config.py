@@ -5,10 +5,10 @@ give ``check()`` and the command line's flags their types, ranges and help):
 
 * :class:`SetupConfig` -- space, scale, operators, data set, resolution;
 * :class:`TrainingConfig` -- path sampler, optimiser options (a dict of
-  :class:`~graphnas.train.TrainConfig` fields), weight averaging, checkpoints, device;
+  :class:`~graphnas.train.loop.TrainConfig` fields), weight averaging, checkpoints, device;
 * :class:`SearchConfig` -- strategy, budget, limits, estimator, lookup table.
 
-Training options are layered: :class:`~graphnas.train.TrainConfig`'s defaults, then :data:`JOB_TRAINING` (the
+Training options are layered: :class:`~graphnas.train.loop.TrainConfig`'s defaults, then :data:`JOB_TRAINING` (the
 job's laptop-CPU settings), then the space module's ``TRAINING`` (its paper's settings, e.g. ST-NAS:
 its sampler and momentum 0), then what the user gave. :func:`resolve` returns the config with every layer
 applied; that resolved config is what the job runs and writes as ``<out>/job.json``, and
@@ -24,7 +24,7 @@ from pathlib import Path
 from ..checks import INT64_MAX, MAX_LOOKUP_ROWS, MAX_RESOLUTION
 from ..errors import GraphnasError
 from ..options import Choice, Int, check_fields, option
-from ..train import TrainConfig
+from ..train.loop import TrainConfig
 
 __all__ = ["SetupConfig", "TrainingConfig", "SearchConfig", "JobConfig", "JOB_TRAINING", "resolve",
            "FALLBACK_RESOLUTION"]
@@ -32,13 +32,13 @@ __all__ = ["SetupConfig", "TrainingConfig", "SearchConfig", "JobConfig", "JOB_TR
 #: Resolution of the job when neither the config nor the space's ``CPU_SCALE`` gives one.
 FALLBACK_RESOLUTION = 16
 
-#: The job's training settings on top of :class:`~graphnas.train.TrainConfig`'s: short, small-batch runs that
+#: The job's training settings on top of :class:`~graphnas.train.loop.TrainConfig`'s: short, small-batch runs that
 #: train the laptop-scale supernets in minutes. A space's ``TRAINING`` and the user's options come after.
 JOB_TRAINING = {"epochs": 30, "batch_size": 32, "lr": 0.05, "momentum": 0.9, "nesterov": True}
 
 
 def _samplers() -> tuple:
-    from ..samplers import SAMPLERS
+    from ..train.samplers import SAMPLERS
 
     return tuple(sorted(SAMPLERS))
 
@@ -50,7 +50,7 @@ def _strategies() -> tuple:
 
 
 def _estimators() -> tuple:
-    from ..estimators import ESTIMATORS
+    from ..estimate.estimators import ESTIMATORS
 
     return tuple(ESTIMATORS)
 
@@ -74,7 +74,7 @@ class SetupConfig:
 
 @dataclass
 class TrainingConfig:
-    """How the supernet is trained (:func:`graphnas.train.fit`)."""
+    """How the supernet is trained (:func:`graphnas.train.loop.fit`)."""
 
     sampler: str | None = option(None, "path sampler: uniform, stnas, constrained or pool (default: the space's "
                                        "paper sampler, else uniform)", Choice(_samplers))
@@ -152,7 +152,7 @@ class JobConfig:
         return self
 
     def train_config(self) -> TrainConfig:
-        """The :class:`~graphnas.train.TrainConfig` of this config's layers (see the module docstring)."""
+        """The :class:`~graphnas.train.loop.TrainConfig` of this config's layers (see the module docstring)."""
         return TrainConfig(**{**JOB_TRAINING, **self.training.train, "seed": self.seed})
 
     def to_dict(self) -> dict:
@@ -198,7 +198,7 @@ def resolve(config: JobConfig) -> JobConfig:
     """``config`` with the space's paper training settings (``TRAINING`` in its module) under the user's, and
     the stnas sampler's p_drop: calibrated to the job's MAdds limit when there is one, else 0.5 (every
     topology equally likely). Checked; the input is not changed."""
-    from ..registry import space_info
+    from ..space.registry import space_info
 
     config.check()
     paper = dict(space_info(config.setup.space).training)

@@ -1,12 +1,12 @@
-"""The job's estimator: ``config.search.estimator`` over the trained weights (:mod:`graphnas.estimators`)."""
+"""The job's estimator: ``config.search.estimator`` over the trained weights (:mod:`graphnas.estimate.estimators`)."""
 
 from __future__ import annotations
 
 from dataclasses import fields
 
-from ..estimators import estimator_for
-from ..samplers import make_sampler
-from ..train import TrainConfig
+from ..estimate.estimators import estimator_for
+from ..train.samplers import make_sampler
+from ..train.loop import TrainConfig
 from .config import JobConfig
 
 __all__ = ["job_estimator"]
@@ -21,7 +21,7 @@ def job_estimator(config: JobConfig, supernet, weights, data, space, trained_opt
     ``recal_samples`` images of ``data.train``, with ``config.search.estimator_options`` on top.
 
     SGLD's step and fine-tuning's rate follow the training that made the weights
-    (:func:`graphnas.estimators.estimator_for`): ``trained_options`` (a searched checkpoint's) or the job's.
+    (:func:`graphnas.estimate.estimators.estimator_for`): ``trained_options`` (a searched checkpoint's) or the job's.
     """
     s = config.search
     if trained_options is not None:

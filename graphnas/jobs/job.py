@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .. import distributed as dist
-from ..checkpoint import read_trained
+from ..train import distributed as dist
+from ..train.checkpoint import read_trained
 from ..files import output_lock
-from ..supernet import Supernet
-from ..train import CHECKPOINT, TrainResult
+from ..nets.supernet import Supernet
+from ..train.loop import CHECKPOINT, TrainResult
 from ..utils import atomic_write_json
 from .config import JobConfig, resolve
 from .estimator import job_estimator
@@ -48,7 +48,7 @@ def _write_config(config: JobConfig) -> None:
 
 
 def train(config: JobConfig) -> tuple[Supernet, TrainResult]:
-    """Train the supernet only; returns it and :func:`graphnas.train.fit`'s result."""
+    """Train the supernet only; returns it and :func:`graphnas.train.loop.fit`'s result."""
     config = resolve(config)
     device = pick_device(config.training.device)
 

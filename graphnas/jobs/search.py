@@ -16,7 +16,7 @@ import torch
 
 from ..cost.limits import METRICS, Limit, bound_value, make_limit
 from ..errors import GraphnasError
-from ..estimate import accuracy, recalibrate_bn
+from ..estimate.score import accuracy, recalibrate_bn
 from ..search import STRATEGIES
 from ..utils import atomic_write_text
 from .config import JobConfig
@@ -57,11 +57,11 @@ def latency_model(config: JobConfig, space, progress: bool = True):
 
 def job_limits(config: JobConfig, latency=None, space=None) -> list[Limit]:
     """The job's limits; with ``space``, a limit no architecture of it meets (``--madds 1K``) fails here, before
-    training, naming the smallest value (:class:`graphnas.samplers.ConstrainedSampler`'s check)."""
+    training, naming the smallest value (:class:`graphnas.train.samplers.ConstrainedSampler`'s check)."""
     limits = [make_limit(metric, getattr(config.search, metric), latency) for metric in METRICS
               if getattr(config.search, metric) is not None]
     if space is not None and limits:
-        from ..samplers import ConstrainedSampler
+        from ..train.samplers import ConstrainedSampler
 
         ConstrainedSampler(space, limits)
     return limits
@@ -108,7 +108,7 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
     ``weights`` (what the estimator started from), BN recalibrated."""
     import time
 
-    from ..render import render  # graphviz only where a picture is drawn
+    from ..render.dag import render  # graphviz only where a picture is drawn
 
     s, out = config.search, Path(config.out)
     t0 = time.perf_counter()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..data import load_dataset
+from ..train.data import load_dataset
 from ..errors import GraphnasError
-from ..registry import get_space, space_info
+from ..space.registry import get_space, space_info
 from .config import FALLBACK_RESOLUTION, SetupConfig
 
 if TYPE_CHECKING:
-    from ..space import SearchSpace
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["restrict_ops", "run_space", "load_setup"]
 

@@ -1,4 +1,4 @@
-"""The job's training stage: the configured sampler and device, :func:`graphnas.train.fit` into ``<out>``.
+"""The job's training stage: the configured sampler and device, :func:`graphnas.train.loop.fit` into ``<out>``.
 
 Under ``torchrun --nproc_per_node N`` every process runs this stage; the batch size is the global batch, each
 process trains on its 1/N share, and only rank 0 writes (``<out>/checkpoint.pt``, ``train_log.json``).
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import torch
 
-from .. import distributed as dist
+from ..train import distributed as dist
 from ..errors import GraphnasError
-from ..samplers import make_sampler
-from ..supernet import Supernet
-from ..train import TrainResult, fit
+from ..train.samplers import make_sampler
+from ..nets.supernet import Supernet
+from ..train.loop import TrainResult, fit
 from .config import JobConfig
 
 __all__ = ["pick_device", "train_supernet"]

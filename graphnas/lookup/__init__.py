@@ -30,7 +30,7 @@ reports both orders, BENCHMARKS.md). A limit that no measured row meets is answe
 ``idx`` *is* the choice vector: with radices ``r_0..r_{E-1}`` (candidates per edge, edge 0 most
 significant), ``idx = (...(c_0 * r_1 + c_1) * r_2 + ...) * r_{E-1} + c_{E-1}``, so a row needs no
 column per edge and the primary key is the architecture; spaces with in-degree constraints use
-their constrained ranking instead (:meth:`~graphnas.space.SearchSpace.index`). The radices are
+their constrained ranking instead (:meth:`~graphnas.space.searchspace.SearchSpace.index`). The radices are
 stored in ``meta``, so choices decode without the space. Counts are stored as REAL (SQLite writes
 integral REAL values as integers on disk, and reads them back exactly).
 

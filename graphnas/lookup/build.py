@@ -14,14 +14,14 @@ import numpy as np
 from ..cost.model import batch_costs
 from ..errors import LookupTableError
 from ..files import output_lock
-from ..mixed_radix import choices_of, indices_of, size_of
+from ..space.encoding import choices_of, indices_of, size_of
 from .encoding import arch_hashes
 from .store import (BATCH, FORMAT, INDEXES, RESERVED, SQL_ERRORS, create, digest, latency_meta, read_meta, resume,
                     space_meta, table_digest)
 
 if TYPE_CHECKING:
     from ..cost.latency import LatencyModel
-    from ..space import SearchSpace
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["build_lookup_table", "check_inputs"]
 

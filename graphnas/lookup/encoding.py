@@ -1,6 +1,6 @@
 """Architecture hashes of many choice vectors at once, without building architectures.
 
-Row keys (mixed-radix indices) and choice vectors convert with :mod:`graphnas.mixed_radix`.
+Row keys (mixed-radix indices) and choice vectors convert with :mod:`graphnas.space.encoding`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..space import SearchSpace
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["arch_hashes", "hashes_of"]
 

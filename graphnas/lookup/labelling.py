@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import LookupTableError
-from ..pareto import front
+from ..search.pareto import front
 from ..utils import as_rng
 
 __all__ = ["front_layers", "label_and_predict"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import LookupTableError
-from ..figures import new_figure, plot_format, save_figure
+from ..render.figures import new_figure, plot_format, save_figure
 from .table import LIMIT_METRICS
 
 if TYPE_CHECKING:

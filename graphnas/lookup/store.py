@@ -21,7 +21,7 @@ from ..files import connect_sqlite
 
 if TYPE_CHECKING:
     from ..cost.latency import LatencyModel
-    from ..space import SearchSpace
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["FORMAT", "BATCH", "COLUMNS", "ORDER", "SCHEMA", "INDEXES", "RESERVED", "HOW_TO_BUILD", "connect",
            "read_meta", "check_meta", "check_rows", "check_digest", "table_digest", "rewrite_digest", "open_table",

@@ -29,9 +29,9 @@ from ..errors import LookupTableError
 from ..utils import as_rng
 
 if TYPE_CHECKING:
-    from ..arch import Architecture
+    from ..space.architecture import Architecture
     from ..cost.latency import LatencyModel
-    from ..space import SearchSpace
+    from ..space.searchspace import SearchSpace
     from .table import LookupTable
 
 __all__ = ["cost_spread", "frozen_topology", "lookup_subspace", "build_from_estimator"]
@@ -128,7 +128,7 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
         ``(table, info)``: the open table, and a JSON-able dict with ``subspace`` (name, size, free edges,
         base operators) and the labelling's ``info`` (``labels``, ``random``, ``front``, ``fits``, ``options``).
     """
-    from ..mixed_radix import choices_of
+    from ..space.encoding import choices_of
     from .labelling import label_and_predict
     from .table import LookupTable
 

@@ -13,15 +13,15 @@ import numpy as np
 from ..cost.limits import METRICS, describe_limits, format_limit
 from ..cost.limits import bound_value as parse_limit
 from ..errors import ConstraintError, LookupTableError
-from ..mixed_radix import choices_of
+from ..space.encoding import choices_of
 from .encoding import hashes_of
 from .store import (BATCH, COLUMNS, DIGEST_MISMATCH, HOW_TO_BUILD, ORDER, REBUILD, SQL_ERRORS, DamagedTable,
                     check_digest, check_rows, damaged, is_number, open_table, show_value)
 
 if TYPE_CHECKING:
-    from ..arch import Architecture
+    from ..space.architecture import Architecture
     from ..cost.latency import LatencyModel
-    from ..space import SearchSpace
+    from ..space.searchspace import SearchSpace
 
 __all__ = ["LIMIT_METRICS", "SWITCH_MIN", "SWITCH_FRACTION", "Row", "LookupTable"]
 
@@ -160,7 +160,7 @@ class LookupTable:
 
     def _rebuild_space(self) -> "SearchSpace":
         from ..errors import GraphnasError
-        from ..registry import space_named_by_file
+        from ..space.registry import space_named_by_file
 
         m = self.meta
         fail = (f"cannot rebuild space '{m['space']}' of lookup table {self.path} from its metadata; "
@@ -384,7 +384,7 @@ class LookupTable:
         return choices_of(radices, indices)
 
     def arch(self, row: Row | int) -> "Architecture":
-        """The :class:`~graphnas.arch.Architecture` of a row (or an index) of the table."""
+        """The :class:`~graphnas.space.architecture.Architecture` of a row (or an index) of the table."""
         index = row.index if isinstance(row, Row) else int(row)
         return self.space.arch(self.choices([index])[0].tolist())
 

@@ -17,7 +17,7 @@ in a setting the weights can share (a width to slice, a bit width to quantise to
 module large enough for every listed config and runs any of them as ``module(x, config)``; each member
 op is registered with ``family=`` and its own hashable ``config``. The op's factory still builds its
 standalone module (its own, smaller weights), whose state dict must be the leading slice
-(``[:n0, :n1, ...]``) of the family module's, key by key. The :class:`~graphnas.supernet.Supernet`
+(``[:n0, :n1, ...]``) of the family module's, key by key. The :class:`~graphnas.nets.supernet.Supernet`
 builds one family module per edge and family, runs candidate ``op`` through it with ``op``'s config,
 and extracts by slicing. Operators without a family are unaffected.
 """
@@ -169,20 +169,18 @@ def register_family(key: str, *, description: str = "", overwrite: bool = False)
     return decorator
 
 
-def _lookup(table: dict, key: str, what: str, how: str):
-    """``table[key]``, or an OpError naming the registered keys (``what``: "operator", "operator family") and how
-    to register one."""
+def _lookup(table: dict, key: str, what: str, listed: str, how: str):
+    """``table[key]``, or an OpError naming the unknown ``what``, the registered keys and how to register one."""
     try:
         return table[key]
     except KeyError:
-        plural = what[:-1] + "ies" if what.endswith("y") else what + "s"
-        raise OpError(f"unknown {what} '{key}'; registered {plural}: {', '.join(sorted(table)) or 'none'} "
+        raise OpError(f"unknown {what} '{key}'; registered {listed}: {', '.join(sorted(table)) or 'none'} "
                       f"({how})") from None
 
 
 def get_family(key: str) -> FamilySpec:
     """Look up a registered operator family; the error lists the registered keys."""
-    return _lookup(_FAMILIES, key, "operator family", "register one with graphnas.ops.register_family before its operators")
+    return _lookup(_FAMILIES, key, "operator family", "families", "register one with graphnas.ops.register_family before its operators")
 
 
 def family_names() -> list[str]:
@@ -192,7 +190,7 @@ def family_names() -> list[str]:
 
 def get_op(name: str) -> OpSpec:
     """Look up a registered operator; the error lists the registered names."""
-    return _lookup(_REGISTRY, name, "operator", "register new ones with graphnas.register_op")
+    return _lookup(_REGISTRY, name, "operator", "operators", "register new ones with graphnas.register_op")
 
 
 def op_names() -> list[str]:

@@ -10,7 +10,7 @@ the shared supernet module; the standalone's tensors are the leading slices of t
 
 Batch norm on a slice updates the leading ``c`` entries of the running statistics in place, with the
 layer's own momentum (``None``: the cumulative average over ``num_batches_tracked``, which the slices
-share), so :func:`graphnas.estimate.recalibrate_bn` works on sliced paths unchanged. Its reset clears
+share), so :func:`graphnas.estimate.score.recalibrate_bn` works on sliced paths unchanged. Its reset clears
 the whole layer, as it does for a layer used at full width. Gradients reach only the slice used.
 
 Widths are scaled by :func:`scaled_width`: the nearest integer (halves up), at least 1.

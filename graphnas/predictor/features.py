@@ -2,14 +2,14 @@
 
 ``gray`` (default): the reflected Gray code of each choice, ``ceil(log2 r_i)`` bits for position
 ``i`` (most significant first; a fixed position, ``r_i = 1``, has none), as in GCN-NAS; reuses
-:func:`graphnas.arch.gray_bits`. NAS-Bench-201: 6 x 3 = 18 bits. Consecutive candidates differ
+:func:`graphnas.space.architecture.gray_bits`. NAS-Bench-201: 6 x 3 = 18 bits. Consecutive candidates differ
 in one bit, so the code is compact but imposes an order on the candidates.
 
 ``onehot``: one column per candidate of every position with more than one (``sum r_i`` columns,
 fixed positions left out); no order imposed, wider.
 
 Features are float32 tensors ``[n, bits]``, computed from node ids (the mixed-radix index) without
-building :class:`~graphnas.arch.Architecture` objects, so millions of rows take seconds; for spaces
+building :class:`~graphnas.space.architecture.Architecture` objects, so millions of rows take seconds; for spaces
 too large to hold ``[N, bits]`` at once, call them on chunks of ids.
 """
 
@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..arch import gray_bits, gray_widths
+from ..space.architecture import gray_bits, gray_widths
 from ..errors import PredictorError
-from ..mixed_radix import choices_of, size_of
+from ..space.encoding import choices_of, size_of
 from .hamming import _ids, radices_of
 
 __all__ = ["FEATURES", "gray_features", "onehot_features", "node_features", "feature_width"]

@@ -49,7 +49,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import PredictorError
-from ..ranking import RankingWarning, kendall_tau
+from ..estimate.ranking import RankingWarning, kendall_tau
 from .features import FEATURES, feature_width, node_features
 from .gcn import DROPOUT, HIDDEN, GCNPredictor, MLPPredictor
 from .hamming import HammingGraph, _ids, _labels, hamming_graph, radices_of
@@ -309,7 +309,7 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
 
     Args:
         space (SearchSpace): a space without in-degree constraints (or its radices).
-        labels (dict): node id (``space.index(arch)``) or :class:`~graphnas.arch.Architecture` -> accuracy.
+        labels (dict): node id (``space.index(arch)``) or :class:`~graphnas.space.architecture.Architecture` -> accuracy.
         model (str): ``"gcn"`` (default) or ``"mlp"``.
         features (str): ``"gray"`` (default) or ``"onehot"``.
         weights (str): Hamming edge weights, ``"assigned"`` (default) or ``"measured"`` (from the labels).

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from ..errors import PredictorError
-from ..mixed_radix import choices_of, place_values, size_of
+from ..space.encoding import choices_of, place_values, size_of
 
 __all__ = ["ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "HammingGraph", "hamming_graph", "radices_of", "neighbours",
            "measured_weights"]
@@ -58,7 +58,7 @@ CHUNK = 1 << 16
 
 
 def radices_of(space) -> np.ndarray:
-    """Candidates per choice edge of a :class:`~graphnas.space.SearchSpace` (or of a radix sequence).
+    """Candidates per choice edge of a :class:`~graphnas.space.searchspace.SearchSpace` (or of a radix sequence).
 
     Raises:
         PredictorError: the space has in-degree constraints (its index is not a plain mixed-radix

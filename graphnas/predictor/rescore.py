@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..mixed_radix import size_of
+from ..space.encoding import size_of
 from .fit import job_options, predict_space
 
 __all__ = ["Labelled", "label_fit_rescore"]
@@ -53,7 +53,7 @@ def label_fit_rescore(space, score: Callable[[int], float], first, picks: Sequen
 
     Args:
         space (SearchSpace or sequence of int): the (sub)space whose nodes are numbered by
-            :func:`graphnas.mixed_radix.indices_of`, or its radices; a fit needs one without in-degree constraints.
+            :func:`graphnas.space.encoding.indices_of`, or its radices; a fit needs one without in-degree constraints.
         score (callable): ``score(v) -> float`` for node ``v``, higher is better; called once per measured
             node, in the order measured.
         first (array_like of int): the nodes measured first, in this order.

@@ -29,7 +29,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import GraphnasError
-from ..mixed_radix import choices_of
+from ..space.encoding import choices_of
 from ..utils import as_rng
 from ..cost.limits import sample_feasible
 from .result import Record, SearchResult, make_record

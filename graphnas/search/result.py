@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ..arch import Architecture
+from ..space.architecture import Architecture
 from ..cost.model import arch_cost
-from ..pareto import front
+from .pareto import front
 
 __all__ = ["Record", "SearchResult", "pareto_front", "make_record"]
 
@@ -68,6 +68,6 @@ class SearchResult:
 
 def pareto_front(records: Sequence[Record], cost: str = "madds") -> list[Record]:
     """Records that no other record beats in score without costing more, sorted by cost
-    (:func:`graphnas.pareto.front`)."""
+    (:func:`graphnas.search.pareto.front`)."""
     on = front([r.costs[cost] for r in records], [r.score for r in records])
     return [records[i] for i in on.tolist()]
