@@ -79,8 +79,8 @@ def _run(config: JobConfig, device) -> dict | None:
     trained = read_trained(s.checkpoint, s.estimator == "weight_averaging") if s.checkpoint else None
     data, space = load_setup(config.setup, trained.seed if trained else config.seed)
     timings, latency = {}, None
-    supernet = Supernet(space).to(device)
     if trained is not None:  # before any other work: weights of another space fail in seconds
+        supernet = Supernet(space).to(device)
         trained.load_into(supernet)
     main = dist.launched_rank() == 0  # under torchrun rank 0 alone measures, searches and writes
     if needs_latency(config) and main:  # before training: a bad table fails in seconds
