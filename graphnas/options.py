@@ -25,7 +25,7 @@ import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 
-from .checks import INT64_MAX, check_float, check_int, float_arg, int_arg
+from .checks import INT64_MAX, check_float, check_int, float_arg, int_arg, shown
 from .errors import GraphnasError
 
 __all__ = ["Int", "Float", "Choice", "option", "check_fields", "add_flags", "given_flags", "with_values", "flag_name",
@@ -75,7 +75,7 @@ class Choice:
     def check(self, name: str, value):
         names = self.names()
         if value not in names:
-            raise GraphnasError(f"{name}={value!r} is not a choice; choose one of {', '.join(map(str, names))}")
+            raise GraphnasError(f"{name}={shown(value)} is not a choice; choose one of {', '.join(map(str, names))}")
         return value
 
     def arg(self):
@@ -148,7 +148,7 @@ def check_fields(obj, prefix: str = "") -> None:
         admitted = _types(hints[f.name])
         if not _is(value, admitted):
             kinds = " or ".join(_KINDS.get(t, t.__name__) for t in admitted)
-            raise GraphnasError(f"{name}={value!r} must be {kinds}")
+            raise GraphnasError(f"{name}={shown(value)} must be {kinds}")
         check = f.metadata.get("check")
         if check is not None and value is not None and not isinstance(value, bool):
             check.check(name, value)

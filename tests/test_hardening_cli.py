@@ -238,10 +238,10 @@ def test_train_config_refuses_non_finite_and_out_of_range(change, name):
     (dict(train={"lr": math.inf}), "training option lr=inf"),
     (dict(train={"epochs": 0}), "training option epochs=0"),
     (dict(train={"lr": 1e24}), "training option lr=1e"),
-    (dict(train={"epochs": "3"}), "training option epochs='3' must be an integer"),
-    (dict(strategy="annealing"), "strategy='annealing' is not a choice"),
-    (dict(estimator="guess"), "estimator='guess' is not a choice"),
-    (dict(sampler="greedy"), "sampler='greedy' is not a choice"),
+    (dict(train={"epochs": "3"}), 'training option epochs="3" must be an integer'),
+    (dict(strategy="annealing"), 'strategy="annealing" is not a choice'),
+    (dict(estimator="guess"), 'estimator="guess" is not a choice'),
+    (dict(sampler="greedy"), 'sampler="greedy" is not a choice'),
     (dict(madds="1K"), "cannot be met"), (dict(params=0), "is zero"), (dict(latency=math.inf), "too large"),
 ])
 def test_run_config_is_checked_before_any_work(change, match, tmp_path):

@@ -168,7 +168,7 @@ def test_job_json_is_the_resolved_config_and_repeats_the_job(first_run, tmp_path
         JobConfig.from_dict({**saved, "search": {**saved["search"], "budgett": 3}})
     with pytest.raises(GraphnasError, match="search.budget=0"):
         JobConfig.from_dict({**saved, "search": {**saved["search"], "budget": 0}})
-    with pytest.raises(GraphnasError, match="setup.resolution='16' must be an integer or None"):
+    with pytest.raises(GraphnasError, match='setup.resolution="16" must be an integer or None'):
         JobConfig.from_dict({**saved, "setup": {**saved["setup"], "resolution": "16"}})
 
 

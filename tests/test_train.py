@@ -300,7 +300,7 @@ def test_cli_train_resume_and_refusal(tmp_path, capsys):
     assert main(args + ["--resume", str(tmp_path / "missing.pt")]) == 2
     assert main(["train", "--space", str(space_file), "--device", "tpu", "--quiet"]) == 2
     assert main(["train", "--space", str(space_file), "--sampler", "nope", "--quiet", "--out", str(tmp_path / "x")]) == 2
-    assert "sampler='nope' is not a choice" in capsys.readouterr().err
+    assert 'sampler="nope" is not a choice' in capsys.readouterr().err
     assert (out / "checkpoint.pt").read_bytes() == before
 
 
