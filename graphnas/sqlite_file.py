@@ -23,7 +23,8 @@ from .errors import GraphnasError
 from .files import connect_sqlite
 
 __all__ = ["connect", "table_names", "columns", "schema_columns", "read_meta", "check_format", "Field", "COMPLETE",
-           "check_fields", "integer", "number", "text", "boolean", "nullable", "DIGEST", "SHAPE", "check_columns"]
+           "check_fields", "integer", "number", "text", "boolean", "nullable", "DIGEST", "SCALE", "SHAPE",
+           "check_columns"]
 
 Damaged = Callable[[str], GraphnasError]
 
@@ -161,6 +162,26 @@ def nullable(field: Field) -> Field:
 #: A content digest (:func:`graphnas.digest.content_digest`).
 DIGEST = Field(lambda v: isinstance(v, str) and re.fullmatch(f"[0-9a-f]{{{DIGEST_CHARS}}}", v) is not None,
                f"a digest ({DIGEST_CHARS} hexadecimal digits)")
+def _scalar(v) -> bool:
+    return v is None or isinstance(v, (str, bool, int)) or (isinstance(v, float) and math.isfinite(v))
+
+
+def _scale(v) -> bool:
+    """Names to scalars or lists of them, nested to any depth (``spos_quant``'s bit-width pairs), never objects."""
+    if not isinstance(v, dict) or not all(isinstance(k, str) for k in v):
+        return False
+    todo = list(v.values())
+    while todo:  # a loop, not recursion: a deeply nested list is refused, not a RecursionError
+        x = todo.pop()
+        if isinstance(x, list):
+            todo.extend(x)
+        elif not _scalar(x):
+            return False
+    return True
+
+
+#: A space's scale arguments, as tables record them (``json.loads(json.dumps(space.scale))``).
+SCALE = Field(_scale, "an object of scale arguments (names to numbers, strings, booleans, null or lists of them)")
 #: An input shape: 1 to 8 positive integers.
 SHAPE = Field(lambda v: isinstance(v, list) and 0 < len(v) <= 8 and all(integer(1).ok(x) for x in v),
               "a list of positive integers")

@@ -484,3 +484,19 @@ def test_genuine_tables_open_resumed_and_extended_by_validate(make_tiny, tmp_pat
     sql(path, "UPDATE networks SET ms=ms*1.01 WHERE role='validate'")
     with pytest.raises(LatencyError, match=DIGEST):
         validate(model, space, TorchBackend("cpu", 1), n=2, timing=FAST, progress=False, store_path=path)
+
+
+@pytest.mark.parametrize("name", ["proxyless", "spos_quant"])
+def test_a_table_of_a_space_whose_scale_holds_lists_opens(tmp_path, name):
+    """Stage widths (chain spaces) and bit-width pairs (spos_quant) are lists in the scale the meta records."""
+    from graphnas.space.registry import get_space, space_info
+
+    space = get_space(name, **space_info(name).cpu_scale)
+    meta = {"space": name, "scale": json.loads(json.dumps(space.scale)), "input_shape": list(space.input_shape),
+            "num_classes": space.num_classes, "batch": 1, "device": {"backend": "torch", "threads": 1}}
+    assert any(isinstance(v, list) for v in meta["scale"].values())
+    store = LatencyStore.create(tmp_path / "t.db", meta)
+    try:
+        assert store.meta()["scale"] == meta["scale"]
+    finally:
+        store.close()

@@ -54,3 +54,14 @@ def test_both_table_stores_declare_their_meta_in_this_style():
         assert spec and all(isinstance(f, Field) for f in spec.values())
     assert latency_store.META_FIELDS["correction"].required == sqlite_file.COMPLETE
     assert lookup_store.META_FIELDS["input_shape"] is latency_store.META_FIELDS["input_shape"] is sqlite_file.SHAPE
+
+
+def test_scale_arguments_may_be_lists_nested_to_any_depth_but_not_objects():
+    ok = sqlite_file.SCALE.ok
+    assert ok({"resolution": 16, "width": 0.25, "head_channels": None, "stage_channels": [24, 40],
+               "bits": [[4, 4], [8, 8]], "act": True, "ops": ["a", "b"]})
+    assert not ok([16]) and not ok({"w": {"x": 1}}) and not ok({"w": [1, {"x": 1}]}) and not ok({"w": float("inf")})
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert ok({"w": deep}) and not ok({"w": [deep, {}]})  # walked without recursion

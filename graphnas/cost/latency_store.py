@@ -86,15 +86,14 @@ _INT32 = 2 ** 31 - 1
 
 def _flat(v) -> bool:
     """An object of names to numbers, strings, booleans or null."""
-    return isinstance(v, dict) and all(isinstance(k, str) and (x is None or isinstance(x, (str, bool, int)) or (
-        isinstance(x, float) and math.isfinite(x))) for k, x in v.items())
+    return sqlite_file.SCALE.ok(v) and not any(isinstance(x, list) for x in v.values())
 
 
 #: Every meta field of a table (:func:`graphnas.sqlite_file.check_fields`): what it holds, and whether it is
 #: required (``complete``: from when its build finishes).
 META_FIELDS = {
     "space": sqlite_file.text(),
-    "scale": Field(_flat, "an object of names to numbers or strings"),
+    "scale": sqlite_file.SCALE,
     "input_shape": sqlite_file.SHAPE,
     "num_classes": sqlite_file.integer(1, _INT32),
     "batch": sqlite_file.integer(1, _INT32),

@@ -89,7 +89,7 @@ _POSITIVE, _NAME = sqlite_file.integer(1), sqlite_file.text()
 META_FIELDS = {
     "space": sqlite_file.text(want="a space name"),
     "root": sqlite_file.text(want="a space name"),
-    "scale": Field(lambda v: isinstance(v, dict), "an object of scale arguments"),
+    "scale": sqlite_file.SCALE,
     "input_shape": sqlite_file.SHAPE,
     "fingerprint": sqlite_file.text(64, "a space fingerprint (string)"),
     "size": sqlite_file.integer(1),
