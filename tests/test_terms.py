@@ -8,7 +8,7 @@ import pytest
 import graphnas
 from graphnas import Cost, arch_cost
 from graphnas.cost.latency import LatencyModel
-from graphnas.cost.liveness import live_masks, live_row, liveness
+from graphnas.space.liveness import live_masks, live_row, liveness
 from graphnas.cost.model import FIELDS, batch_cost, batch_costs, cost_table, entry_cost
 from graphnas.cost.terms import PARTS, arch_entries, term_sum, term_sums, term_table, terms
 from graphnas.cost.timing import Measurement
@@ -27,8 +27,27 @@ def draws(space, n: int, seed: int = 0) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- liveness
+def reference_liveness(arch) -> tuple[list[int], tuple]:
+    """The definition, by reachability sets (independent of the bit-parallel walk): live edge positions, and per
+    template the inputs whose node a live edge reads or the output takes."""
+    space = arch.space
+    present = [i for i, op in enumerate(arch.ops) if op != "none"]
+    if space.prune_dead:
+        fwd, back = set(space.input_nodes), set(space.output_nodes)
+        for i in sorted(present, key=lambda i: (space.edges[i].dst, space.edges[i].src)):
+            if space.edges[i].src in fwd:
+                fwd.add(space.edges[i].dst)
+        for i in sorted(present, key=lambda i: (-space.edges[i].src, -space.edges[i].dst)):
+            if space.edges[i].dst in back:
+                back.add(space.edges[i].src)
+        present = [i for i in present if space.edges[i].src in fwd and space.edges[i].dst in back]
+    read = {space.edges[i].src for i in present} | set(space.output_nodes)
+    return sorted(present), tuple(tuple(j for j, node in enumerate(t.nodes[:t.inputs]) if node in read)
+                                  for t in space.templates)
+
+
 @pytest.mark.parametrize("name", space_names())
-def test_liveness_equals_each_architectures_own_for_every_batch_size(name):
+def test_liveness_equals_its_definition_for_every_batch_size(name):
     space = builtin(name)
     choices = draws(space, 130)
     for rows in (1, 7, 8, 9, 64, 65, 130):  # the bit packing's byte and word boundaries
@@ -36,6 +55,7 @@ def test_liveness_equals_each_architectures_own_for_every_batch_size(name):
         assert live.shape == (rows, space.num_edges) and read.shape == (rows, len(space.nodes))
         for r in range(rows):
             arch = space.arch(choices[r])
+            assert (sorted(arch.live_edges), arch.live_inputs) == reference_liveness(arch), (name, r)
             assert np.flatnonzero(live[r]).tolist() == sorted(arch.live_edges), (name, rows, r)
             got = tuple(tuple(j for j, node in enumerate(t.nodes[:t.inputs]) if read[r, node])
                         for t in space.templates)
@@ -48,6 +68,7 @@ def test_liveness_of_hand_built_spaces_with_dead_and_unreachable_edges(dead, unr
         archs = list(space.enumerate())
         live, _ = liveness(space, np.array([a.choices for a in archs]))
         assert [np.flatnonzero(row).tolist() for row in live] == [sorted(a.live_edges) for a in archs]
+        assert [(sorted(a.live_edges), a.live_inputs) for a in archs] == [reference_liveness(a) for a in archs]
     masks = live_masks(unreach, [[0, 0, 0], [0, 1, 1]], nodes=[0, 0])  # node 0 (the stem's output), asked twice
     assert masks.shape == (2, 5)
     assert not masks[0].any() and masks[1].all()  # no edge reaches the output: nothing runs, nothing is read

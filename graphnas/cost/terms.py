@@ -15,7 +15,7 @@ the latency model's is the measured milliseconds of the entries and the module c
     fixed + sum over live edges i of edges[i][c_i] + sum over read cell inputs of inputs[t][j]
           + sum over nodes n of max(live edges into n - 1, 0) * adds[n]
 
-which :func:`term_sums` takes for ``N`` choice vectors at once over :func:`~graphnas.cost.liveness.live_masks`,
+which :func:`term_sums` takes for ``N`` choice vectors at once over :func:`~graphnas.space.liveness.live_masks`,
 and :func:`term_sum` for one, the one-row case (the same walk on one-bit rows, summed in Python).
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from ..ops.registry import NONE
 from ..space.parts import Cell, Fixed
-from .liveness import live_masks, live_row
+from ..space.liveness import live_masks, live_row
 
 if TYPE_CHECKING:
     from ..space.searchspace import SearchSpace
@@ -232,6 +232,6 @@ def term_sums(space: "SearchSpace", table: TermTable, choices) -> np.ndarray:
 
 def term_sum(space: "SearchSpace", table: TermTable, choices: Sequence[int]) -> tuple:
     """:func:`term_sums` of one choice vector, as a tuple of Python numbers: the one-row case (the same leaves, the
-    same liveness walk on one-bit rows, :func:`~graphnas.cost.liveness.live_row`) summed without numpy, which
+    same liveness walk on one-bit rows, :func:`~graphnas.space.liveness.live_row`) summed without numpy, which
     would cost more than the sum itself for one architecture."""
     return tuple(map(sum, zip(*_used(space, table, choices))))

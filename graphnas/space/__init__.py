@@ -6,6 +6,7 @@
 * :mod:`.architecture` -- :class:`Architecture`: one operator per edge, a networkx DAG view, JSON, hash,
   choice vector, Gray code, Hamming-1 neighbours;
 * :mod:`.checks` and :mod:`.indegree` -- what makes a space valid (templates, reductions, in-degree rules);
+* :mod:`.liveness` -- which edges run and which nodes are read, for one architecture or a batch (one walk);
 * :mod:`.encoding` -- the one mixed-radix index of choice vectors (numpy ``ravel_multi_index``), vectorised;
 * :mod:`.networkx_input` -- a space or an architecture drawn in networkx;
 * :mod:`.registry` -- spaces by name (the ``spaces/`` modules and registered factories), never importing a

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import ArchitectureError
 from .networkx_input import choices_of_graph
 from ..ops.registry import NONE
+from .liveness import live_row  # the one liveness walk: one architecture is its one-row case
 
 if TYPE_CHECKING:
     from .searchspace import SearchSpace
@@ -149,18 +150,7 @@ class Architecture:
         costed, unless the space sets ``prune_dead=False`` (every present edge is then live).
         """
         space = self.space
-        present = [i for i, op in enumerate(self.ops) if op != NONE]
-        if not space.prune_dead:
-            return tuple(sorted(present, key=lambda i: (space.edges[i].dst, space.edges[i].src)))
-        fwd = set(space.input_nodes)
-        for i in sorted(present, key=lambda i: (space.edges[i].dst, space.edges[i].src)):
-            if space.edges[i].src in fwd:
-                fwd.add(space.edges[i].dst)
-        back = set(space.output_nodes)
-        for i in sorted(present, key=lambda i: (-space.edges[i].src, -space.edges[i].dst)):
-            if space.edges[i].dst in back:
-                back.add(space.edges[i].src)
-        live = [i for i in present if space.edges[i].src in fwd and space.edges[i].dst in back]
+        live = [i for i, bit in enumerate(live_row(space, self.choices)[0]) if bit]
         return tuple(sorted(live, key=lambda i: (space.edges[i].dst, space.edges[i].src)))
 
     @cached_property
@@ -169,9 +159,8 @@ class Architecture:
 
         A cell's preprocessing module for input ``j`` is built, run and costed only when ``j`` is listed.
         """
-        space = self.space
-        read = {space.edges[i].src for i in self.live_edges} | set(space.output_nodes)
-        return tuple(tuple(j for j, node in enumerate(t.nodes[:t.inputs]) if node in read) for t in space.templates)
+        read = live_row(self.space, self.choices)[1]
+        return tuple(tuple(j for j, node in enumerate(t.nodes[:t.inputs]) if read[node]) for t in self.space.templates)
 
     @cached_property
     def graph(self) -> nx.DiGraph:
