@@ -164,7 +164,7 @@ def test_job_json_is_the_resolved_config_and_repeats_the_job(first_run, tmp_path
     again = JobConfig.from_dict(saved)
     assert again == resolve(config(out))
     assert again.train_config().momentum == 0.9 and again.training.sampler == "uniform"
-    with pytest.raises(GraphnasError, match="unknown job config key search.budgett"):
+    with pytest.raises(GraphnasError, match="unknown job config key search.\"budgett\""):
         JobConfig.from_dict({**saved, "search": {**saved["search"], "budgett": 3}})
     with pytest.raises(GraphnasError, match="search.budget=0"):
         JobConfig.from_dict({**saved, "search": {**saved["search"], "budget": 0}})
@@ -326,8 +326,12 @@ def test_flags_are_the_config_fields_and_config_file_is_read_under_them(first_ru
     (tmp_path / "bad.json").write_text('{"setup": {"space": "st_nas"}, "serch": {}}')
     assert main(["run", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "graphnas: error: unknown job config key 'serch'; the keys are out, quiet, resume, search, " \
+    assert err == "graphnas: error: unknown job config key \"serch\"; the keys are out, quiet, resume, search, " \
                   "seed, setup, training"
+    (tmp_path / "long.json").write_text(json.dumps({"search": {"x" * 10_000: 1}}))
+    assert main(["run", "--config", str(tmp_path / "long.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("graphnas: error: unknown job config key search.\"xxx") and len(err) < 400
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe{")
     assert main(["run", "--config", str(tmp_path / "bin.json")]) == 2
     assert "is not JSON" in capsys.readouterr().err

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..space.searchspace import SearchSpace
 
 __all__ = ["FIELDS", "op_cost", "edge_cost", "preprocess_cost", "stem_cost", "head_cost", "fixed_costs",
-           "entry_cost", "cost_table", "batch_costs", "batch_cost", "arch_cost", "extreme_archs"]
+           "entry_cost", "clear_cost_cache", "cost_table", "batch_costs", "batch_cost", "arch_cost", "extreme_archs"]
 
 #: The numbers of a cost-table leaf and the columns of :func:`batch_costs`: the fields of :class:`Cost`.
 FIELDS = ("madds", "params", "bitops")
@@ -46,6 +46,11 @@ def _spec_cost(spec, c_in: int, c_out: int, stride: int, res: int) -> Cost:
     if spec.cost is not None:
         return spec.cost(c_in, c_out, stride, res)
     return count_module(spec.factory(c_in, c_out, stride), (c_in, res, res))
+
+
+def clear_cost_cache() -> None:
+    """Forget every counted operator cost (benchmarks time the first, "cold" costing of a space with it)."""
+    _spec_cost.cache_clear()
 
 
 def edge_cost(space: "SearchSpace", i: int, op: str, cell: Cell = Cell()) -> Cost:

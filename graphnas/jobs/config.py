@@ -21,7 +21,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from ..checks import INT64_MAX, MAX_LOOKUP_ROWS, MAX_RESOLUTION
+from ..checks import INT64_MAX, MAX_LOOKUP_ROWS, MAX_RESOLUTION, shown
 from ..errors import GraphnasError
 from ..options import Choice, Int, check_fields, option
 from ..train.loop import TrainConfig
@@ -168,14 +168,14 @@ class JobConfig:
         kwargs = {}
         for key, value in d.items():
             if key not in top:
-                raise GraphnasError(f"unknown job config key {key!r}; the keys are {', '.join(sorted(top))}")
+                raise GraphnasError(f"unknown job config key {shown(key)}; the keys are {', '.join(sorted(top))}")
             if key in parts:
                 if not isinstance(value, dict):
                     raise GraphnasError(f"job config {key} must be an object, got {type(value).__name__}")
                 known = {f.name for f in fields(parts[key])}
                 bad = sorted(set(value) - known)
                 if bad:
-                    raise GraphnasError(f"unknown job config key {key}.{bad[0]}; the keys of {key} are "
+                    raise GraphnasError(f"unknown job config key {key}.{shown(bad[0])}; the keys of {key} are "
                                         f"{', '.join(sorted(known))}")
                 value = parts[key](**value)
             kwargs[key] = value
