@@ -142,9 +142,9 @@ def test_as_eval_data_accepts_splits_and_pairs(data):
     ("single_checkpoint", {"seed": 1.5}, "seed=1.5 must be an integer"),
     ("score_expectation", {"alpha": 0.1}, "pass sampler=<the training sampler> and alpha="),
     ("score_expectation", {"sampler": fixed(None), "alpha": 0.1, "noise": "loud"},
-     "unknown SGLD noise 'loud': choose one of eq9, tempered"),
+     "unknown SGLD noise 'loud': choose one of tempered, eq9"),
     ("parameter_expectation", {"samples": [{}], "num_samples": 2}, "samples are given, so num_samples"),
-    ("score_expectation", {"sampler": fixed(None), "alpha": 0.1, "temperature": 2.0},
+    ("score_expectation", {"sampler": fixed(None), "alpha": 0.1, "temperature": 2.0, "noise": "eq9"},
      "temperature=2.0 applies to noise='tempered' only"),
     ("fine_tune", {}, "fine_tune needs lr="),
     ("fine_tune", {"lr": -1.0}, "lr=-1.0 is out of range"),
@@ -220,10 +220,13 @@ def test_sgld_noise_std_follows_its_formula(noise, temperature, expected):
     assert all(torch.equal(s["b"], torch.zeros(10)) for s in samples)  # no gradient: no noise
 
 
-def test_sgld_default_noise_is_eq9():
+def test_sgld_default_noise_is_the_tempered_posterior():
     model, n = Frozen(), 32
     (sample,) = sgld_samples(model, model.state_dict(), random_set(n), fixed(None), alpha=0.02, num_samples=1,
                              batch_size=n, progress=False)
+    assert sample["a"].std().item() == pytest.approx(math.sqrt(2 * 0.02 / n), rel=0.03)
+    (sample,) = sgld_samples(model, model.state_dict(), random_set(n), fixed(None), alpha=0.02, num_samples=1,
+                             batch_size=n, noise="eq9", progress=False)
     assert sample["a"].std().item() == pytest.approx(math.sqrt(2 * 0.02), rel=0.03)
     assert set(NOISE) == {"eq9", "tempered"}
 
@@ -251,7 +254,7 @@ def test_sgld_rejects_bad_settings(tiny, data):
         go(num_samples=0)
     with pytest.raises(EstimatorError, match="batch_size"):
         go(batch_size=100)
-    with pytest.raises(EstimatorError, match="choose one of eq9, tempered"):
+    with pytest.raises(EstimatorError, match="choose one of tempered, eq9"):
         go(noise="eq7")
     with pytest.raises(EstimatorError, match="temperature=-1"):
         go(noise="tempered", temperature=-1)
@@ -296,7 +299,7 @@ def test_expectations_draw_their_samples_from_the_weights(tiny, data):
             given = make_estimator(name, sn, None, data, samples=drawn, seed=3, recal_samples=32)
             assert built.score_many(archs) == given.score_many(archs), (name, noise)
     eq9 = make_estimator("parameter_expectation", sn, weights, data, sampler=sampler, alpha=0.05, num_samples=2,
-                         batch_size=16, sgld_seed=3).weights[0]
+                         batch_size=16, noise="eq9", sgld_seed=3).weights[0]
     tempered = make_estimator("parameter_expectation", sn, weights, data, sampler=sampler, alpha=0.05, num_samples=2,
                               batch_size=16, noise="tempered", sgld_seed=3).weights[0]
     moved = lambda state: max((state[k] - weights[k]).abs().max().item()  # noqa: E731

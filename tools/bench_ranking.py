@@ -235,8 +235,8 @@ def main() -> None:
         f"{sampler.p_drop:.3f} (expected MAdds {target / 1e6:.2f}M, the ground truth's median). Estimators score "
         f"{args.eval_size} validation images; BN recalibration on {args.recal_samples} training images; SGLD: "
         f"{args.sgld_samples} samples (one per epoch) at alpha = {final_lr:g}, under each noise form of "
-        f"`graphnas.estimate.sgld`: ST-NAS Eq. 9 as written (`sqrt(2 alpha)`, the default) and the tempered posterior "
-        f"(`sqrt(2 alpha T / N)`, T = 1, N = {args.train_size}); fine-tune: {args.finetune_epochs} "
+        f"`graphnas.estimate.sgld`: ST-NAS Eq. 9 as written (`sqrt(2 alpha)`) and the tempered posterior "
+        f"(`sqrt(2 alpha T / N)`, T = 1, N = {args.train_size}; the default); fine-tune: {args.finetune_epochs} "
         f"epoch over {args.finetune_size} training images at {final_lr:g}; weight averaging over the last epoch.\n\n"
         "Kendall tau against the ground truth, median over the evaluation points (each point in brackets):\n\n"
         "| estimator | without BN recalibration | with BN recalibration |\n|---|---|---|\n" + "\n".join(rows) +
