@@ -59,6 +59,30 @@ def test_search_a_trained_checkpoint(trained, tmp_path, capsys, monkeypatch, str
     assert report["search"]["strategy"] == strategy and (out / "best_arch.json").is_file()
 
 
+def test_nsga2_search_writes_its_front_and_resumes_from_its_history(trained, tmp_path, capsys):
+    space_file, ckpt = trained
+    out = tmp_path / "n"
+    args = ["search", "--checkpoint", str(ckpt), "--space", str(space_file), "--strategy", "nsga2", "--objectives",
+            "accuracy,madds,params", "--population", "2", "--generations", "2", "--levels", "100K,1G",
+            "--madds", "1K:1G", "--out", str(out), "--quiet", "--no-lookup"]
+    assert main(args) == 0
+    first = json.loads((out / "report.json").read_text())
+    front = json.loads((out / "front.json").read_text())
+    assert front["objectives"] == ["accuracy", "madds", "params"] and first["search"]["evaluations"] == 4  # the whole space
+    assert [p["level"] for p in front["picks"]] == [1e5, 1e9] and all(len(p["records"]) <= 2 for p in front["picks"])
+    assert (out / "front.png").read_bytes()[:4] == b"\x89PNG" and first["timings"]["scores_from_history"] == 0
+    history = json.loads((out / "search_history.json").read_text())
+    assert len(history["records"]) == 4 and history["meta"]["estimator"] == "single_checkpoint"
+    capsys.readouterr()
+    assert main(args + ["--resume"]) == 0  # every score read back: the same search, nothing scored again
+    again = json.loads((out / "report.json").read_text())
+    assert again["timings"]["scores_from_history"] == 4
+    assert again["search"]["front"] == first["search"]["front"] and again["best"] == first["best"]
+    line = error_line(capsys, main(args[:1] + ["--checkpoint", str(ckpt), "--space", str(space_file), "--strategy",
+                                               "nsga2", "--objectives", "accuracy,flops", "--out", str(tmp_path / "x")]))
+    assert "unknown objective 'flops'" in line
+
+
 def test_search_averaged_weights_and_the_checkpoint_of_a_run(trained, tmp_path, capsys):
     space_file, ckpt = trained
     common = ["--space", str(space_file), "--budget", "2", "--strategy", "random", "--quiet", "--no-lookup"]

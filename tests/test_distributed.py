@@ -219,8 +219,9 @@ if __name__ == "__main__":
     dist.finish(0)
 
 
-def test_the_job_under_torchrun_trains_on_every_rank_and_searches_on_rank_0(tmp_path):
-    """`torchrun -m graphnas run`: one checkpoint, one job.json, one report, the search's lines printed once."""
+def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_rank_0(tmp_path):
+    """`torchrun -m graphnas run`: one checkpoint, one job.json, one report and history, the search's lines printed
+    once; the search's scoring is sharded over the ranks, so both must run it in lockstep to finish."""
     from test_train import TINY_SPACE_FILE
 
     space_file = tmp_path / "clitiny.py"
@@ -231,7 +232,7 @@ def test_the_job_under_torchrun_trains_on_every_rank_and_searches_on_rank_0(tmp_
         env.pop(k, None)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "graphnas", "run", "--space", str(space_file), "--epochs", "1", "--batch-size", "64",
-                           "--budget", "2", "--strategy", "random", "--no-lookup", "--quiet", "--out", str(out)],
+                           "--budget", "4", "--strategy", "random", "--no-lookup", "--quiet", "--out", str(out)],
                           env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("best architecture") == 1
@@ -240,5 +241,6 @@ def test_the_job_under_torchrun_trains_on_every_rank_and_searches_on_rank_0(tmp_
     assert blob["world_size"] == 2 and report["files"]["supernet"] == str(out / "checkpoint.pt")
     assert json.loads((out / "job.json").read_text()) == report["config"]
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "best_arch.dot", "best_arch.json", "best_arch.png", "best_arch.svg", "checkpoint.pt", "job.json",
-        "report.json", "train_log.json"]
+        "best_arch.dot", "best_arch.json", "best_arch.png", "best_arch.svg", "checkpoint.pt", "front.json",
+        "front.png", "job.json", "report.json", "search_history.json", "train_log.json"]
+    assert report["search"]["evaluations"] == 4

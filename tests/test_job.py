@@ -96,14 +96,19 @@ def test_job_ends_with_a_lookup_table_of_its_own_space(first_run, tmp_path):
 def test_outputs_written(first_run):
     out, report = first_run
     for name in ("report.json", "best_arch.json", "best_arch.svg", "best_arch.png", "best_arch.dot", "checkpoint.pt",
-                 "train_log.json", "job.json"):
+                 "train_log.json", "job.json", "front.json", "front.png", "search_history.json"):
         assert (out / name).is_file(), name
     assert (out / "best_arch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in (out / "best_arch.svg").read_text()
     on_disk = json.loads((out / "report.json").read_text())
     assert on_disk["best"] == json.loads(json.dumps(report["best"]))
     assert report["files"]["architecture"] == str(out / "best_arch.json")
-    assert sorted(report["files"]["pictures"]) == sorted(str(out / f"best_arch.{e}") for e in ("dot", "svg", "png"))
+    assert sorted(report["files"]["pictures"]) == sorted([str(out / f"best_arch.{e}") for e in ("dot", "svg", "png")]
+                                                         + [str(out / "front.png")])
+    front = json.loads((out / "front.json").read_text())
+    assert front["objectives"] == ["accuracy", "madds"] and front["front"] == report["search"]["front"]
+    history = json.loads((out / "search_history.json").read_text())["records"]
+    assert len(history) == report["search"]["evaluations"] == len({h for h, _, _ in history})
 
 
 def test_best_arch_loads_back_and_meets_limit(first_run):
@@ -227,11 +232,11 @@ def test_resume_refuses_checkpoint_of_other_config(first_run, tmp_path):
 
 
 def test_space_paper_training_is_the_default_and_the_user_overrides_it():
-    """st_nas states its paper's training (TRAINING: stnas sampler, momentum 0); the job uses it unless told."""
+    """st_nas states its paper's training (TRAINING: the stnas sampler); the job uses it unless told."""
     base = JobConfig(search=SearchConfig(madds="1.5M"))
     r = resolve(base)
     assert r.training.sampler == "stnas" and r.training.sampler_options == {"target_madds": "1.5M"}
-    assert r.train_config().momentum == 0.0 and r.train_config().nesterov is False
+    assert r.train_config().momentum == 0.9 and r.train_config().nesterov is True  # the job's optimiser
     assert r.train_config().epochs == 30  # the job's own default where the space says nothing
     no_limit = resolve(JobConfig())
     assert no_limit.training.sampler_options == {"p_drop": 0.5}

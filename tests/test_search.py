@@ -75,13 +75,15 @@ def test_evolution_finds_the_optimum_on_tiny(tiny_problem, seed):
     assert len(result.history) == 24
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_evolution_beats_random_search(st16, st16_problem, seed):
+def test_evolution_beats_random_search(st16, st16_problem):
     limit, target = st16_problem
-    kw = dict(budget=120, rng=seed, progress=False)
-    evo = evolution(st16, Counter(target), [limit], population=10, parents=3, mutation_prob=0.05, **kw)
-    rnd = random_search(st16, Counter(target), [limit], **kw)
-    assert evo.best.score > rnd.best.score + 3  # Hamming distance several edges closer
+    gaps = []
+    for seed in range(4):
+        kw = dict(budget=120, rng=seed, progress=False)
+        evo = evolution(st16, Counter(target), [limit], population=10, parents=3, mutation_prob=0.05, **kw)
+        rnd = random_search(st16, Counter(target), [limit], **kw)
+        gaps.append(evo.best.score - rnd.best.score)
+    assert min(gaps) > 0 and np.mean(gaps) > 5  # Hamming distance several edges closer, every seed
 
 
 @pytest.mark.parametrize("strategy", ["evolution", "random"])

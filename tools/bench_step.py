@@ -241,7 +241,8 @@ def main() -> None:
     cmd = (f"python tools/bench_step.py --archs {args.archs} --steps {args.steps} --batch {args.batch} "
            f"--resolution {args.resolution} --threads {args.threads}"
            + (f" --device {device.type}" if device.type != "cpu" else "")
-           + (" --nni" if args.nni else f" --nni-json {args.nni_json}" if args.nni_json else ""))
+           + (f" --nni --nni-archs {args.nni_archs}" if args.nni else f" --nni-json {args.nni_json}" if args.nni_json
+              else ""))
     body = (f"## Supernet step vs standalone step (issue 3)\n\n`{cmd}`\n\n"
             f"st_nas at {args.resolution} px, width 0.25, all operators ({space.size:.2e} architectures, supernet "
             f"{params / 1e6:.2f}M parameters), batch {args.batch}, channels-last, SGD with momentum, on "

@@ -217,7 +217,26 @@ def _job_flags(p: argparse.ArgumentParser, command: str) -> None:
         add_flags(p, TrainConfig, d.train_config(), skip=("seed",))
     if command != "train":
         add_flags(p, SearchConfig, d.search)
-    add_flags(p, JobConfig, d, skip=("setup", "training", "search") + (("resume",) if command == "search" else ()))
+    add_flags(p, JobConfig, d, skip=("setup", "training", "search"))
+
+
+#: The examples under each job command's --help.
+JOB_EXAMPLES = {
+    "run": """examples:
+  graphnas run                                   # digits, st_nas at laptop scale, SPOS evolution
+  graphnas run --data fashion_mnist --madds 1.5M --strategy evolution --population 50 --generations 20
+  graphnas run --strategy nsga2 --objectives accuracy,madds --levels 1M,1.5M,2M --estimator score_expectation
+  graphnas run --strategy nsga2 --objectives accuracy,latency --latency 4ms     # measures <out>/latency.db
+  graphnas run --resume                          # continue a killed run: training, then the search""",
+    "search": """examples:
+  graphnas search --checkpoint runs/demo/checkpoint.pt --out runs/s1 --madds 1M:1.5M --strategy evolution
+  graphnas search --checkpoint runs/demo/checkpoint.pt --out runs/s2 --strategy nsga2 --objectives accuracy,params
+  graphnas search --checkpoint runs/demo/checkpoint.pt --out runs/s2 --strategy nsga2 --resume  # nothing scored twice""",
+    "train": """examples:
+  graphnas train --epochs 30 --out runs/t1
+  graphnas train --sampler stnas --sampler-option target_madds=1.5M --out runs/t2
+  torchrun --nproc_per_node 2 -m graphnas train --out runs/t3   # data parallel; --resume continues exactly""",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
             "train": ("train a supernet only (one sampled path per step), with checkpoints, exact resume, weight "
                       "averaging; runs unchanged under torchrun --nproc_per_node N", cmd_train)}
     for command, (text, func) in jobs.items():
-        p = sub.add_parser(command, help=text)
+        p = sub.add_parser(command, help=text, description=text[0].upper() + text[1:] + ".",
+                           epilog=JOB_EXAMPLES[command], formatter_class=argparse.RawDescriptionHelpFormatter)
         if command == "search":
             p.add_argument("--checkpoint", required=True, help="the trained supernet; give the same --space, --scale, "
                            "--ops, --data and --resolution as its training run (the data splits follow its seed)")

@@ -16,6 +16,8 @@ function) and ``graphnas lookup``'s flags. One rule holds everywhere:
 * counts are whole numbers, so a count bound is one: a number within 1e-9 (relative) of an integer is that
   integer (float error undone), any other is rounded down (``madds <= 1000.5`` admits what ``madds <= 1000``
   does), and a bound below 1 is refused.
+* a range ``"LOW:HIGH"`` (``"200M:330M"``, or a ``(low, high)`` pair in Python) adds a lower bound to the
+  upper one; each side follows the rules above (a count's lower bound is rounded up), and LOW <= HIGH.
 
 :func:`format_limit` writes a bound back as a user would (``514.368K``, ``17ms``), never rounded down, so
 what graphnas prints can be passed back.
@@ -31,13 +33,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Callable, Container, Sequence
 
 from ..errors import ConstraintError
-from .model import arch_cost
+from .model import FIELDS, arch_cost
 
 if TYPE_CHECKING:
     from ..space.architecture import Architecture
 
-__all__ = ["METRICS", "bound_value", "parse_latency", "parse_count", "format_limit", "describe_limits",
-           "Limit", "make_limit", "sample_feasible"]
+__all__ = ["METRICS", "bound_value", "bound_range", "metric_measure", "parse_latency", "parse_count", "format_limit",
+           "describe_limits", "Limit", "make_limit", "sample_feasible", "smallest_arch", "largest_arch",
+           "check_satisfiable"]
 
 #: Metrics a :class:`Limit` can bound, with their names in messages.
 METRICS = {"madds": "MAdds", "params": "parameters", "bitops": "BitOps", "latency": "latency"}
@@ -108,6 +111,40 @@ def bound_value(metric: str, value) -> float:
     return _bound("latency" if metric == "latency" else "count", METRICS[metric], value)
 
 
+def bound_range(metric: str, value) -> tuple[float | None, float]:
+    """``(lower, upper)`` of a user's limit on ``metric``: ``"200M:330M"`` or a ``(low, high)`` pair is a range,
+    anything else an upper bound alone (lower ``None``), read by :func:`bound_value`; a count's lower bound is
+    rounded up (``"1.5:10"`` admits 2 to 10).
+
+    >>> bound_range("madds", "200M:330M"), bound_range("latency", "17ms")
+    ((200000000.0, 330000000.0), (None, 17.0))
+    """
+    if isinstance(value, str) and ":" in value:
+        parts = value.split(":")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise ConstraintError(f"{METRICS.get(metric, metric)} range '{value}' is not LOW:HIGH; write e.g. "
+                                  f"{'10ms:17ms' if metric == 'latency' else '200M:330M'}")
+        low, high = parts
+    elif isinstance(value, tuple):
+        if len(value) != 2:
+            raise ConstraintError(f"{METRICS.get(metric, metric)} range {value!r} is not a (low, high) pair")
+        low, high = value
+    else:
+        return None, bound_value(metric, value)
+    upper = bound_value(metric, high)
+    lower = bound_value(metric, low)
+    if metric != "latency" and isinstance(low, str):
+        m = _UNITS["count"][0].fullmatch(low)
+        exact = Decimal(m.group(1)) * _UNITS["count"][1][m.group(2)]
+        lower = float(math.ceil(exact))
+    elif metric != "latency" and not float(low).is_integer():
+        lower = float(math.ceil(float(low)))
+    if lower > upper:
+        raise ConstraintError(f"{METRICS[metric]} range '{low}:{high}' is empty (its lower bound is above its upper "
+                              f"bound); write LOW:HIGH with LOW <= HIGH")
+    return lower, upper
+
+
 def parse_latency(text: str) -> float:
     """A latency limit written with its unit, in milliseconds (:func:`bound_value` of ``'latency'`` for text).
 
@@ -140,64 +177,110 @@ def format_limit(metric: str, value: float) -> str:
 
 
 def describe_limits(limits: dict) -> str:
-    """``{metric: bound}`` as one phrase: ``"MAdds <= 330M and latency <= 17ms"``."""
-    return " and ".join(f"{METRICS[m]} <= {format_limit(m, v)}" for m, v in limits.items())
+    """``{metric: bound}`` as one phrase: ``"MAdds <= 330M and latency <= 17ms"``; a ``(low, high)`` bound is
+    a range (``"200M <= MAdds <= 330M"``)."""
+    def one(m, v):
+        if isinstance(v, tuple):
+            low, high = v
+            return (f"{format_limit(m, low)} <= " if low is not None else "") + f"{METRICS[m]} <= {format_limit(m, high)}"
+        return f"{METRICS[m]} <= {format_limit(m, v)}"
+
+    return " and ".join(one(m, v) for m, v in limits.items())
+
+
+def _custom_bound(metric: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConstraintError(f"limit {metric} <= {value!r}: the bound must be a finite number")
+    return float(value)
 
 
 @dataclass(frozen=True)
 class Limit:
-    """An upper bound on one cost metric of an architecture.
+    """An upper bound, and optionally a lower one, on one cost metric of an architecture.
 
     Args:
-        metric (str): ``'madds'``, ``'params'``, ``'bitops'`` or ``'latency'`` (the bound is then read by
+        metric (str): ``'madds'``, ``'params'``, ``'bitops'`` or ``'latency'`` (the bounds are then read by
             :func:`bound_value`, so ``Limit("madds", "330M", measure)`` works and a NaN, negative or
             fractional count is handled by the one rule), or any other name for a metric of your own
-            (its bound must be a finite number).
-        value (float or str): the bound, in the metric's unit (counts, or milliseconds).
+            (its bounds must be finite numbers).
+        value (float or str): the upper bound, in the metric's unit (counts, or milliseconds).
         measure (callable): ``measure(arch) -> float`` in the same unit.
+        lower (float or str, optional): the lower bound (``lower <= measure(arch) <= value``); a count's is
+            rounded up.
     """
 
     metric: str
     value: float
     measure: Callable
+    lower: float | None = None
 
     def __post_init__(self) -> None:
         if self.metric in METRICS:
             value = bound_value(self.metric, self.value)
-        elif isinstance(self.value, bool) or not isinstance(self.value, numbers.Real) \
-                or not math.isfinite(self.value):
-            raise ConstraintError(f"limit {self.metric} <= {self.value!r}: the bound must be a finite number")
+            lower = None if self.lower is None else bound_range(self.metric, (self.lower, value))[0]
         else:
-            value = float(self.value)
+            value = _custom_bound(self.metric, self.value)
+            lower = None if self.lower is None else _custom_bound(self.metric, self.lower)
+            if lower is not None and lower > value:
+                raise ConstraintError(f"limit {lower:g} <= {self.metric} <= {value:g} is empty; the lower bound must "
+                                      f"not exceed the upper")
         object.__setattr__(self, "value", value)
+        object.__setattr__(self, "lower", lower)
 
     def __call__(self, arch) -> bool:
-        return self.measure(arch) <= self.value
+        return self.holds(self.measure(arch))
+
+    def holds(self, value: float) -> bool:
+        """Whether a measured ``value`` is within the bounds."""
+        return value <= self.value and (self.lower is None or value >= self.lower)
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` is outside the bounds, relative to the bound it crosses (0 within them)."""
+        if value > self.value:
+            return (value - self.value) / max(abs(self.value), 1e-12)
+        if self.lower is not None and value < self.lower:
+            return (self.lower - value) / max(abs(self.lower), 1e-12)
+        return 0.0
+
+    def describe(self) -> str:
+        """``"madds <= 330000"`` or ``"200000 <= madds <= 330000"``."""
+        low = f"{self.lower:g} <= " if self.lower is not None else ""
+        return f"{low}{self.metric} <= {self.value:g}"
 
     def __repr__(self) -> str:
-        return f"Limit({self.metric} <= {self.value:g})"
+        return f"Limit({self.describe()})"
 
 
-def make_limit(metric: str, value, latency=None) -> Limit:
-    """The limit ``metric <= value`` measured by graphnas's own models.
-
-    Args:
-        metric (str): ``'madds'``, ``'params'``, ``'bitops'`` (analytic cost) or ``'latency'``.
-        value (str or float): ``"330M"`` / ``"17ms"`` (units required) or a number in the metric's unit
-            (counts, milliseconds), read by :func:`bound_value`.
-        latency (LatencyModel, optional): predicts latency; required for ``'latency'``.
-    """
-    bound = bound_value(metric, value)  # unknown metric, no unit, NaN, infinite, negative: one line
+def metric_measure(metric: str, latency=None) -> Callable:
+    """``measure(arch)`` of a metric by graphnas's own models: the analytic cost, or ``latency``'s prediction."""
+    if metric not in METRICS:
+        raise ConstraintError(f"unknown metric '{metric}'; choose one of {', '.join(METRICS)}")
     if metric == "latency":
         if latency is None:
-            raise ConstraintError("a latency limit needs a latency table for this device; build one with "
+            raise ConstraintError("latency needs a latency table for this device; build one with "
                                   "`graphnas latency build SPACE --out FILE` and pass it")
-        return Limit("latency", bound, latency.latency)
+        return latency.latency
 
     def measure(arch) -> float:
         return getattr(arch_cost(arch), metric)
 
-    return Limit(metric, bound, measure)
+    return measure
+
+
+def make_limit(metric: str, value, latency=None) -> Limit:
+    """The limit ``metric <= value`` (or ``low <= metric <= high``) measured by graphnas's own models.
+
+    Args:
+        metric (str): ``'madds'``, ``'params'``, ``'bitops'`` (analytic cost) or ``'latency'``.
+        value (str, float or pair): ``"330M"`` / ``"17ms"`` (units required) or a number in the metric's unit
+            (counts, milliseconds); a range ``"200M:330M"`` or ``(low, high)`` (:func:`bound_range`).
+        latency (LatencyModel, optional): predicts latency; required for ``'latency'``.
+    """
+    lower, upper = bound_range(metric, value)  # unknown metric, no unit, NaN, infinite, negative: one line
+    if metric == "latency" and latency is None:
+        raise ConstraintError("a latency limit needs a latency table for this device; build one with "
+                              "`graphnas latency build SPACE --out FILE` and pass it")
+    return Limit(metric, upper, metric_measure(metric, latency), lower)
 
 
 def sample_feasible(propose: Callable[[], "Architecture"], constraints: Sequence, tries: int = 1000,
@@ -219,6 +302,7 @@ def sample_feasible(propose: Callable[[], "Architecture"], constraints: Sequence
         ConstraintError: naming each limit and the smallest value seen, when no proposal was feasible.
     """
     lowest: dict[str, float] = {}
+    highest: dict[str, float] = {}
     any_feasible = False
     for _ in range(tries):
         arch = propose()
@@ -226,12 +310,67 @@ def sample_feasible(propose: Callable[[], "Architecture"], constraints: Sequence
         for c in constraints:
             value = c.measure(arch)
             lowest[c.metric] = min(lowest.get(c.metric, math.inf), value)
-            ok = ok and value <= c.value
+            highest[c.metric] = max(highest.get(c.metric, -math.inf), value)
+            ok = ok and c.holds(value)
         if ok:
             if not exclude or arch.hash not in exclude:
                 return arch
             any_feasible = True
     if any_feasible:
         return None
-    detail = ", ".join(f"{c.metric} <= {c.value:g} (smallest seen {lowest[c.metric]:g})" for c in constraints)
-    raise ConstraintError(f"no architecture met {detail} in {tries} tries; {fix}")
+    raise ConstraintError(f"no architecture met {_seen(constraints, lowest, highest)} in {tries} tries; {fix}")
+
+
+def _seen(constraints, lowest: dict, highest: dict) -> str:
+    def one(c):
+        if c.lower is None:
+            return f"{c.metric} <= {c.value:g} (smallest seen {lowest[c.metric]:g})"
+        return (f"{c.lower:g} <= {c.metric} <= {c.value:g} (seen {lowest[c.metric]:g} to "
+                f"{highest[c.metric]:g})")
+
+    return ", ".join(one(c) for c in constraints)
+
+
+def _extreme(space, metric: str, pick) -> "Architecture | None":
+    if space.in_degree or metric not in FIELDS:
+        return None
+    from ..space.architecture import Architecture
+    from .model import cost_table
+
+    m = FIELDS.index(metric)
+    return Architecture(space, [pick(range(len(row)), key=lambda c: row[c][m]) for row in cost_table(space).edges])
+
+
+def smallest_arch(space, metric: str) -> "Architecture | None":
+    """The architecture of least analytic ``metric`` (``'madds'``, ``'params'``, ``'bitops'``): each edge's
+    cheapest candidate for it (``none`` where offered). Exact: it keeps only the edges every architecture keeps,
+    and costs add over live edges. ``None`` for a space with in-degree constraints or another metric."""
+    return _extreme(space, metric, min)
+
+
+def largest_arch(space, metric: str) -> "Architecture | None":
+    """The architecture of greatest analytic ``metric``: each edge's costliest candidate (never ``none``, so
+    every edge is live and costs add); ``None`` where :func:`smallest_arch` is."""
+    return _extreme(space, metric, max)
+
+
+def check_satisfiable(space, limits: Sequence[Limit], where: str | None = None) -> None:
+    """Fail at once, naming the smallest (largest) value the space reaches, when an analytic limit's upper
+    (lower) bound is beyond it. Limits on latency or on a metric of your own are not checked here (no
+    architecture is provably extreme): they fail in :func:`sample_feasible` naming the values seen."""
+    where = where or f"space '{space.name}'"
+    for lim in limits:
+        for arch, bound, beyond, word in ((smallest_arch(space, lim.metric), lim.value, lambda v, b: v > b,
+                                           "smallest"),
+                                          (largest_arch(space, lim.metric) if lim.lower is not None else None,
+                                           lim.lower, lambda v, b: v < b, "largest")):
+            if arch is None:
+                continue
+            value = lim.measure(arch)
+            if value != getattr(arch_cost(arch), lim.metric):
+                continue  # not the analytic metric (another unit or measure): no proof of an extreme
+            if beyond(value, bound):
+                side = "at least" if word == "smallest" else "at most"
+                raise ConstraintError(f"limit {lim.describe()} cannot be met in {where}: its {word} architecture has "
+                                      f"{lim.metric} {value:g} ({format_limit(lim.metric, value)}); the "
+                                      f"{'upper' if word == 'smallest' else 'lower'} bound must be {side} that")

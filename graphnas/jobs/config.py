@@ -10,7 +10,7 @@ give ``check()`` and the command line's flags their types, ranges and help):
 
 Training options are layered: :class:`~graphnas.train.loop.TrainConfig`'s defaults, then :data:`JOB_TRAINING` (the
 job's laptop-CPU settings), then the space module's ``TRAINING`` (its paper's settings, e.g. ST-NAS:
-its sampler and momentum 0), then what the user gave. :func:`resolve` returns the config with every layer
+its sampler), then what the user gave. :func:`resolve` returns the config with every layer
 applied; that resolved config is what the job runs and writes as ``<out>/job.json``, and
 :meth:`JobConfig.from_dict` reads it back (``graphnas run --config <out>/job.json`` repeats a job).
 """
@@ -96,16 +96,25 @@ class SearchConfig:
 
     checkpoint: str | None = option(None, "a supernet trained before (<out>/checkpoint.pt of graphnas train or "
                                           "run): searched instead of training one", cli=False)
-    strategy: str = option("evolution", "evolution, random or gcn (GCN-NAS: segments, a GCN predictor, "
-                                        "super-cells)", Choice(_strategies))
-    budget: int = option(100, "architectures to evaluate", Int(1))
-    population: int = option(16, "evolution population", Int(1))
-    madds: str | float | None = option(None, "MAdds limit with a unit, e.g. 1.5M")
-    params: str | float | None = option(None, "parameter limit with a unit, e.g. 300K")
+    strategy: str = option("evolution", "evolution (SPOS: top-k parents, mutation and crossover under hard limits), "
+                                        "nsga2 (ST-NAS: NSGA-II over --objectives), random, or gcn (GCN-NAS: "
+                                        "segments, a GCN predictor, super-cells)", Choice(_strategies))
+    budget: int | None = option(None, "architectures to evaluate (default: population x generations)", Int(1))
+    population: int = option(20, "evolution/nsga2 population, random's batch (the papers: 50 for SPOS evolution, "
+                                  "45 for ST-NAS's NSGA-II)", Int(1))
+    generations: int = option(10, "evolution/nsga2 generations, the first one random (the papers: 20 and 22)",
+                              Int(1))
+    objectives: str = option("accuracy,madds", "nsga2's objectives: accuracy, then the costs it trades against "
+                                               "(madds, params, bitops, latency), e.g. accuracy,latency")
+    levels: str | None = option(None, "cost levels of the top-2 picks per level (ST-NAS), in the first cost "
+                                      "objective's unit, e.g. 1M,1.5M,2M (default: its quartiles over the search)")
+    madds: str | float | None = option(None, "MAdds limit with a unit, e.g. 1.5M, or a range LOW:HIGH, e.g. 1M:1.5M")
+    params: str | float | None = option(None, "parameter limit with a unit, e.g. 300K (or LOW:HIGH)")
     bitops: str | float | None = option(None, "BitOps limit with a unit, e.g. 2G (mixed-precision spaces: "
-                                               "multiply-adds x weight bits x activation bits)")
-    latency: str | float | None = option(None, "latency limit with a unit, e.g. 4ms, from a measured table of this "
-                                       "machine (--latency-table, else <out>/latency.db built by the job)")
+                                               "multiply-adds x weight bits x activation bits; or LOW:HIGH)")
+    latency: str | float | None = option(None, "latency limit with a unit, e.g. 4ms (or LOW:HIGH), from a measured "
+                                       "table of this machine (--latency-table, else <out>/latency.db built by "
+                                       "the job)")
     latency_table: str | None = option(None, "latency table of the job's space from `graphnas latency build`")
     estimator: str = option("single_checkpoint", "how a path is scored with the shared weights",
                             Choice(_estimators))
@@ -131,7 +140,8 @@ class JobConfig:
     out: str = option("runs/demo", "output folder")
     seed: int = option(0, "seeds training, the data splits and the search", Int(0))
     resume: bool | str = option(False, "continue training from <out>/checkpoint.pt (from scratch if there is "
-                                       "none), or from the given file", metavar="CHECKPOINT")
+                                       "none), or from the given file, and the search from "
+                                       "<out>/search_history.json (nothing evaluated twice)", metavar="CHECKPOINT")
     quiet: bool = option(False, "no progress bars")
 
     def check(self) -> "JobConfig":
@@ -146,6 +156,9 @@ class JobConfig:
             raise GraphnasError("training.train must not set seed: the job's seed seeds training (give seed=...)")
         self.train_config().validate()
         s = self.search
+        from ..search.toolbox import parse_objectives
+
+        parse_objectives(s.objectives)
         if s.lookup and (s.lookup_labels < 8 or s.lookup_rows < 2):
             raise GraphnasError(f"lookup_labels={s.lookup_labels} and lookup_rows={s.lookup_rows} are too small; "
                                 f"give at least 8 labels and 2 rows (or no lookup table)")

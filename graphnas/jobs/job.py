@@ -62,7 +62,8 @@ def train(config: JobConfig) -> tuple[Supernet, TrainResult]:
 
 def run(config: JobConfig) -> dict | None:
     """Train (or read ``config.search.checkpoint``), search, report; returns the report (also written to
-    ``<out>/report.json``), or ``None`` on the ranks other than 0 under torchrun, which only train.
+    ``<out>/report.json``), or ``None`` on the ranks other than 0 under torchrun, which train and search with
+    rank 0 (the search's scoring is sharded over the ranks) but write nothing.
 
     Every option and limit is checked, and the output folder locked, before any work: a second job on the same
     ``out`` fails at once naming the first (:func:`graphnas.files.output_lock`).
@@ -82,12 +83,12 @@ def _run(config: JobConfig, device) -> dict | None:
     if trained is not None:  # before any other work: weights of another space fail in seconds
         supernet = Supernet(space).to(device)
         trained.load_into(supernet)
-    main = dist.launched_rank() == 0  # under torchrun rank 0 alone measures, searches and writes
+    main = dist.launched_rank() == 0  # under torchrun rank 0 alone measures and writes; every rank searches
     if needs_latency(config) and main:  # before training: a bad table fails in seconds
         t0 = time.perf_counter()
         latency = latency_model(config, space, not config.quiet)
         timings["latency_table_seconds"] = time.perf_counter() - t0
-    limits = job_limits(config, latency, space) if main else []
+    limits = job_limits(config, latency, space) if main else None
     _write_config(config)
     t0 = time.perf_counter()
     if trained is not None:
@@ -98,10 +99,14 @@ def _run(config: JobConfig, device) -> dict | None:
         weights = result.averaged_state_dict if s.estimator == "weight_averaging" else \
             {k: v.detach().clone() for k, v in supernet.state_dict().items()}
     timings["train_seconds"] = time.perf_counter() - t0
-    if not main:
-        return None
+    if not main and needs_latency(config):  # the table rank 0 measured before training
+        latency = latency_model(config, space, progress=False)
+    if limits is None:
+        limits = job_limits(config, latency, space)
     estimator = job_estimator(config, supernet, weights, data, space, trained.options if trained else None)
     report = search_stage(config, space, data, supernet, estimator, weights, limits, latency, ckpt, timings)
+    if report is None:  # ranks other than 0 under torchrun
+        return None
     timings["total_seconds"] = time.perf_counter() - start
     report = {
         "config": config.to_dict(),

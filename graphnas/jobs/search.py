@@ -14,14 +14,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..cost.limits import METRICS, Limit, bound_value, make_limit
+from ..cost.limits import METRICS, Limit, bound_range, bound_value, make_limit
 from ..errors import GraphnasError
 from ..estimate.score import accuracy, recalibrate_bn
 from ..search import STRATEGIES
-from ..utils import atomic_write_text
+from ..search.history import SearchHistory
+from ..train import distributed as dist
+from ..utils import atomic_write_json, atomic_write_text
 from .config import JobConfig
 
-__all__ = ["check_limits", "latency_model", "job_limits", "example_latency", "search_stage"]
+__all__ = ["check_limits", "latency_model", "job_limits", "example_latency", "strategy_options", "search_stage",
+           "HISTORY"]
+
+#: The search's evaluations under the job's output folder (what ``--resume`` continues).
+HISTORY = "search_history.json"
 
 
 def check_limits(config: JobConfig) -> None:
@@ -29,12 +35,17 @@ def check_limits(config: JobConfig) -> None:
     for metric in METRICS:
         value = getattr(config.search, metric)
         if value is not None:  # None: no limit; 0, "" or "1e309M" are refused, never "no limit"
-            bound_value(metric, value)
+            bound_range(metric, value)
+    s = config.search
+    if s.levels is not None:
+        cost = s.objectives.split(",")[1] if s.strategy == "nsga2" else "madds"
+        _levels(config, cost)
 
 
 def needs_latency(config: JobConfig) -> bool:
     s = config.search
-    return bool(s.latency or s.latency_table or s.lookup)
+    return bool(s.latency or s.latency_table or s.lookup) or (s.strategy == "nsga2" and "latency" in
+                                                              s.objectives.split(","))
 
 
 def latency_model(config: JobConfig, space, progress: bool = True):
@@ -101,6 +112,43 @@ def _lookup_table(config: JobConfig, space, estimator, best, latency, ckpt: Path
                             "command": f"python tools/lookup.py --table {path} --latency {limit}"}}
 
 
+def strategy_options(config: JobConfig, latency=None) -> dict:
+    """The keyword arguments of the job's strategy. The job's schedule is laptop-scale (population 20, 10
+    generations: 200 evaluations, as its training is 30 epochs); ``--population 50 --generations 20`` is SPOS's,
+    ``--population 45 --generations 22`` ST-NAS's (the library functions' defaults)."""
+    s = config.search
+    options = {"budget": s.budget or s.population * s.generations}
+    if s.strategy in ("evolution", "nsga2"):
+        options.update(population=s.population, generations=s.generations)
+    if s.strategy == "random":
+        options.update(population=s.population)
+    if s.strategy == "nsga2":
+        options.update(objectives=s.objectives, latency=latency)
+    return options
+
+
+def _levels(config: JobConfig, cost: str):
+    if config.search.levels is None:
+        return None
+    return [bound_value(cost, v.strip()) for v in config.search.levels.split(",")]
+
+
+def _front_files(config: JobConfig, result, space) -> dict:
+    """``<out>/front.json`` (the front over the objectives and the top-2 picks per cost level) and
+    ``<out>/front.png`` (every evaluated point, the front highlighted)."""
+    from ..search.plot import plot_front
+
+    out = Path(config.out)
+    picks = result.picks(_levels(config, result.objectives[1]))
+    doc = {"space": space.name, "strategy": result.strategy, "objectives": list(result.objectives),
+           "constraints": [repr(c) for c in result.constraints], "evaluations": len(result.history),
+           "front": [r.to_dict() for r in result.front()],
+           "picks": [{**p, "records": [r.to_dict() for r in p["records"]]} for p in picks]}
+    atomic_write_json(out / "front.json", doc)
+    picture = plot_front(result, out / "front.png", title=f"{result.strategy} on {space.name}")
+    return {"json": str(out / "front.json"), "picture": str(picture)}
+
+
 def search_stage(config: JobConfig, space, data, supernet, estimator, weights, limits, latency, ckpt: Path,
                  timings: dict) -> dict:
     """Search, score the best on test data, write its JSON and pictures and the lookup table; the report's
@@ -112,11 +160,18 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
 
     s, out = config.search, Path(config.out)
     t0 = time.perf_counter()
-    options = {"population": s.population} if s.strategy == "evolution" else {}
-    result = STRATEGIES[s.strategy](space, estimator, limits, budget=s.budget, rng=config.seed,
-                                    progress=not config.quiet, **options)
+    history = SearchHistory(estimator, space, out / HISTORY, resume=bool(config.resume),
+                            meta={"supernet": hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16],
+                                  "estimator": s.estimator, "options": s.estimator_options,
+                                  "recal_samples": s.recal_samples})
+    result = STRATEGIES[s.strategy](space, history, limits, rng=config.seed, progress=not config.quiet,
+                                    **strategy_options(config, latency))
     timings["search_seconds"] = time.perf_counter() - t0
+    timings["scores_from_history"] = history.served
+    if not dist.is_main():  # under torchrun every rank searches (scoring is sharded); rank 0 writes
+        return None
     best = result.best
+    front = _front_files(config, result, space)
     supernet.load_state_dict(weights)
     recalibrate_bn(supernet, data.train, best.arch, s.recal_samples)
     test_acc = accuracy(supernet, data.test, best.arch)
@@ -134,6 +189,7 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
                  "params": best.costs["params"],
                  "latency_ms": latency.latency(best.arch) if latency is not None else None},
         "lookup": lookup,
-        "files": {"architecture": str(out / "best_arch.json"), "pictures": pictures, "supernet": str(ckpt),
+        "files": {"architecture": str(out / "best_arch.json"), "pictures": pictures + [front["picture"]],
+                  "front": front["json"], "history": str(out / HISTORY), "supernet": str(ckpt),
                   **({"lookup": lookup["table"], "lookup_picture": lookup["picture"]} if lookup else {})},
     }

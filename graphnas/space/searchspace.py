@@ -409,15 +409,27 @@ class SearchSpace(StructureChecks):
                                                     rng))
         return Architecture(self, choices)
 
-    def crossover(self, a: Architecture, b: Architecture, rng=None) -> Architecture:
-        """Uniform crossover: each choice taken from ``a`` or ``b`` with probability 1/2.
+    def crossover(self, a: Architecture, b: Architecture, rng=None, kind: str = "uniform") -> Architecture:
+        """A child of ``a`` and ``b``.
+
+        ``kind="uniform"`` (SPOS): each choice taken from ``a`` or ``b`` with probability 1/2.
+        ``kind="one_point"`` (ST-NAS): the choices before a uniformly drawn cut from ``a``, the rest from ``b``
+        (the cut falls between two edges, so at least one choice comes from each parent when there are two
+        edges or more).
 
         The incoming edges of a node with an in-degree constraint travel together (all from the parent
         chosen for the node's first incoming edge), so the child is valid.
         """
         self.check(a)
         self.check(b)
-        take_a = as_rng(rng).random(self.num_edges) < 0.5
+        rng = as_rng(rng)
+        if kind == "uniform":
+            take_a = rng.random(self.num_edges) < 0.5
+        elif kind == "one_point":
+            cut = 1 + rng.integers(self.num_edges - 1) if self.num_edges > 1 else 1
+            take_a = np.arange(self.num_edges) < cut
+        else:
+            raise SpaceError(f"unknown crossover kind '{kind}'; choose uniform or one_point")
         for g in self._constrained():
             take_a[list(g.edges)] = take_a[g.edges[0]]
         return Architecture(self, np.where(take_a, a.choices, b.choices))

@@ -42,9 +42,7 @@ import numpy as np
 from ..space.architecture import Architecture
 from .calibration import (Calibration, calibrate, calibrate_p_drop, check_stnas_space, expected_cost, stnas_draw,
                           stnas_tables)
-from ..cost.limits import Limit, make_limit, sample_feasible
-from ..cost.model import FIELDS as _METRICS
-from ..cost.model import arch_cost, cost_table
+from ..cost.limits import Limit, check_satisfiable, make_limit, sample_feasible
 from ..errors import ArchitectureError, ConstraintError, GraphnasError
 from ..space.searchspace import SearchSpace
 
@@ -62,10 +60,6 @@ def _describe(sampler) -> dict:
     if hasattr(sampler, "describe"):
         return sampler.describe()
     return {"kind": "custom", "repr": repr(sampler)}
-
-
-def _millions(x: float) -> str:
-    return f"{x / 1e6:.4g}M"
 
 
 class UniformSampler:
@@ -124,14 +118,6 @@ class STNASSampler:
         return f"STNASSampler(space={self.space.name!r}, p_drop={self.p_drop:g})"
 
 
-def _smallest(space: SearchSpace, metric: str) -> Architecture | None:
-    """The architecture of least ``metric`` (exact; see the module docstring), or None under in-degree constraints."""
-    if space.in_degree:
-        return None
-    m = _METRICS.index(metric)
-    return Architecture(space, [min(range(len(row)), key=lambda c: row[c][m]) for row in cost_table(space).edges])
-
-
 class ConstrainedSampler:
     """Redraw from a base sampler until every limit holds (SPOS's constrained uniform sampling).
 
@@ -158,24 +144,15 @@ class ConstrainedSampler:
         self._check_satisfiable()
 
     def _check_satisfiable(self) -> None:
-        where = f"space '{self.space.name}'" if self.space is not None else "the base sampler"
-        for lim in self.limits:
-            if isinstance(self.base, PoolSampler):
-                value = min(lim.measure(a) for a in self.base.archs)
-                where = f"the pool of {len(self.base.archs)} architectures"
-            elif lim.metric in _METRICS and isinstance(self.space, SearchSpace):
-                arch = _smallest(self.space, lim.metric)
-                if arch is None:
-                    continue
-                value = lim.measure(arch)
-                if value != getattr(arch_cost(arch), lim.metric):
-                    continue  # not the analytic metric (another unit or measure): no proof of a minimum
-            else:
-                continue
-            if value > lim.value:
-                raise ConstraintError(f"limit {lim.metric} <= {lim.value:g} cannot be met in {where}: its smallest "
-                                      f"architecture has {lim.metric} {value:g} ({_millions(value)}); the limit must "
-                                      f"be at least that")
+        if isinstance(self.base, PoolSampler):
+            where = f"the pool of {len(self.base.archs)} architectures"
+            for lim in self.limits:
+                values = [lim.measure(a) for a in self.base.archs]
+                if not any(lim.holds(v) for v in values):
+                    raise ConstraintError(f"limit {lim.describe()} cannot be met in {where}: its architectures have "
+                                          f"{lim.metric} {min(values):g} to {max(values):g}")
+        elif isinstance(self.space, SearchSpace):
+            check_satisfiable(self.space, self.limits)
 
     def __call__(self, rng: np.random.Generator) -> Architecture:
         return sample_feasible(lambda: self.base(rng), self.limits, tries=self.max_tries,

@@ -1,0 +1,223 @@
+#!/usr/bin/env python
+"""Search strategies on NAS-Bench-201 as a zero-cost oracle: random, evolution and NSGA-II (on DEAP), with
+pymoo's NSGA-II as the peer.
+
+Every cell's true CIFAR-10 accuracy (1 - ``metric_valid_error``), latency (``metric_latency``) and FLOPs
+(``metric_flops``) come from ../shared/data (read here, never copied). Two questions:
+
+* **Under a latency limit** (a hard constraint: nothing above it is evaluated), how good is each strategy's
+  best after 100, 300 and 1,000 evaluations? Regret (accuracy points below the true best within the limit)
+  and percentile (share of the cells within the limit truly better; 0% = the true best), mean over seeds.
+* **The whole front**: NSGA-II without limits over (accuracy, latency) and (accuracy, FLOPs, graphnas's
+  ``madds`` objective); the hypervolume
+  of the front of what it evaluated over the true front's (both axes scaled to [0, 1] by the space's range,
+  reference point at the worst accuracy and cost). pymoo's NSGA-II (in ``.venv-pymoo``: integer variables,
+  its default operators for them, duplicates eliminated) runs the same problem at the same evaluation counts.
+
+Schedules: population 20 at 100 evaluations, 30 at 300, 50 at 1,000 (evolution keeps the top fifth as
+parents: SPOS's 10 of 50); NSGA-II at 1,000 uses ST-NAS's 45 x 22 = 990.
+
+    python tools/bench_search.py [--seeds 10] [--limits 12 15 17] [--budgets 100 300 1000] [--no-pymoo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from benchlib import ROOT, update_section
+
+import graphnas
+from graphnas.cost.limits import Limit
+from graphnas.search import evolution, nsga2, random_search
+from graphnas.search.pareto import hypervolume, nondominated
+from graphnas.search.plot import plot_front
+from graphnas.space.encoding import indices_of
+
+DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"
+PYMOO_PYTHON = ROOT / ".venv-pymoo" / "bin" / "python"
+PICTURE = ROOT / "docs" / "img" / "search_nb201.png"
+
+
+def truth(space) -> dict[str, np.ndarray]:
+    """``acc``, ``latency`` (ms) and ``madds`` (the CSV's FLOPs in M: multiply-adds, as graphnas counts them) of
+    every cell, in ``space.index`` order."""
+    with DATA.open() as f:
+        rows = list(csv.DictReader(f))
+    edges = [e.candidates for e in space.edges]
+    choices = np.array([[edges[i].index(row[f"hp_x{i}"]) for i in range(6)] for row in rows])
+    idx = indices_of(space, choices)
+    out = {}
+    for key, column, scale in (("acc", "metric_valid_error", None), ("latency", "metric_latency", 1e3),
+                               ("madds", "metric_flops", 1.0)):
+        values = np.full(space.size, np.nan)
+        raw = np.array([float(r[column]) for r in rows])
+        values[idx] = 1.0 - raw if scale is None else raw * scale
+        assert np.isfinite(values).all(), "every cell needs a row"
+        out[key] = values
+    return out
+
+
+def schedule(budget: int) -> int:
+    return {100: 20, 300: 30}.get(budget, 50)
+
+
+def run_strategy(name: str, space, t, budget: int, seed: int, limit: float | None, cost: str = "latency"):
+    index = space.index
+    score = lambda a: float(t["acc"][index(a)])  # noqa: E731
+    measure = {m: (lambda a, m=m: float(t[m][index(a)])) for m in ("latency", "madds")}
+    limits = [Limit("latency", limit, measure["latency"])] if limit is not None else []
+    pop = schedule(budget)
+    if name == "random":
+        return random_search(space, score, limits, budget=budget, rng=seed, population=pop, progress=False)
+    if name == "evolution":
+        return evolution(space, score, limits, budget=budget, rng=seed, population=pop, parents=max(2, pop // 5),
+                         progress=False)
+    pop = 45 if budget >= 990 else pop
+    return nsga2(space, score, limits, budget=budget, rng=seed, population=pop, objectives=("accuracy", cost),
+                 measures=measure, progress=False)
+
+
+def scaled_hv(score, cost, t, cost_key: str) -> float:
+    """Hypervolume with both axes scaled to [0, 1] over the whole space; reference at the worst of both."""
+    a, c = t["acc"], t[cost_key]
+    s = (np.asarray(score) - a.min()) / (a.max() - a.min())
+    k = (np.asarray(cost) - c.min()) / (c.max() - c.min())
+    return hypervolume(s, k, ref_score=0.0, ref_cost=1.0 + 1e-9)
+
+
+def run_pymoo(t, budgets, seeds, tmp: Path) -> dict:
+    """pymoo's NSGA-II in .venv-pymoo: ``{cost: {budget: [hv, ...]}}``, or ``{"error": ...}``."""
+    x = np.array(list(itertools.product(range(5), repeat=6)))[::97]
+    assert (indices_of(graphnas.get_space("nb201"), x) == x @ 5 ** np.arange(5, -1, -1)).all(), "index order"
+    if not PYMOO_PYTHON.exists():
+        return {"error": f"{PYMOO_PYTHON} is missing: python -m venv .venv-pymoo && .venv-pymoo/bin/pip install pymoo"}
+    np.savez(tmp / "problem.npz", acc=t["acc"], latency=t["latency"], madds=t["madds"])
+    cmd = [str(PYMOO_PYTHON), str(ROOT / "tools" / "bench_search_pymoo.py"), str(tmp / "problem.npz"),
+           "--budgets", *map(str, budgets), "--seeds", str(seeds), "--out", str(tmp / "pymoo.json")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"rc {proc.returncode}"}
+    fronts = json.loads((tmp / "pymoo.json").read_text())
+    out = {"version": fronts.pop("version")}
+    for cost, per_budget in fronts.items():
+        out[cost] = {int(b): [scaled_hv([t["acc"][i] for i in run], [t[cost][i] for i in run], t, cost)
+                              for run in runs] for b, runs in per_budget.items()}
+    return out
+
+
+def fmt(values, unit: str = "", digits: int = 2) -> str:
+    return f"{np.mean(values):.{digits}f}{unit}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--limits", type=float, nargs="+", default=[12.0, 15.0, 17.0])
+    ap.add_argument("--budgets", type=int, nargs="+", default=[100, 300, 1000])
+    ap.add_argument("--no-pymoo", action="store_true")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    if not DATA.is_file():
+        raise SystemExit(f"{DATA} is missing: this benchmark needs the NAS-Bench-201 ground truth in ../shared/data")
+    start = time.perf_counter()
+    space = graphnas.get_space("nb201")
+    t = truth(space)
+    strategies = ("random", "evolution", "nsga2")
+    runs = [(s, b, seed, lim) for lim in args.limits for b in args.budgets for s in strategies
+            for seed in range(args.seeds)]
+    regret = {}
+    for s, b, seed, lim in tqdm(runs, desc="limited searches", unit="search"):
+        best = run_strategy(s, space, t, b, seed, lim).best
+        ok = t["latency"] <= lim
+        got = best.score
+        regret.setdefault((s, b, lim), []).append((100 * (t["acc"][ok].max() - got),
+                                                   100 * float(np.mean(t["acc"][ok] > got))))
+    true_hv, ours, last = {}, {}, {}
+    for cost in ("latency", "madds"):
+        on = nondominated(np.column_stack([t["acc"], t[cost]]))
+        true_hv[cost] = scaled_hv(t["acc"][on], t[cost][on], t, cost)
+        for b in args.budgets:
+            for seed in range(args.seeds):
+                result = run_strategy("nsga2", space, t, b, seed, None, cost)
+                front = result.front()
+                ours.setdefault((cost, b), []).append(
+                    scaled_hv([r.score for r in front], [r.costs[cost] for r in front], t, cost) / true_hv[cost])
+                if seed == 0 and b == max(args.budgets):
+                    last[cost] = (result, (t[cost][on], t["acc"][on]))
+    with tempfile.TemporaryDirectory() as tmp:
+        peer = {"error": "not run (--no-pymoo)"} if args.no_pymoo else run_pymoo(t, args.budgets, args.seeds, Path(tmp))
+    wall = time.perf_counter() - start
+
+    rows = []
+    for lim in args.limits:
+        n = int((t["latency"] <= lim).sum())
+        for b in args.budgets:
+            cells = []
+            for s in strategies:
+                r, p = zip(*regret[(s, b, lim)])
+                cells += [fmt(r), fmt(p, "%")]
+            rows.append(f"| {lim:g} ms | {n:,} | {b:,} | " + " | ".join(cells) + " |")
+    hv_rows = []
+    for cost in ("latency", "madds"):
+        for b in args.budgets:
+            mine = ours[(cost, b)]
+            theirs = (f"{np.mean(np.array(peer[cost][b]) / true_hv[cost]) * 100:.2f}%" if cost in peer else "—")
+            hv_rows.append(f"| accuracy vs {'FLOPs' if cost == 'madds' else cost} | {b:,} | {np.mean(mine) * 100:.2f}% (min {min(mine) * 100:.2f}%) "
+                           f"| {theirs} |")
+    picture = None
+    if not args.no_write:
+        from graphnas.search.result import SearchResult
+
+        res_lat, true_lat = last["latency"]
+        merged = SearchResult("nsga2", res_lat.history, objectives=("accuracy", "latency"))
+        picture = plot_front(merged, PICTURE, title=f"NSGA-II on NAS-Bench-201, {len(merged.history)} evaluations "
+                             f"(seed 0)", true_front={"latency": true_lat})
+    body = "\n".join([
+        "## Search strategies on NAS-Bench-201 (issue 14)",
+        "",
+        f"`python tools/bench_search.py --seeds {args.seeds} --limits {' '.join(f'{v:g}' for v in args.limits)} "
+        f"--budgets {' '.join(map(str, args.budgets))}` — the 15,625 cells as a zero-cost oracle (true CIFAR-10 "
+        f"accuracy, measured latency, FLOPs from ../shared/data). Random, evolution (SPOS: top fifth as parents, "
+        f"half uniform crossover, half mutation at 0.1) and NSGA-II (ST-NAS: crowded tournament, one-point "
+        f"crossover, mutation at 0.1, `deap.tools.selNSGA2`), all on graphnas's DEAP toolbox; populations 20 / 30 / "
+        f"50 at 100 / 300 / 1,000 evaluations (NSGA-II at 1,000: 45 x 22 = 990). {args.seeds} seeds each; "
+        f"mean over seeds. The latency limit is a hard constraint: no cell above it is ever evaluated.",
+        "",
+        "Best architecture found under a latency limit: regret (accuracy points below the true best within the "
+        "limit) and percentile (share of the cells within the limit truly better; 0% = the true best).",
+        "",
+        "| latency limit | cells meeting it | evaluations | random: regret | percentile | evolution: regret | "
+        "percentile | nsga2: regret | percentile |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Hypervolume of the front NSGA-II evaluated (no limits) over the true front's (both axes scaled to [0, 1] "
+        f"over the space; reference point: worst accuracy, largest cost); the peer is pymoo's NSGA-II "
+        f"({'pymoo ' + peer['version'] if 'version' in peer else peer.get('error')}; integer variables, its "
+        f"default operators for them, duplicates eliminated) at the same evaluation counts and seeds.",
+        "",
+        "| objectives | evaluations | graphnas nsga2 (DEAP) | pymoo NSGA-II |",
+        "|---|---|---|---|",
+        *hv_rows,
+        "",
+        *([f"![NSGA-II front on NAS-Bench-201]({picture.relative_to(ROOT)})", ""] if picture else []),
+        f"Wall time: {wall / 60:.1f} min.",
+    ])
+    print(body)
+    if not args.no_write:
+        update_section("search", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
