@@ -7,14 +7,12 @@ Also a script: ``python tests/test_checkpoint.py OUT`` trains the reference run 
 from __future__ import annotations
 
 import copy
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import Subset

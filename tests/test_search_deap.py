@@ -282,3 +282,17 @@ def test_nondominated_matches_brute_force():
             q[0] >= p[0] and (q[1:] <= p[1:]).all() and (q != p).any() for q in pts)}
         assert got == want
     assert list(itertools.islice(nondominated([[1, 1], [1, 1]]), 2)) == [0, 1]
+
+
+def test_hypervolume_is_the_dominated_area():
+    from graphnas.search.pareto import hypervolume
+
+    assert hypervolume([0.9, 0.5], [3.0, 1.0], ref_score=0.0, ref_cost=4.0) == pytest.approx(1.9)
+    rng = np.random.default_rng(1)
+    score, cost = rng.random(15), rng.random(15)
+    # Monte-Carlo-free check on a fine grid: a cell counts when some point dominates its corner
+    xs = (np.arange(400) + 0.5) / 400
+    dominated = (score[None, None, :] >= xs[None, :, None]) & (cost[None, None, :] <= xs[:, None, None])
+    area = dominated.any(axis=2).mean()
+    assert hypervolume(score, cost, 0.0, 1.0) == pytest.approx(area, abs=5e-3)
+    assert hypervolume([0.5], [2.0], 0.0, 1.0) == 0.0  # beyond the reference point: nothing

@@ -23,38 +23,18 @@ true best). The ground truth stays in ../shared/data; tables live in a temporary
 from __future__ import annotations
 
 import argparse
-import csv
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchlib import ROOT, update_section
+from benchlib import mean_and_runs, nb201_truth, update_section
 
 import graphnas
 from graphnas.lookup import LookupTable, label_and_predict
-from graphnas.space.encoding import indices_of
 from graphnas.predictor import predict_space
 from graphnas.estimate.ranking import kendall_tau
-
-DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-
-
-def truth(space) -> tuple[np.ndarray, np.ndarray]:
-    """True accuracy and latency (ms) of every cell, in ``space.index`` order."""
-    with DATA.open() as f:
-        rows = list(csv.DictReader(f))
-    edges = [e.candidates for e in space.edges]
-    choices = np.array([[edges[i].index(row[f"hp_x{i}"]) for i in range(6)] for row in rows])
-    acc = np.full(space.size, np.nan)
-    lat = np.full(space.size, np.nan)
-    idx = indices_of(space, choices)
-    acc[idx] = 1.0 - np.array([float(r["metric_valid_error"]) for r in rows])
-    lat[idx] = 1e3 * np.array([float(r["metric_latency"]) for r in rows])
-    assert np.isfinite(acc).all() and np.isfinite(lat).all(), "every cell needs a row"
-    return acc, lat
 
 
 def answer(acc, lat, table, limit: float) -> tuple[float, float]:
@@ -62,10 +42,6 @@ def answer(acc, lat, table, limit: float) -> tuple[float, float]:
     ok = lat <= limit
     got = acc[table.best(latency=f"{limit}ms").index]
     return 100 * (acc[ok].max() - got), 100 * float(np.mean(acc[ok] > got))
-
-
-def fmt(values, unit: str = "", digits: int = 2) -> str:
-    return f"{np.mean(values):.{digits}f}{unit} ({', '.join(f'{v:.{digits}f}' for v in values)})"
 
 
 def main() -> None:
@@ -76,11 +52,10 @@ def main() -> None:
     ap.add_argument("--features", default="gray", help="GCN node features: gray (default) or onehot")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    if not DATA.is_file():
-        raise SystemExit(f"{DATA} is missing: this benchmark needs the NAS-Bench-201 ground truth in ../shared/data")
     start = time.perf_counter()
     space = graphnas.get_space("nb201")
-    acc, lat = truth(space)
+    t = nb201_truth(space)
+    acc, lat = t["acc"], t["latency"]
     recipe = {"features": args.features, "epochs": 600, "patience": 200}  # predict_space's default recipe
     kinds = ("random", "front", "measured")
     results = {k: {limit: [] for limit in args.limits} for k in kinds}
@@ -114,7 +89,7 @@ def main() -> None:
         cells = []
         for kind in kinds:
             regret, pct = zip(*results[kind][limit])
-            cells += [fmt(regret), fmt(pct, "%")] if kind != "measured" else [fmt(pct, "%")]
+            cells += [mean_and_runs(regret), mean_and_runs(pct, "%")] if kind != "measured" else [mean_and_runs(pct, "%")]
         rows.append(f"| {limit:g} ms | {n:,} | " + " | ".join(cells) + " |")
     mean = {k: np.mean([p for runs in results[k].values() for _, p in runs]) for k in kinds}
     body = "\n".join([
@@ -128,7 +103,7 @@ def main() -> None:
         f"front in 2 rounds; the table ranks measured cells first), and *random, best measured* (the best "
         f"random label within the limit, no predictor). GCN: {args.features} features, `predict_space`'s default "
         f"recipe. Seeds {', '.join(map(str, args.seeds))}; Kendall tau of the predictions over all cells: random "
-        f"{fmt(taus['random'], digits=3)}, front {fmt(taus['front'], digits=3)}. Latency: the benchmark's "
+        f"{mean_and_runs(taus['random'], digits=3)}, front {mean_and_runs(taus['front'], digits=3)}. Latency: the benchmark's "
         f"measured `metric_latency`. "
         f"Regret: accuracy points below the true best within the limit; percentile: share of the cells within "
         f"the limit truly better than the answer (0% = the true best); mean (per seed).",

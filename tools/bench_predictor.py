@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import csv
 import json
 import statistics
 import subprocess
@@ -36,27 +35,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchlib import ROOT, reset_peak_rss, rss_mb, update_section
+from benchlib import nb201_truth, reset_peak_rss, rss_mb, update_section
 
 import graphnas
-from graphnas.space.encoding import indices_of
 from graphnas.predictor import GCNPredictor, HammingGraph, fit_predictor, gray_features, predict_space
 from graphnas.estimate.ranking import kendall_tau, plot_ranking
-from spaces.nb201 import EDGES, OPS
 
-DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"
 PUBLISHED = "neural predictor ~0.63, best transformer predictor ~0.76, with 781 labels"
-
-
-def nb201_truth(space) -> np.ndarray:
-    with DATA.open() as f:
-        rows = list(csv.DictReader(f))
-    op = {name: i for i, name in enumerate(OPS)}
-    choices = np.array([[op[row[f"hp_x{i}"]] for i in range(len(EDGES))] for row in rows])
-    truth = np.full(space.size, np.nan)
-    truth[indices_of(space, choices)] = 1.0 - np.array([float(row["metric_valid_error"]) for row in rows])
-    assert np.isfinite(truth).all(), "every cell must have a row"
-    return truth
 
 
 def recipe(args) -> dict:
@@ -301,11 +286,9 @@ def main() -> None:
     if args.scale_child is not None:
         print(json.dumps(scale_child(args.scale_child, args.hidden[0], args.batch)))
         return
-    if not DATA.exists():
-        sys.exit(f"bench_predictor: NAS-Bench-201 ground truth not found at {DATA}")
     start = time.perf_counter()
     space = graphnas.get_space("nb201")
-    truth = nb201_truth(space)
+    truth = nb201_truth(space)["acc"]
     runs, plot = accuracy(space, truth, args)
     epochs = nb201_epochs(space, truth, args)
     print(json.dumps(epochs), flush=True)

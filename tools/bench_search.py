@@ -15,7 +15,7 @@ Every cell's true CIFAR-10 accuracy (1 - ``metric_valid_error``), latency (``met
   its default operators for them, duplicates eliminated) runs the same problem at the same evaluation counts.
 
 Schedules: population 20 at 100 evaluations, 30 at 300, 50 at 1,000 (evolution keeps the top fifth as
-parents: SPOS's 10 of 50); NSGA-II at 1,000 uses ST-NAS's 45 x 22 = 990.
+parents: SPOS's 10 of 50); NSGA-II at 1,000 uses ST-NAS's population of 45.
 
     python tools/bench_search.py [--seeds 10] [--limits 12 15 17] [--budgets 100 300 1000] [--no-pymoo]
 """
@@ -23,7 +23,6 @@ parents: SPOS's 10 of 50); NSGA-II at 1,000 uses ST-NAS's 45 x 22 = 990.
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import json
 import subprocess
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchlib import ROOT, update_section
+from benchlib import ROOT, nb201_truth, update_section
 
 import graphnas
 from graphnas.cost.limits import Limit
@@ -44,28 +43,8 @@ from graphnas.search.pareto import hypervolume, nondominated
 from graphnas.search.plot import plot_front
 from graphnas.space.encoding import indices_of
 
-DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"
 PYMOO_PYTHON = ROOT / ".venv-pymoo" / "bin" / "python"
 PICTURE = ROOT / "docs" / "img" / "search_nb201.png"
-
-
-def truth(space) -> dict[str, np.ndarray]:
-    """``acc``, ``latency`` (ms) and ``madds`` (the CSV's FLOPs in M: multiply-adds, as graphnas counts them) of
-    every cell, in ``space.index`` order."""
-    with DATA.open() as f:
-        rows = list(csv.DictReader(f))
-    edges = [e.candidates for e in space.edges]
-    choices = np.array([[edges[i].index(row[f"hp_x{i}"]) for i in range(6)] for row in rows])
-    idx = indices_of(space, choices)
-    out = {}
-    for key, column, scale in (("acc", "metric_valid_error", None), ("latency", "metric_latency", 1e3),
-                               ("madds", "metric_flops", 1.0)):
-        values = np.full(space.size, np.nan)
-        raw = np.array([float(r[column]) for r in rows])
-        values[idx] = 1.0 - raw if scale is None else raw * scale
-        assert np.isfinite(values).all(), "every cell needs a row"
-        out[key] = values
-    return out
 
 
 def schedule(budget: int) -> int:
@@ -116,8 +95,8 @@ def run_pymoo(t, budgets, seeds, tmp: Path) -> dict:
     return out
 
 
-def fmt(values, unit: str = "", digits: int = 2) -> str:
-    return f"{np.mean(values):.{digits}f}{unit}"
+def fmt(values, unit: str = "") -> str:
+    return f"{np.mean(values):.2f}{unit}"
 
 
 def main() -> None:
@@ -128,11 +107,9 @@ def main() -> None:
     ap.add_argument("--no-pymoo", action="store_true")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    if not DATA.is_file():
-        raise SystemExit(f"{DATA} is missing: this benchmark needs the NAS-Bench-201 ground truth in ../shared/data")
     start = time.perf_counter()
     space = graphnas.get_space("nb201")
-    t = truth(space)
+    t = nb201_truth(space)
     strategies = ("random", "evolution", "nsga2")
     runs = [(s, b, seed, lim) for lim in args.limits for b in args.budgets for s in strategies
             for seed in range(args.seeds)]
@@ -182,7 +159,7 @@ def main() -> None:
         res_lat, true_lat = last["latency"]
         merged = SearchResult("nsga2", res_lat.history, objectives=("accuracy", "latency"))
         picture = plot_front(merged, PICTURE, title=f"NSGA-II on NAS-Bench-201, {len(merged.history)} evaluations "
-                             f"(seed 0)", true_front={"latency": true_lat})
+                             f"(seed 0)", true_front={"latency": true_lat}, ylabel="accuracy (true)")
     body = "\n".join([
         "## Search strategies on NAS-Bench-201 (issue 14)",
         "",
@@ -191,7 +168,7 @@ def main() -> None:
         f"accuracy, measured latency, FLOPs from ../shared/data). Random, evolution (SPOS: top fifth as parents, "
         f"half uniform crossover, half mutation at 0.1) and NSGA-II (ST-NAS: crowded tournament, one-point "
         f"crossover, mutation at 0.1, `deap.tools.selNSGA2`), all on graphnas's DEAP toolbox; populations 20 / 30 / "
-        f"50 at 100 / 300 / 1,000 evaluations (NSGA-II at 1,000: 45 x 22 = 990). {args.seeds} seeds each; "
+        f"50 at 100 / 300 / 1,000 evaluations (NSGA-II at 1,000: ST-NAS's 45). {args.seeds} seeds each; "
         f"mean over seeds. The latency limit is a hard constraint: no cell above it is ever evaluated.",
         "",
         "Best architecture found under a latency limit: regret (accuracy points below the true best within the "

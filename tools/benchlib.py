@@ -66,3 +66,42 @@ def update_section(name: str, body: str, path: Path = BENCHMARKS, header: str = 
 
 def median(values) -> float:
     return statistics.median(values)
+
+
+#: The NAS-Bench-201 ground truth every NB201 benchmark reads (never copied into the repository).
+NB201_DATA = ROOT.parent / "shared" / "data" / "nasbench201_cifar10.csv"
+
+
+def nb201_truth(space) -> dict:
+    """Every NAS-Bench-201 cell's ``acc`` (1 - ``metric_valid_error``), ``latency`` (``metric_latency``, in ms) and
+    ``madds`` (``metric_flops``, in millions: multiply-adds, as graphnas counts them), as arrays in
+    ``space.index`` order. Exits with one line when the data is missing."""
+    import csv
+
+    import numpy as np
+
+    from graphnas.space.encoding import indices_of
+
+    if not NB201_DATA.is_file():
+        raise SystemExit(f"{NB201_DATA} is missing: this benchmark needs the NAS-Bench-201 ground truth in "
+                         f"../shared/data")
+    with NB201_DATA.open() as f:
+        rows = list(csv.DictReader(f))
+    edges = [e.candidates for e in space.edges]
+    idx = indices_of(space, np.array([[edges[i].index(row[f"hp_x{i}"]) for i in range(6)] for row in rows]))
+    out = {}
+    for key, column, convert in (("acc", "metric_valid_error", lambda v: 1.0 - v),
+                                 ("latency", "metric_latency", lambda v: 1e3 * v),
+                                 ("madds", "metric_flops", lambda v: v)):
+        values = np.full(space.size, np.nan)
+        values[idx] = convert(np.array([float(r[column]) for r in rows]))
+        assert np.isfinite(values).all(), "every cell needs a row"
+        out[key] = values
+    return out
+
+
+def mean_and_runs(values, unit: str = "", digits: int = 2) -> str:
+    """``"0.75 (0.74, 0.76)"``: the mean, then every value."""
+    import numpy as np
+
+    return f"{np.mean(values):.{digits}f}{unit} ({', '.join(f'{v:.{digits}f}' for v in values)})"

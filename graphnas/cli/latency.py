@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from ..checks import INT64_MAX, float_arg, int_arg

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..digest import content_digest
-from ..checks import shown
 from ..errors import LookupTableError
 from .. import sqlite_file
 from ..sqlite_file import Field

@@ -22,7 +22,7 @@ _AXES = {"madds": ("MAdds (M)", 1e-6), "params": ("parameters (M)", 1e-6), "bito
 
 
 def plot_front(result: "SearchResult", path: str | Path, title: str | None = None,
-               true_front: Mapping[str, Sequence] | None = None) -> Path:
+               true_front: Mapping[str, Sequence] | None = None, ylabel: str = "accuracy (estimated)") -> Path:
     """Draw ``result``: one panel per cost objective, accuracy against that cost. Every evaluation is a grey dot
     (coloured by when it was evaluated), the non-dominated set over *all* objectives is ringed, and the
     accuracy-cost front of each panel is a red step line.
@@ -33,6 +33,7 @@ def plot_front(result: "SearchResult", path: str | Path, title: str | None = Non
         title (str, optional): the figure's title.
         true_front (dict, optional): ``cost -> (costs, accuracies)`` of the true front (a benchmark's oracle),
             drawn as a black dashed line in that cost's panel.
+        ylabel (str): the accuracy axis's label (default: ``"accuracy (estimated)"``).
     """
     fmt = plot_format(path, "a search front", GraphnasError)
     if not result.history:
@@ -57,7 +58,7 @@ def plot_front(result: "SearchResult", path: str | Path, title: str | None = Non
             order = np.argsort(tx)
             ax.step(tx[order] * unit, ty[order], where="post", color="black", ls="--", lw=1, label="true front")
         ax.set_xlabel(label)
-        ax.set_ylabel("accuracy (estimated)")
+        ax.set_ylabel(ylabel)
     fig.suptitle(title or f"{result.strategy}: {len(result.history)} evaluations", fontsize=10)
     for ax in axes[1:]:
         ax.legend(loc="lower right", fontsize=8)

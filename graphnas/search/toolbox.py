@@ -27,9 +27,8 @@ All randomness comes from one numpy Generator, so a search is a function of its 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import numpy as np
 from deap import base, creator, tools
 
 from ..cost.limits import METRICS, check_satisfiable, metric_measure
@@ -37,6 +36,9 @@ from ..checks import check_int
 from ..errors import ConstraintError, GraphnasError
 from ..utils import as_rng
 from .result import Record, make_record
+
+if TYPE_CHECKING:
+    from ..space.architecture import Architecture
 
 __all__ = ["make_classes", "make_toolbox", "Evaluations", "Feasible", "objective_measures", "OBJECTIVES",
            "parse_objectives", "crowded_tournament", "fill", "search_budget"]
@@ -174,7 +176,7 @@ class Feasible:
         self.found = self.found or total == 0.0
         return total
 
-    def __call__(self, propose: Callable, exclude=()) -> "Architecture | None":  # noqa: F821
+    def __call__(self, propose: Callable, exclude=()) -> "Architecture | None":
         """A feasible architecture not in ``exclude`` (hashes) from ``propose()``, repaired if need be; ``None``
         when every feasible candidate found was excluded (the search has used up what it can reach).
 
