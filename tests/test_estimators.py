@@ -362,7 +362,8 @@ def test_estimator_for_steps_at_the_final_learning_rate(tiny, data, monkeypatch)
         estimator_for("weight_averaging", sn, splits, config)
     flat = TrainConfig(lr=0.1, final_lr_ratio=0.0)
     for name, rate in (("parameter_expectation", "alpha"), ("fine_tune", "lr")):
-        with pytest.raises(EstimatorError, match=f"= 0: train with final_lr_ratio > 0, or pass {rate}="):
+        with pytest.raises(EstimatorError,
+                           match=rf"= 0: train with final_lr_ratio > 0 \(--final-lr-ratio 0.05\), or pass {rate}="):
             estimator_for(name, sn, splits, flat, sampler)
     assert estimator_for("fine_tune", sn, splits, flat, lr=0.01).config.lr == 0.01
     with pytest.raises(EstimatorError, match="choose one of"):

@@ -266,6 +266,19 @@ def test_bad_ops_and_strategy(tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_sgld_without_a_step_is_refused_before_training(tmp_path):
+    """SGLD steps at training's final rate; with cosine to 0 and no alpha the job fails in a second, not after
+    training (the message names both fixes)."""
+    with pytest.raises(GraphnasError, match=r"final_lr_ratio > 0 \(--final-lr-ratio 0.05\).*--estimator-option "
+                                            r"alpha=0.005") as info:
+        run(config(tmp_path / "s", estimator="score_expectation"))
+    assert "\n" not in str(info.value) and not (tmp_path / "s" / "checkpoint.pt").exists()
+    ok = config(tmp_path / "t", estimator="score_expectation", estimator_options={"alpha": 0.001, "num_samples": 1})
+    from graphnas.estimate.estimators import check_step
+
+    assert check_step("score_expectation", ok.train_config(), ok.search.estimator_options) == "alpha"
+
+
 def test_restrict_ops_keeps_only_given_ops():
     space = subspace()
     for e in space.edges:

@@ -38,7 +38,7 @@ from .score import Estimator, EvalData, SupernetEvaluator, _check_state, _load, 
 from .sgld import NOISE, sgld_samples
 from ..train.loop import TrainConfig, train
 
-__all__ = ["ESTIMATORS", "make_estimator", "estimator_for", "Estimator", "SupernetEvaluator", "FineTune",
+__all__ = ["ESTIMATORS", "make_estimator", "estimator_for", "check_step", "Estimator", "SupernetEvaluator", "FineTune",
            "EvalData", "as_eval_data", "sgld_samples", "NOISE", "WeightAverager", "running_average"]
 
 #: Estimator names -> one-line help (for a command line's ``choices`` and help).
@@ -207,6 +207,22 @@ def make_estimator(name: str, supernet, weights, data, **options) -> Estimator:
                              weights=weights, name=name, **common)
 
 
+def check_step(name: str, train_config: TrainConfig, options: Mapping) -> str | None:
+    """The option that sets estimator ``name``'s step (``alpha`` for SGLD, ``lr`` for fine-tuning) when it
+    defaults to the final learning rate of ``train_config``, else ``None``; one line when that rate is 0 and
+    ``options`` give no step (a job checks this before training, not after)."""
+    _check_name(name)
+    rate = {"score_expectation": "alpha", "parameter_expectation": "alpha", "fine_tune": "lr"}.get(name)
+    if rate is None or "samples" in options:
+        return None
+    if rate not in options and train_config.lr * train_config.final_lr_ratio <= 0:
+        raise EstimatorError(f"{name} steps at the final learning rate of supernet training, lr * final_lr_ratio "
+                             f"= {train_config.lr:g} * {train_config.final_lr_ratio:g} = 0: train with "
+                             f"final_lr_ratio > 0 (--final-lr-ratio 0.05), or pass {rate}=<a small positive step> "
+                             f"(--estimator-option {rate}=0.005)")
+    return rate
+
+
 def estimator_for(name: str, supernet, data, train_config: TrainConfig, sampler=None, recal_samples: int = 512,
                   seed: int = 0, *, weights=None, averaged=None, **options) -> Estimator:
     """The estimator ``name`` built from what a search job has, with the defaults the methods prescribe.
@@ -230,15 +246,10 @@ def estimator_for(name: str, supernet, data, train_config: TrainConfig, sampler=
     Returns:
         Estimator: as :func:`make_estimator`.
     """
-    _check_name(name)
+    rate = check_step(name, train_config, options)
     final_lr = train_config.lr * train_config.final_lr_ratio
-    rate = {"score_expectation": "alpha", "parameter_expectation": "alpha", "fine_tune": "lr"}.get(name)
     built = dict(recal_samples=recal_samples, seed=seed)
-    if rate is not None and "samples" not in options:
-        if rate not in options and final_lr <= 0:
-            raise EstimatorError(f"{name} steps at the final learning rate of supernet training, lr * final_lr_ratio "
-                                 f"= {train_config.lr:g} * {train_config.final_lr_ratio:g} = 0: train with "
-                                 f"final_lr_ratio > 0, or pass {rate}=<a small positive step>")
+    if rate is not None:
         built.update({rate: final_lr, "batch_size": train_config.batch_size})
         if rate == "alpha":
             built.update(sampler=sampler, weight_decay=train_config.weight_decay)

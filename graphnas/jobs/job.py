@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..estimate.estimators import check_step
 from ..train import distributed as dist
 from ..train.checkpoint import read_trained
 from ..files import output_lock
@@ -70,6 +71,8 @@ def run(config: JobConfig) -> dict | None:
     """
     config = resolve(config)
     check_limits(config)
+    if not config.search.checkpoint:  # SGLD or fine-tuning without a step: refused before training, not after
+        check_step(config.search.estimator, config.train_config(), config.search.estimator_options)
     device = pick_device(config.training.device)
     return _locked(config, "output folder", lambda: _run(config, device))
 

@@ -12,4 +12,5 @@ from .result import Record, SearchResult, pareto_front
 
 STRATEGIES = {"evolution": evolution, "nsga2": nsga2, "random": random_search, "gcn": gcn_search}
 
-__all__ = ["evolution", "nsga2", "random_search", "gcn_search", "Record", "SearchResult", "pareto_front", "sample_feasible", "STRATEGIES"]
+__all__ = ["evolution", "nsga2", "random_search", "gcn_search", "Record", "SearchResult", "pareto_front",
+           "sample_feasible", "STRATEGIES"]
