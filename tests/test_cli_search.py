@@ -70,6 +70,7 @@ def test_nsga2_search_writes_its_front_and_resumes_from_its_history(trained, tmp
     front = json.loads((out / "front.json").read_text())
     assert front["objectives"] == ["accuracy", "madds", "params"] and first["search"]["evaluations"] == 4  # the whole space
     assert [p["level"] for p in front["picks"]] == [1e5, 1e9] and all(len(p["records"]) <= 2 for p in front["picks"])
+    assert first["search"]["picks"] == front["picks"]  # the report's picks are at the job's levels
     assert (out / "front.png").read_bytes()[:4] == b"\x89PNG" and first["timings"]["scores_from_history"] == 0
     history = json.loads((out / "search_history.json").read_text())
     assert len(history["records"]) == 4 and history["meta"]["estimator"] == "single_checkpoint"

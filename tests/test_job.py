@@ -266,19 +266,6 @@ def test_bad_ops_and_strategy(tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_sgld_without_a_step_is_refused_before_training(tmp_path):
-    """SGLD steps at training's final rate; with cosine to 0 and no alpha the job fails in a second, not after
-    training (the message names both fixes)."""
-    with pytest.raises(GraphnasError, match=r"final_lr_ratio > 0 \(--final-lr-ratio 0.05\).*--estimator-option "
-                                            r"alpha=0.005") as info:
-        run(config(tmp_path / "s", estimator="score_expectation"))
-    assert "\n" not in str(info.value) and not (tmp_path / "s" / "checkpoint.pt").exists()
-    ok = config(tmp_path / "t", estimator="score_expectation", estimator_options={"alpha": 0.001, "num_samples": 1})
-    from graphnas.estimate.estimators import check_step
-
-    assert check_step("score_expectation", ok.train_config(), ok.search.estimator_options) == "alpha"
-
-
 def test_restrict_ops_keeps_only_given_ops():
     space = subspace()
     for e in space.edges:
@@ -372,9 +359,16 @@ def test_run_searches_with_any_estimator(tmp_path, estimator, options):
 
 
 def test_an_estimator_that_needs_a_step_says_so_in_one_line(tmp_path):
-    """SGLD steps at training's final learning rate; with final_lr_ratio 0 the job names the fix."""
-    with pytest.raises(GraphnasError, match="final_lr_ratio > 0, or pass alpha="):
+    """SGLD steps at training's final learning rate; with final_lr_ratio 0 and no alpha the job names both fixes,
+    before training (not after it)."""
+    with pytest.raises(GraphnasError, match=r"final_lr_ratio > 0 \(--final-lr-ratio 0.05\), or pass alpha=.*"
+                                            r"--estimator-option alpha=0.005") as info:
         run(config(tmp_path / "o", budget=2, strategy="random", estimator="score_expectation"))
+    assert "\n" not in str(info.value) and not (tmp_path / "o" / "checkpoint.pt").exists()
+    from graphnas.estimate.estimators import check_step
+
+    ok = config(tmp_path / "t", estimator="score_expectation", estimator_options={"alpha": 0.001})
+    assert check_step("score_expectation", ok.train_config(), ok.search.estimator_options) == "alpha"
 
 
 def test_every_limit_metric_is_a_job_option():

@@ -146,7 +146,7 @@ def _front_files(config: JobConfig, result, space) -> dict:
            "picks": [{**p, "records": [r.to_dict() for r in p["records"]]} for p in picks]}
     atomic_write_json(out / "front.json", doc)
     picture = plot_front(result, out / "front.png", title=f"{result.strategy} on {space.name}")
-    return {"json": str(out / "front.json"), "picture": str(picture)}
+    return {"json": str(out / "front.json"), "picture": str(picture), "picks": doc["picks"]}
 
 
 def search_stage(config: JobConfig, space, data, supernet, estimator, weights, limits, latency, ckpt: Path,
@@ -183,7 +183,7 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
         lookup = _lookup_table(config, space, estimator, best.arch, latency, ckpt)
         timings["lookup_seconds"] = time.perf_counter() - t0
     return {
-        "search": {k: v for k, v in result.to_dict().items() if k != "history"},
+        "search": {**{k: v for k, v in result.to_dict().items() if k != "history"}, "picks": front["picks"]},
         "best": {"hash": best.arch.hash, "ops": list(best.arch.ops), "choices": list(best.arch.choices),
                  "val_accuracy": best.score, "test_accuracy": test_acc, "madds": best.costs["madds"],
                  "params": best.costs["params"],
