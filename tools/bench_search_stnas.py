@@ -103,6 +103,12 @@ def main() -> None:
     if not args.no_write:
         shutil.copyfile(out / "front.png", PICTURE)
     gt_sorted = sorted(gt_acc.values())
+    served = report["timings"].get("scores_from_history", 0)
+    timing = (f"Job wall time {job_seconds / 60:.1f} min (training {report['timings']['train_seconds'] / 60:.1f}, "
+              f"search {report['timings']['search_seconds'] / 60:.1f})")
+    if served:  # a resumed invocation: its times are not the run's
+        timing = (f"This invocation resumed a finished run ({timing.lower()}: {served} scores read back from the "
+                  f"search history, the SGLD samples drawn again); see the run's train_log.json for its training")
     body = "\n".join([
         "## A real NSGA-II search on the ST-NAS space (issue 14)",
         "",
@@ -113,9 +119,7 @@ def main() -> None:
         f"median), {args.epochs} epochs at batch {args.batch_size}; SGLD score expectation ({args.sgld_samples} "
         f"samples at alpha {args.alpha:g}, tempered noise) scores paths; NSGA-II over accuracy and MAdds, "
         f"population {args.population} x "
-        f"{args.generations} generations = {report['search']['evaluations']} evaluations. Job wall time "
-        f"{job_seconds / 60:.1f} min (training {report['timings']['train_seconds'] / 60:.1f}, search "
-        f"{report['timings']['search_seconds'] / 60:.1f}). ST-NAS's top-2 picks at the ground truth's median and "
+        f"{args.generations} generations = {report['search']['evaluations']} evaluations. {timing}. ST-NAS's top-2 picks at the ground truth's median and "
         f"75th-percentile MAdds were then trained from scratch with the ground truth's recipe "
         f"({recipe['epochs']} epochs, batch {recipe['batch_size']}, lr {recipe['lr']}; seeds "
         f"{', '.join(map(str, args.standalone_seeds))}; {standalone_seconds / 60:.1f} min) and placed among the "
