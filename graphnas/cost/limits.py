@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ..space.architecture import Architecture
 
 __all__ = ["METRICS", "bound_value", "bound_range", "metric_measure", "parse_latency", "parse_count", "format_limit",
-           "describe_limits", "Limit", "make_limit", "sample_feasible", "smallest_arch", "largest_arch",
+           "describe_limits", "Limit", "make_limit", "sample_feasible", "describe_seen", "smallest_arch", "largest_arch",
            "check_satisfiable"]
 
 #: Metrics a :class:`Limit` can bound, with their names in messages.
@@ -57,8 +57,9 @@ _UNITS = {
 }
 
 
-def _bound(kind: str, name: str, value) -> float:
-    """The bound ``value`` gives for a metric of ``kind`` (``'latency'`` or ``'count'``), named ``name`` in messages."""
+def _bound(kind: str, name: str, value, up: bool = False) -> float:
+    """The bound ``value`` gives for a metric of ``kind`` (``'latency'`` or ``'count'``), named ``name`` in messages;
+    ``up``: a count that is not whole is rounded up (a lower bound), not down."""
     pattern, units, example, examples, with_unit = _UNITS[kind]
     if isinstance(value, str):
         m = pattern.fullmatch(value)
@@ -92,11 +93,12 @@ def _bound(kind: str, name: str, value) -> float:
     if kind == "latency":
         return number
     nearest = round(number)
-    count = nearest if exact is None and abs(number - nearest) <= 1e-9 * number else math.floor(exact or number)
+    snapped = exact is None and abs(number - nearest) <= 1e-9 * number
+    count = nearest if snapped else math.floor(exact or number)
     if count < 1:
         raise ConstraintError(f"{name} limit {shown} is below 1; counts are whole numbers, so no architecture "
                               f"meets it; give a limit >= 1, e.g. {example}")
-    return float(count)
+    return float(count if snapped or not up else math.ceil(exact or number))
 
 
 def bound_value(metric: str, value) -> float:
@@ -132,13 +134,7 @@ def bound_range(metric: str, value) -> tuple[float | None, float]:
     else:
         return None, bound_value(metric, value)
     upper = bound_value(metric, high)
-    lower = bound_value(metric, low)
-    if metric != "latency" and isinstance(low, str):
-        m = _UNITS["count"][0].fullmatch(low)
-        exact = Decimal(m.group(1)) * _UNITS["count"][1][m.group(2)]
-        lower = float(math.ceil(exact))
-    elif metric != "latency" and not float(low).is_integer():
-        lower = float(math.ceil(float(low)))
+    lower = _bound("latency" if metric == "latency" else "count", METRICS[metric], low, up=True)
     if lower > upper:
         raise ConstraintError(f"{METRICS[metric]} range '{low}:{high}' is empty (its lower bound is above its upper "
                               f"bound); write LOW:HIGH with LOW <= HIGH")
@@ -177,15 +173,8 @@ def format_limit(metric: str, value: float) -> str:
 
 
 def describe_limits(limits: dict) -> str:
-    """``{metric: bound}`` as one phrase: ``"MAdds <= 330M and latency <= 17ms"``; a ``(low, high)`` bound is
-    a range (``"200M <= MAdds <= 330M"``)."""
-    def one(m, v):
-        if isinstance(v, tuple):
-            low, high = v
-            return (f"{format_limit(m, low)} <= " if low is not None else "") + f"{METRICS[m]} <= {format_limit(m, high)}"
-        return f"{METRICS[m]} <= {format_limit(m, v)}"
-
-    return " and ".join(one(m, v) for m, v in limits.items())
+    """``{metric: bound}`` as one phrase: ``"MAdds <= 330M and latency <= 17ms"``."""
+    return " and ".join(f"{METRICS[m]} <= {format_limit(m, v)}" for m, v in limits.items())
 
 
 def _custom_bound(metric: str, value) -> float:
@@ -251,13 +240,14 @@ class Limit:
         return f"Limit({self.describe()})"
 
 
-def metric_measure(metric: str, latency=None) -> Callable:
-    """``measure(arch)`` of a metric by graphnas's own models: the analytic cost, or ``latency``'s prediction."""
+def metric_measure(metric: str, latency=None, what: str = "latency") -> Callable:
+    """``measure(arch)`` of a metric by graphnas's own models: the analytic cost, or ``latency``'s prediction
+    (``what`` needs it, says the error when there is none)."""
     if metric not in METRICS:
         raise ConstraintError(f"unknown metric '{metric}'; choose one of {', '.join(METRICS)}")
     if metric == "latency":
         if latency is None:
-            raise ConstraintError("latency needs a latency table for this device; build one with "
+            raise ConstraintError(f"{what} needs a latency table for this device; build one with "
                                   "`graphnas latency build SPACE --out FILE` and pass it")
         return latency.latency
 
@@ -277,10 +267,7 @@ def make_limit(metric: str, value, latency=None) -> Limit:
         latency (LatencyModel, optional): predicts latency; required for ``'latency'``.
     """
     lower, upper = bound_range(metric, value)  # unknown metric, no unit, NaN, infinite, negative: one line
-    if metric == "latency" and latency is None:
-        raise ConstraintError("a latency limit needs a latency table for this device; build one with "
-                              "`graphnas latency build SPACE --out FILE` and pass it")
-    return Limit(metric, upper, metric_measure(metric, latency), lower)
+    return Limit(metric, upper, metric_measure(metric, latency, "a latency limit"), lower)
 
 
 def sample_feasible(propose: Callable[[], "Architecture"], constraints: Sequence, tries: int = 1000,
@@ -318,10 +305,12 @@ def sample_feasible(propose: Callable[[], "Architecture"], constraints: Sequence
             any_feasible = True
     if any_feasible:
         return None
-    raise ConstraintError(f"no architecture met {_seen(constraints, lowest, highest)} in {tries} tries; {fix}")
+    raise ConstraintError(f"no architecture met {describe_seen(constraints, lowest, highest)} in {tries} tries; {fix}")
 
 
-def _seen(constraints, lowest: dict, highest: dict) -> str:
+def describe_seen(constraints: Sequence[Limit], lowest: dict, highest: dict) -> str:
+    """Each limit with the values a search saw (``metric -> smallest`` and ``-> largest``), for the error when
+    nothing met them all."""
     def one(c):
         if c.lower is None:
             return f"{c.metric} <= {c.value:g} (smallest seen {lowest[c.metric]:g})"

@@ -19,6 +19,7 @@ from ..errors import GraphnasError
 from ..estimate.score import accuracy, recalibrate_bn
 from ..search import STRATEGIES
 from ..search.history import SearchHistory
+from ..search.toolbox import parse_objectives
 from ..train import distributed as dist
 from ..utils import atomic_write_json, atomic_write_text
 from .config import JobConfig
@@ -38,14 +39,18 @@ def check_limits(config: JobConfig) -> None:
             bound_range(metric, value)
     s = config.search
     if s.levels is not None:
-        cost = s.objectives.split(",")[1] if s.strategy == "nsga2" else "madds"
-        _levels(config, cost)
+        _levels(config, _objectives(config)[1])
 
 
 def needs_latency(config: JobConfig) -> bool:
     s = config.search
-    return bool(s.latency or s.latency_table or s.lookup) or (s.strategy == "nsga2" and "latency" in
-                                                              s.objectives.split(","))
+    return bool(s.latency or s.latency_table or s.lookup) or "latency" in _objectives(config)
+
+
+def _objectives(config: JobConfig) -> tuple[str, ...]:
+    """What the job's search trades off: ``--objectives`` for nsga2; accuracy and MAdds (the front every result
+    reports) for the other strategies."""
+    return parse_objectives(config.search.objectives) if config.search.strategy == "nsga2" else ("accuracy", "madds")
 
 
 def latency_model(config: JobConfig, space, progress: bool = True):

@@ -24,11 +24,18 @@ from ..files import regular_file
 from ..train import distributed as dist
 from ..utils import atomic_write_json
 
-__all__ = ["SearchHistory", "HISTORY_FORMAT"]
+__all__ = ["SearchHistory", "HISTORY_FORMAT", "score_all"]
 
 HISTORY_FORMAT = "graphnas-search-history"
 _VERSION = 1
 _MAX_BYTES = 1 << 30
+
+
+def score_all(evaluate: Callable, archs: list) -> list[float]:
+    """The scores of ``archs`` in one batch: ``evaluate.score_many`` when the scorer has it (an estimator, a
+    :class:`SearchHistory`), else ``evaluate`` on each."""
+    many = getattr(evaluate, "score_many", None)
+    return [float(s) for s in (many(archs) if many is not None else [evaluate(a) for a in archs])]
 
 
 class SearchHistory:
@@ -64,9 +71,7 @@ class SearchHistory:
         todo = list({a.hash: a for a in archs if a.hash not in self.scores}.values())
         self.served += sum(1 for a in archs if a.hash in self.scores)
         if todo:
-            many = getattr(self.evaluate, "score_many", None)
-            new = many(todo) if many is not None else [self.evaluate(a) for a in todo]
-            for arch, score in zip(todo, new, strict=True):
+            for arch, score in zip(todo, score_all(self.evaluate, todo), strict=True):
                 self.scores[arch.hash] = float(score)
                 self.records.append([arch.hash, [int(c) for c in arch.choices], float(score)])
             self._write()

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from deap import base, creator, tools
 
-from ..cost.limits import METRICS, check_satisfiable, metric_measure
+from ..cost.limits import METRICS, check_satisfiable, describe_seen, metric_measure
 from ..checks import check_int
 from ..errors import ConstraintError, GraphnasError
 from ..utils import as_rng
+from .history import score_all
 from .result import Record, make_record
 
 if TYPE_CHECKING:
@@ -122,17 +123,13 @@ class Evaluations:
     def left(self) -> int:
         return math.inf if self.budget is None else self.budget - len(self.records)
 
-    def scores(self, archs: list) -> list[float]:
-        many = getattr(self.evaluate, "score_many", None)
-        return [float(s) for s in (many(archs) if many is not None else [self.evaluate(a) for a in archs])]
-
     def add(self, archs: Sequence) -> list[Record]:
         """Evaluate the architectures not evaluated yet (one batch), record them; the records of ``archs``."""
         todo = list({a.hash: a for a in archs if a.hash not in self.records}.values())
         if len(todo) > self.left:
             raise GraphnasError(f"{len(todo)} architectures to evaluate but {self.left} left in the budget")
         if todo:
-            for arch, score in zip(todo, self.scores(todo), strict=True):
+            for arch, score in zip(todo, score_all(self.evaluate, todo), strict=True):
                 if not math.isfinite(score):
                     raise GraphnasError(f"the estimator scored architecture {arch.hash} {score}; scores must be "
                                         f"finite numbers")
@@ -186,7 +183,7 @@ class Feasible:
         closest, closest_v = None, math.inf
         for _ in range(self.tries):
             arch = propose()
-            v = self.violation(arch) if self.constraints else 0.0
+            v = self.violation(arch)
             if v == 0.0 and arch.hash not in exclude:
                 return arch
             if v < closest_v or (v == closest_v and v > 0):
@@ -221,13 +218,9 @@ class Feasible:
 
     def unmet(self) -> ConstraintError:
         """The error when nothing feasible was found: each limit with the values seen."""
-        def one(c):
-            if c.lower is None:
-                return f"{c.describe()} (smallest seen {self.lowest.get(c.metric, math.nan):g})"
-            return f"{c.describe()} (seen {self.lowest.get(c.metric, math.nan):g} to " \
-                   f"{self.highest.get(c.metric, math.nan):g})"
-        return ConstraintError(f"no architecture met {', '.join(one(c) for c in self.constraints)} after "
-                               f"{self.tries} random tries and {self.repair_steps} repair steps; loosen the limit")
+        return ConstraintError(f"no architecture met {describe_seen(self.constraints, self.lowest, self.highest)} "
+                               f"after {self.tries} random tries and {self.repair_steps} repair steps; loosen the "
+                               f"limit")
 
 
 def crowded_tournament(population: list, k: int, rng) -> list:
