@@ -82,6 +82,9 @@ def test_nsga2_search_writes_its_front_and_resumes_from_its_history(trained, tmp
     line = error_line(capsys, main(args[:1] + ["--checkpoint", str(ckpt), "--space", str(space_file), "--strategy",
                                                "nsga2", "--objectives", "accuracy,flops", "--out", str(tmp_path / "x")]))
     assert "unknown objective 'flops'" in line
+    line = error_line(capsys, main(args[:1] + ["--checkpoint", str(ckpt), "--space", str(space_file), "--levels",
+                                               "1M,2", "--out", str(tmp_path / "y")]))
+    assert "MAdds limit '2' has no unit" in line and not (tmp_path / "y").exists()
 
 
 def test_search_averaged_weights_and_the_checkpoint_of_a_run(trained, tmp_path, capsys):

@@ -156,7 +156,7 @@ class Genuine:
     def make(self) -> "Genuine":
         for name, fn in (("arch", self._arch), ("checkpoint", self._checkpoint),
                          ("latency", self._latency), ("lookup", self._lookup), ("images", self._images),
-                         ("labels", self._labels)):
+                         ("labels", self._labels), ("history", self._history)):
             try:
                 fn()
             except Exception as e:  # noqa: BLE001 - recorded as a failure of the run, the rest goes on
@@ -231,6 +231,20 @@ class Genuine:
         path = self.folder / "ground_truth.json"
         shutil.copyfile(src, path)
         self.files["labels"] = path
+
+
+    def _history(self):
+        from graphnas.search import random_search
+        from graphnas.search.history import SearchHistory
+
+        path = self.folder / "search_history.json"
+        random_search(self.tiny(), SearchHistory(lambda a: float(sum(a.choices)), self.tiny(), path,
+                                                 meta=HISTORY_META), budget=6, rng=0, progress=False)
+        self.files["history"] = path
+
+
+#: The scorer identity of the genuine search history (a resumed search must name the same).
+HISTORY_META = {"supernet": "fuzz", "estimator": "single_checkpoint"}
 
 
 def find_ground_truth_loader() -> tuple[Callable | None, Callable | None]:
@@ -350,6 +364,11 @@ def build_targets(g: Genuine) -> list[Target]:
         table = g.load_ground_truth(path)
         return [sorted(table["archs"]), g.mean_accuracy(table)]
 
+    def history(path):  # what a resumed search is served: every architecture's score
+        from graphnas.search.history import SearchHistory
+
+        return sorted(SearchHistory(len, g.tiny(), path, resume=True, meta=HISTORY_META).scores.items())
+
     if "arch" in f:
         targets.append(Target("arch JSON: SearchSpace.from_json", f["arch"], "json", fn=arch,
                               payloads=lambda p, m: _json_payloads(p, g)))
@@ -381,6 +400,8 @@ def build_targets(g: Genuine) -> list[Target]:
         targets.append(Target("image folder: load_dataset(imagefolder)", f["images"], "folder", fn=images))
     if "labels" in f:
         targets.append(Target("ranking ground truth: load_ground_truth", f["labels"], "json", fn=labels))
+    if "history" in f:
+        targets.append(Target("search history: SearchHistory(resume=True)", f["history"], "json", fn=history))
     return targets
 
 
