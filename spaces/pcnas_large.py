@@ -1,9 +1,17 @@
 """PC-NAS large space: the small space's 10 choices per block plus 10 NConv/DConv/RConv operators (20).
 
-The extra operators live in :mod:`graphnas.ops.pcnas` (imported, hence registered, here):
-``nconv_k1/3/5/7`` (dense conv-BN-ReLU6), ``dconv_k3/5/7`` (dilated depthwise-separable conv) and
-``rconv_k3/5/7`` (ResNet bottleneck). The families are PC-NAS's; their exact layers are graphnas's
-definitions, not checked against the paper (see that module).
+The extra operators live in :mod:`graphnas.ops.pcnas` (imported, hence registered, here). They are the
+paper's ten (appendix, Table 4), named as graphnas names MBConv (``k{kernel}_e{expand}``):
+
+    paper                  graphnas              layers
+    NConv_1_3, NConv_2_3   nconv_k3_e{1,2}       1x1 -> 3x3 -> 1x1
+    DConv_1_3, DConv_2_3   dconv_k3_e{1,2}       1x1 -> 3x3 -> 3x3 -> 1x1
+    RConv_{1,2,4}_5        rconv_k5_e{1,2,4}     1x1 -> 1x5 -> 5x1 -> 1x1
+    RConv_{1,2,4}_7        rconv_k7_e{1,2,4}     1x1 -> 1x7 -> 7x1 -> 1x1
+
+The layer sequences and (expansion, kernel) pairs are the paper's; that the spatial convs are depthwise,
+where BN/ReLU6 go and the residual (stride 1, ``c_in == c_out``) are graphnas's MBConv-consistent choices
+(see that module).
 
 Stages (the ProxylessNAS backbone, as :mod:`spaces.pcnas_small`; 224 px, width 1.0):
 
@@ -31,7 +39,7 @@ from graphnas.ops import pcnas
 from ._mobilenet import PROXYLESS_LAYOUT, chain_factory
 from .pcnas_small import OPS as SMALL_OPS
 
-#: 19 operators (``identity`` is added per block where it fits): 9 MBConv + 10 NConv/DConv/RConv.
+#: 19 operators (``identity`` is added per block where it fits): 9 MBConv + 10 NConv/DConv/RConv (paper order).
 OPS = SMALL_OPS + pcnas.PCNAS_EXTRA_OPS
 SIZE = 19 ** 6 * 20 ** 15
 NOMINAL_SIZE = 20 ** 21

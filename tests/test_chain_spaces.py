@@ -1,8 +1,8 @@
 """The MobileNet-like chain spaces (proxyless, fairnas, pcnas_small, pcnas_large) and the PC-NAS operators.
 
 Exact sizes and candidates, the stage layout at paper scale, compile/forward/cost at CPU scale,
-supernet extraction, the closed-form costs of the NConv/DConv/RConv operators, MobileNetV2-1.0 as an
-architecture of ``proxyless``, and scale validation.
+supernet extraction, the NConv/DConv/RConv operators (their layers, and closed-form costs against
+counting), MobileNetV2-1.0 as an architecture of ``proxyless``, and scale validation.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ SPACES = ("proxyless", "fairnas", "pcnas_small", "pcnas_large")
 
 MB6 = tuple(f"mbconv_k{k}_e{e}" for k in (3, 5, 7) for e in (3, 6))
 MB9 = tuple(f"mbconv_k{k}_e{e}" for k in (3, 5, 7) for e in (1, 3, 6))
-EXTRA = ("nconv_k1", "nconv_k3", "nconv_k5", "nconv_k7", "dconv_k3", "dconv_k5", "dconv_k7",
-         "rconv_k3", "rconv_k5", "rconv_k7")
+#: PC-NAS's large-space extras in the paper's order (NConv_1_3, NConv_2_3, DConv_1_3, ..., RConv_4_7).
+EXTRA = ("nconv_k3_e1", "nconv_k3_e2", "dconv_k3_e1", "dconv_k3_e2", "rconv_k5_e1", "rconv_k5_e2", "rconv_k5_e4",
+         "rconv_k7_e1", "rconv_k7_e2", "rconv_k7_e4")
 #: Blocks per stage of the ProxylessNAS layout (first block of each stage: no identity).
 PROXYLESS_FIRST = {0, 4, 8, 12, 16, 20}
 
@@ -163,7 +164,8 @@ def test_odd_resolution_and_width():
 
 
 # ---------------------------------------------------------------------- PC-NAS operators
-OP_SHAPES = [(8, 8, 1), (8, 16, 1), (16, 8, 1), (8, 8, 2), (8, 24, 2), (24, 24, 2), (20, 12, 2)]
+#: (c_in, c_out, stride): stride 1 and 2 (and 4), c_in == c_out and not.
+OP_SHAPES = [(8, 8, 1), (8, 16, 1), (16, 8, 1), (8, 8, 2), (8, 24, 2), (24, 24, 2), (20, 12, 2), (8, 8, 4)]
 
 
 @pytest.mark.parametrize("op", EXTRA)
@@ -172,7 +174,7 @@ def test_pcnas_op_cost_equals_counter(op):
     assert spec.cost is not None and spec.description
     for c_in, c_out, stride in OP_SHAPES:
         assert spec.fits(c_in, c_out, stride)
-        for res in (7, 8):
+        for res in (7, 8):  # odd and even
             module = spec.factory(c_in, c_out, stride)
             assert op_cost(op, c_in, c_out, stride, res) == count_module(module, (c_in, res, res)), (c_in, c_out,
                                                                                                       stride, res)
@@ -180,23 +182,40 @@ def test_pcnas_op_cost_equals_counter(op):
             assert y.shape == (2, c_out, -(-res // stride), -(-res // stride))
 
 
+def test_rectangular_conv_cost():
+    assert conv_cost(8, 8, (1, 5), (1, 2), 7, groups=8) == Cost(5 * 8 * 7 * 4, 5 * 8)
+    assert conv_cost(8, 8, (5, 1), (2, 1), (7, 4), groups=8) == Cost(5 * 8 * 4 * 4, 5 * 8)
+    assert conv_cost(8, 16, (3, 3), (2, 2), (7, 7)) == conv_cost(8, 16, 3, 2, 7)
+    conv = torch.nn.Conv2d(8, 6, (1, 7), (1, 2), (0, 3), bias=False)
+    assert conv_cost(8, 6, (1, 7), (1, 2), 9) == count_module(conv, (8, 9, 9))
+
+
 def test_pcnas_op_definitions(pcnas_ops):
-    k, c, r = 5, 16, 8
+    r = 8
     bn = lambda n: Cost(0, 2 * n)  # noqa: E731
-    assert op_cost("nconv_k5", c, 24, 1, r) == conv_cost(c, 24, k, 1, r) + bn(24)
-    assert op_cost("dconv_k5", c, 24, 2, r) == (conv_cost(c, c, k, 2, r, groups=c) + bn(c)
-                                                + conv_cost(c, 24, 1, 1, 4) + bn(24))
-    m = 8  # make_divisible(24 / 4)
-    assert op_cost("rconv_k5", c, 24, 2, r) == (conv_cost(c, m, 1, 1, r) + bn(m) + conv_cost(m, m, k, 2, r) + bn(m)
-                                                + conv_cost(m, 24, 1, 1, 4) + bn(24) + conv_cost(c, 24, 1, 2, r)
-                                                + bn(24))
-    dconv = get_op("dconv_k7").factory(8, 8, 1)
-    assert dconv.depthwise[0].dilation == (2, 2) and dconv.depthwise[0].padding == (6, 6) and dconv.residual
-    assert not get_op("dconv_k7").factory(8, 16, 1).residual
-    assert get_op("rconv_k3").factory(8, 8, 1).shortcut is None
-    assert get_op("rconv_k3").factory(8, 8, 2).shortcut is not None
-    # the residual ops really add their input: with zeroed weights (BN affine = 0) they pass it through
-    for op in ("dconv_k3", "rconv_k3"):
+    dw = lambda c, k, s, res: conv_cost(c, c, k, s, res, groups=c) + bn(c)  # noqa: E731
+    # NConv_2_3: 1x1 16 -> 32, 3x3 depthwise at stride 2, 1x1 32 -> 24 (no residual: the shape changes)
+    assert op_cost("nconv_k3_e2", 16, 24, 2, r) == (conv_cost(16, 32, 1, 1, r) + bn(32) + dw(32, 3, 2, r)
+                                                    + conv_cost(32, 24, 1, 1, 4) + bn(24))
+    # DConv_1_3: the 1x1 expansion is kept at expand 1; the second 3x3 runs on the strided map
+    assert op_cost("dconv_k3_e1", 16, 24, 2, r) == (conv_cost(16, 16, 1, 1, r) + bn(16) + dw(16, 3, 2, r)
+                                                    + dw(16, 3, 1, 4) + conv_cost(16, 24, 1, 1, 4) + bn(24))
+    # RConv_4_5: 1x5 strides the width (8 x 8 -> 8 x 4), 5x1 the height (-> 4 x 4)
+    assert op_cost("rconv_k5_e4", 16, 24, 2, r) == (conv_cost(16, 64, 1, 1, r) + bn(64) + dw(64, (1, 5), (1, 2), r)
+                                                    + dw(64, (5, 1), (2, 1), (8, 4)) + conv_cost(64, 24, 1, 1, 4)
+                                                    + bn(24))
+    rconv = get_op("rconv_k7_e2").factory(8, 8, 2)
+    assert [layer[0].kernel_size for layer in rconv.depthwise] == [(1, 7), (7, 1)]
+    assert [layer[0].stride for layer in rconv.depthwise] == [(1, 2), (2, 1)]
+    assert [layer[0].groups for layer in rconv.depthwise] == [16, 16]
+    dconv = get_op("dconv_k3_e2").factory(8, 8, 2)
+    assert [layer[0].stride for layer in dconv.depthwise] == [(2, 2), (1, 1)]
+    assert dconv.expand.conv.out_channels == 16 and dconv.project.act is None
+    assert get_op("nconv_k3_e1").factory(8, 8, 1).expand is not None
+    for op in EXTRA:
+        assert get_op(op).factory(8, 8, 1).residual
+        assert not get_op(op).factory(8, 16, 1).residual and not get_op(op).factory(8, 8, 2).residual
+        # the residual ops really add their input: with zeroed BN weights (bias 0) they pass it through
         module = get_op(op).factory(8, 8, 1).eval()
         for bn_module in (mm for mm in module.modules() if isinstance(mm, torch.nn.BatchNorm2d)):
             torch.nn.init.zeros_(bn_module.weight)
@@ -204,6 +223,7 @@ def test_pcnas_op_definitions(pcnas_ops):
         with torch.no_grad():
             assert torch.allclose(module(x), x), op
     assert pcnas_ops.PCNAS_EXTRA_OPS == EXTRA
+    assert [pcnas_ops.pcnas_name(*spec) for spec in pcnas_ops.PCNAS_OPS] == list(EXTRA)
 
 
 def test_pcnas_register_is_idempotent_and_refuses_a_taken_name(pcnas_ops):
@@ -211,9 +231,9 @@ def test_pcnas_register_is_idempotent_and_refuses_a_taken_name(pcnas_ops):
     pcnas_ops.register()
     assert registry._REGISTRY == before
     saved = registry._REGISTRY
-    registry._REGISTRY = {k: v for k, v in saved.items() if k != "nconv_k3"}
+    registry._REGISTRY = {k: v for k, v in saved.items() if k != "nconv_k3_e1"}
     try:
-        graphnas.register_op("nconv_k3")(lambda c_in, c_out, stride: torch.nn.Identity())
+        graphnas.register_op("nconv_k3_e1")(lambda c_in, c_out, stride: torch.nn.Identity())
         with pytest.raises(OpError, match="already registered"):
             pcnas_ops.register()
     finally:

@@ -1,26 +1,31 @@
-"""The extra operators of PC-NAS's large space: NConv, DConv and RConv (10 operators).
+"""The ten extra operators of PC-NAS's large space: NConv, DConv and RConv.
 
-PC-NAS (Li et al., "Improving One-shot NAS by Suppressing the Posterior Fading", CVPR 2020) grows
-its 10-choice small space (MBConv kernel 3/5/7 x expansion 1/3/6, plus identity) to 20 choices per
-block with normal, dilated and residual convolutions (NConv, DConv, RConv). The paper's exact layer
-recipes could not be consulted when this module was written, so the definitions below are graphnas's
-own, chosen to be the plain textbook form of each family:
+PC-NAS (Li et al., "Improving One-shot NAS by Suppressing the Posterior Fading", CVPR 2020) grows its
+10-choice small space (MBConv kernel 3/5/7 x expansion 1/3/6, plus identity) to 20 choices per block.
+From the paper (appendix, Table 4) graphnas takes the three families' layer sequences and the ten
+(expansion, kernel) pairs, ``<Family>_<expand>_<kernel>`` there:
 
-    name        layers                                                         shortcut
-    nconv_k{k}  kxk dense conv (stride) -> BN -> ReLU6; k = 1, 3, 5, 7          none
-    dconv_k{k}  kxk depthwise conv with dilation 2 (stride) -> BN -> ReLU6      the input, when stride 1
-                -> 1x1 conv -> BN; k = 3, 5, 7                                  and c_in == c_out
-    rconv_k{k}  ResNet bottleneck: 1x1 to m -> BN -> ReLU6 -> kxk (stride)      the input, or a 1x1 conv
-                -> BN -> ReLU6 -> 1x1 to c_out -> BN, + shortcut, then ReLU6;   (stride) + BN of it when
-                m = make_divisible(c_out / 4); k = 3, 5, 7                      the shape changes
+    family  layers                         paper's operators          graphnas names
+    NConv   1x1 -> KxK -> 1x1              NConv_1_3, NConv_2_3       nconv_k3_e1, nconv_k3_e2
+    DConv   1x1 -> KxK -> KxK -> 1x1       DConv_1_3, DConv_2_3       dconv_k3_e1, dconv_k3_e2
+    RConv   1x1 -> 1xK -> Kx1 -> 1x1       RConv_{1,2,4}_5,           rconv_k5_e{1,2,4},
+                                           RConv_{1,2,4}_7            rconv_k7_e{1,2,4}
 
-``nconv_k1`` is the tenth operator, which makes 10 + 10 = 20 choices per block. DConv follows the
-MBConv convention (its output is linear, so it adds its input when stride is 1 and ``c_in == c_out``);
-NConv is a plain layer, ending in an activation; RConv is a residual block by definition.
+The rest is graphnas's choice, made to match its MBConv (:class:`~graphnas.ops.mbconv.LinearBottleneck`),
+since the appendix's layer details could not be consulted when this module was written:
 
-Costs are in closed form under graphnas's convention (multiply-adds of conv/linear layers only;
-parameters of every learnable tensor, BN affine included). Dilation changes neither: a dilated
-kxk kernel has k*k weights per output and 'same' padding ``dilation * (k // 2)``.
+* the first 1x1 expands ``c_in`` to ``hidden = c_in * expand`` channels (as graphnas's MBConv does); it is
+  kept at ``expand == 1`` (MBConv drops it), which is what tells ``nconv_k3_e1`` from ``mbconv_k3_e1``;
+* the KxK / 1xK / Kx1 convolutions are depthwise on the ``hidden`` channels;
+* BN follows every conv, ReLU6 every conv but the last 1x1, whose projection to ``c_out`` is linear;
+* the input is added when the shape is kept (stride 1 and ``c_in == c_out``);
+* the stride is taken by the first spatial conv (DConv's first KxK), except in RConv, whose 1xK strides
+  along the width and Kx1 along the height, so that each subsamples only along its kernel and every
+  input position still reaches the output (a 1xK striding both ways would drop whole rows).
+
+Names follow :func:`~graphnas.ops.mbconv.mbconv_name` (``k{kernel}_e{expand}``); :data:`PCNAS_EXTRA_OPS`
+lists them in the paper's order. Costs are closed-form under graphnas's convention (multiply-adds of
+conv/linear layers; parameters of every learnable tensor, BN affine included).
 
 Importing this module registers the operators; :func:`register` does it again (idempotently) if a
 test swapped the registry in between.
@@ -28,131 +33,135 @@ test swapped the registry in between.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from torch import Tensor, nn
 
 from .primitives import Cost, bn_cost, conv_cost, out_resolution
-from ..utils import make_divisible
 from .layers import ConvBNAct
 from . import registry as _registry
 from .registry import register_op
 
-__all__ = ["NConv", "DConv", "RConv", "NCONV_KERNELS", "DCONV_KERNELS", "RCONV_KERNELS", "DILATION",
-           "PCNAS_EXTRA_OPS", "register"]
+__all__ = ["NConv", "DConv", "RConv", "PCNAS_OPS", "PCNAS_EXTRA_OPS", "pcnas_name", "register"]
 
-NCONV_KERNELS = (1, 3, 5, 7)
-DCONV_KERNELS = (3, 5, 7)
-RCONV_KERNELS = (3, 5, 7)
-#: Dilation of DConv's depthwise kernel.
-DILATION = 2
+#: ``(height, width)`` of a spatial conv's kernel or stride.
+Pair = tuple[int, int]
 
 
-class NConv(nn.Module):
-    """Normal convolution: kxk dense conv at ``stride`` -> BN -> ReLU6 (no shortcut).
+class _DepthwiseBottleneck(nn.Module):
+    """1x1 expand -> depthwise spatial convs (:meth:`spatial`) -> 1x1 linear project, plus the input when the
+    shape is kept (stride 1 and ``c_in == c_out``). Subclasses define :meth:`spatial`.
+
+    Args:
+        c_in (int): input channels.
+        c_out (int): output channels.
+        stride (int): the operator's stride (any positive int).
+        kernel (int): the spatial kernel size K (odd).
+        expand (int): expansion ratio; the hidden width is ``c_in * expand``.
 
     Shapes:
         input ``(N, c_in, H, W)``, output ``(N, c_out, ceil(H/stride), ceil(W/stride))``.
     """
-
-    def __init__(self, c_in: int, c_out: int, stride: int, *, kernel: int) -> None:
-        super().__init__()
-        self.conv = ConvBNAct(c_in, c_out, kernel, stride)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
 
     @staticmethod
-    def cost(c_in: int, c_out: int, stride: int, res: int, *, kernel: int) -> Cost:
-        return ConvBNAct.cost(c_in, c_out, kernel, stride, res)
+    def spatial(kernel: int, stride: int) -> Sequence[tuple[Pair, Pair]]:
+        """The ``(kernel, stride)`` pairs of the depthwise convs, in order."""
+        raise NotImplementedError
 
-
-class DConv(nn.Module):
-    """Dilated depthwise-separable convolution: kxk depthwise (dilation 2, ``stride``) -> BN -> ReLU6 ->
-    1x1 conv -> BN, plus the input when the shape is kept (stride 1 and ``c_in == c_out``).
-
-    Shapes:
-        input ``(N, c_in, H, W)``, output ``(N, c_out, ceil(H/stride), ceil(W/stride))``.
-    """
-
-    def __init__(self, c_in: int, c_out: int, stride: int, *, kernel: int, dilation: int = DILATION) -> None:
+    def __init__(self, c_in: int, c_out: int, stride: int, *, kernel: int, expand: int) -> None:
         super().__init__()
-        self.depthwise = nn.Sequential(
-            nn.Conv2d(c_in, c_in, kernel, stride, dilation * (kernel // 2), dilation=dilation, groups=c_in,
-                      bias=False),
-            nn.BatchNorm2d(c_in),
-            nn.ReLU6(inplace=True),
-        )
-        self.project = ConvBNAct(c_in, c_out, 1, act=False)
+        hidden = c_in * expand
+        self.expand = ConvBNAct(c_in, hidden, 1)
+        self.depthwise = nn.Sequential(*(
+            nn.Sequential(nn.Conv2d(hidden, hidden, k, s, (k[0] // 2, k[1] // 2), groups=hidden, bias=False),
+                          nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True))
+            for k, s in self.spatial(kernel, stride)))
+        self.project = ConvBNAct(hidden, c_out, 1, act=False)
         self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.project(self.depthwise(x))
+        y = self.project(self.depthwise(self.expand(x)))
         return y + x if self.residual else y
 
-    @staticmethod
-    def cost(c_in: int, c_out: int, stride: int, res: int, *, kernel: int) -> Cost:
-        return (conv_cost(c_in, c_in, kernel, stride, res, groups=c_in) + bn_cost(c_in)
-                + ConvBNAct.cost(c_in, c_out, 1, 1, out_resolution(res, stride)))
+    @classmethod
+    def cost(cls, c_in: int, c_out: int, stride: int, res: int, *, kernel: int, expand: int) -> Cost:
+        """Closed-form cost on a ``res`` x ``res`` input (no module is built)."""
+        hidden = c_in * expand
+        total = ConvBNAct.cost(c_in, hidden, 1, 1, res)
+        size = (res, res)
+        for k, s in cls.spatial(kernel, stride):
+            total += conv_cost(hidden, hidden, k, s, size, groups=hidden) + bn_cost(hidden)
+            size = (out_resolution(size[0], s[0]), out_resolution(size[1], s[1]))
+        return total + ConvBNAct.cost(hidden, c_out, 1, 1, out_resolution(res, stride))
 
 
-class RConv(nn.Module):
-    """Residual convolution (ResNet bottleneck): 1x1 to ``m`` -> kxk at ``stride`` -> 1x1 to ``c_out`` (BN
-    after each, ReLU6 after the first two), plus the input (or a 1x1 conv + BN projection of it when the
-    shape changes), then ReLU6. The bottleneck width is ``m = make_divisible(c_out / 4)``.
+class NConv(_DepthwiseBottleneck):
+    """NConv: 1x1 expand -> KxK depthwise at ``stride`` -> 1x1 project (+ input when the shape is kept).
 
-    Shapes:
-        input ``(N, c_in, H, W)``, output ``(N, c_out, ceil(H/stride), ceil(W/stride))``.
+    Args and shapes: see :class:`_DepthwiseBottleneck`.
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int, *, kernel: int) -> None:
-        super().__init__()
-        mid = self.bottleneck(c_out)
-        self.reduce = ConvBNAct(c_in, mid, 1)
-        self.conv = ConvBNAct(mid, mid, kernel, stride)
-        self.expand = ConvBNAct(mid, c_out, 1, act=False)
-        self.shortcut = None if stride == 1 and c_in == c_out else ConvBNAct(c_in, c_out, 1, stride, act=False)
-        self.act = nn.ReLU6(inplace=True)
+    @staticmethod
+    def spatial(kernel: int, stride: int) -> Sequence[tuple[Pair, Pair]]:
+        return [((kernel, kernel), (stride, stride))]
+
+
+class DConv(_DepthwiseBottleneck):
+    """DConv: 1x1 expand -> KxK depthwise at ``stride`` -> KxK depthwise -> 1x1 project (+ input when the
+    shape is kept).
+
+    Args and shapes: see :class:`_DepthwiseBottleneck`.
+    """
 
     @staticmethod
-    def bottleneck(c_out: int) -> int:
-        return make_divisible(c_out / 4)
+    def spatial(kernel: int, stride: int) -> Sequence[tuple[Pair, Pair]]:
+        return [((kernel, kernel), (stride, stride)), ((kernel, kernel), (1, 1))]
 
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.expand(self.conv(self.reduce(x)))
-        return self.act(y + (x if self.shortcut is None else self.shortcut(x)))
+
+class RConv(_DepthwiseBottleneck):
+    """RConv: 1x1 expand -> 1xK depthwise striding the width -> Kx1 depthwise striding the height -> 1x1
+    project (+ input when the shape is kept).
+
+    Args and shapes: see :class:`_DepthwiseBottleneck`.
+    """
 
     @staticmethod
-    def cost(c_in: int, c_out: int, stride: int, res: int, *, kernel: int) -> Cost:
-        mid = RConv.bottleneck(c_out)
-        r = out_resolution(res, stride)
-        total = (ConvBNAct.cost(c_in, mid, 1, 1, res) + ConvBNAct.cost(mid, mid, kernel, stride, res)
-                 + ConvBNAct.cost(mid, c_out, 1, 1, r))
-        if not (stride == 1 and c_in == c_out):
-            total += ConvBNAct.cost(c_in, c_out, 1, stride, res)
-        return total
+    def spatial(kernel: int, stride: int) -> Sequence[tuple[Pair, Pair]]:
+        return [((1, kernel), (1, stride)), ((kernel, 1), (stride, 1))]
 
 
-_FAMILIES = (
-    ("nconv", NConv, NCONV_KERNELS, "normal conv {k}x{k} -> BN -> ReLU6"),
-    ("dconv", DConv, DCONV_KERNELS, "dilated (x2) depthwise-separable conv {k}x{k}"),
-    ("rconv", RConv, RCONV_KERNELS, "residual bottleneck with a {k}x{k} conv"),
+#: The paper's ten operators, in its order: ``(family, kernel, expand)``.
+PCNAS_OPS = (
+    ("nconv", 3, 1), ("nconv", 3, 2), ("dconv", 3, 1), ("dconv", 3, 2),
+    ("rconv", 5, 1), ("rconv", 5, 2), ("rconv", 5, 4), ("rconv", 7, 1), ("rconv", 7, 2), ("rconv", 7, 4),
 )
+_CLASSES = {"nconv": NConv, "dconv": DConv, "rconv": RConv}
+_LAYERS = {"nconv": "1x1 -> {k}x{k}", "dconv": "1x1 -> {k}x{k} -> {k}x{k}", "rconv": "1x1 -> 1x{k} -> {k}x1"}
 
-#: The 10 operator names, in the order the large space lists them.
-PCNAS_EXTRA_OPS = tuple(f"{prefix}_k{k}" for prefix, _, kernels, _ in _FAMILIES for k in kernels)
+
+def pcnas_name(family: str, kernel: int, expand: int) -> str:
+    """The registered name of a PC-NAS operator, e.g. ``pcnas_name('rconv', 7, 4) == 'rconv_k7_e4'``."""
+    return f"{family}_k{kernel}_e{expand}"
 
 
-def _make(cls, kernel):
+#: The 10 operator names, in the paper's order.
+PCNAS_EXTRA_OPS = tuple(pcnas_name(*spec) for spec in PCNAS_OPS)
+
+
+def _make(cls, kernel, expand):
     def factory(c_in, c_out, stride):
-        return cls(c_in, c_out, stride, kernel=kernel)
+        return cls(c_in, c_out, stride, kernel=kernel, expand=expand)
 
     def cost(c_in, c_out, stride, res):
-        return cls.cost(c_in, c_out, stride, res, kernel=kernel)
+        return cls.cost(c_in, c_out, stride, res, kernel=kernel, expand=expand)
 
     return factory, cost
 
 
-_SPECS = {f"{prefix}_k{k}": (*_make(cls, k), text.format(k=k))
-          for prefix, cls, kernels, text in _FAMILIES for k in kernels}
+_SPECS = {pcnas_name(family, k, e): (*_make(_CLASSES[family], k, e),
+                                     f"PC-NAS {family[0].upper()}Conv: {_LAYERS[family].format(k=k)} (depthwise) "
+                                     f"-> 1x1, expansion {e}")
+          for family, k, e in PCNAS_OPS}
 
 
 def register() -> None:

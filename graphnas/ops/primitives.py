@@ -54,12 +54,21 @@ def out_resolution(res: int, stride: int) -> int:
     return -(-res // stride)
 
 
-def conv_cost(c_in: int, c_out: int, kernel: int, stride: int, res: int, *, groups: int = 1,
-              bias: bool = False) -> Cost:
-    """Cost of a square ``kernel`` x ``kernel`` Conv2d with 'same' padding on a ``res`` x ``res`` input."""
-    weights = kernel * kernel * (c_in // groups) * c_out
-    r = out_resolution(res, stride)
-    return Cost(madds=weights * r * r, params=weights + (c_out if bias else 0))
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value[0], value[1]) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def conv_cost(c_in: int, c_out: int, kernel: int | tuple[int, int], stride: int | tuple[int, int],
+              res: int | tuple[int, int], *, groups: int = 1, bias: bool = False) -> Cost:
+    """Cost of a Conv2d with 'same' padding (``kernel // 2`` per side, odd kernels).
+
+    ``kernel``, ``stride`` and ``res`` are an int (square) or a ``(height, width)`` pair, as ``nn.Conv2d``
+    takes them: ``conv_cost(c, c, (1, 5), (1, 2), 8, groups=c)`` is a 1x5 depthwise conv striding only
+    along the width of an 8 x 8 input (output 8 x 4).
+    """
+    (kh, kw), (sh, sw), (h, w) = _pair(kernel), _pair(stride), _pair(res)
+    weights = kh * kw * (c_in // groups) * c_out
+    return Cost(madds=weights * out_resolution(h, sh) * out_resolution(w, sw), params=weights + (c_out if bias else 0))
 
 
 def bn_cost(channels: int) -> Cost:
