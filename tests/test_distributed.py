@@ -219,9 +219,14 @@ if __name__ == "__main__":
     dist.finish(0)
 
 
-def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_rank_0(tmp_path):
+PCNAS_FILES = ["pcnas.png", "pcnas_pool_1.dot", "pcnas_pool_1.svg", "pcnas_pool_2.dot", "pcnas_pool_2.svg"]
+
+
+@pytest.mark.parametrize("strategy", ["random", "pcnas"])
+def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_rank_0(tmp_path, strategy):
     """`torchrun -m graphnas run`: one checkpoint, one job.json, one report and history, the search's lines printed
-    once; the search's scoring is sharded over the ranks, so both must run it in lockstep to finish."""
+    once; the search's scoring is sharded over the ranks, so both must run it in lockstep to finish (PC-NAS's
+    potentials too, during training)."""
     from test_train import TINY_SPACE_FILE
 
     space_file = tmp_path / "clitiny.py"
@@ -231,8 +236,10 @@ def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           "-m", "graphnas", "run", "--space", str(space_file), "--epochs", "1", "--batch-size", "64",
-                           "--budget", "4", "--strategy", "random", "--no-lookup", "--quiet", "--out", str(out)],
+                           "-m", "graphnas", "run", "--space", str(space_file), "--batch-size", "64", "--no-lookup",
+                           "--quiet", "--out", str(out), "--strategy", strategy,
+                           *(["--epochs", "1", "--budget", "4"] if strategy == "random" else
+                             ["--epochs", "3", "--strategy-option", "samples=3", "pool=2", "batch_size=8"])],
                           env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("best architecture") == 1
@@ -240,7 +247,12 @@ def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_
     blob = torch.load(out / "checkpoint.pt", weights_only=True)
     assert blob["world_size"] == 2 and report["files"]["supernet"] == str(out / "checkpoint.pt")
     assert json.loads((out / "job.json").read_text()) == report["config"]
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted([
         "best_arch.dot", "best_arch.json", "best_arch.png", "best_arch.svg", "checkpoint.pt", "front.json",
-        "front.png", "job.json", "report.json", "search_history.json", "train_log.json"]
-    assert report["search"]["evaluations"] == 4
+        "front.png", "job.json", "report.json", "train_log.json"] + (
+        ["search_history.json"] if strategy == "random" else PCNAS_FILES))
+    if strategy == "random":
+        assert report["search"]["evaluations"] == 4
+    else:  # a pool of 2 complete architectures; every potential's mini-batches scored once over the two ranks
+        assert report["search"]["evaluations"] == 2 and len(blob["sampler_state"]["log"]) == 2
+        assert report["search"]["pcnas"]["validation_images"] == (2 * 3 + 2 * 2 * 3 + 2 * 3) * 8

@@ -383,3 +383,27 @@ def test_every_limit_metric_is_a_job_option():
     assert [(lim.metric, lim.value) for lim in limits] == [("bitops", pytest.approx(highest, rel=1e-3))]
     with pytest.raises(GraphnasError, match="BitOps limit '1e309G' is too large"):
         job_limits(JobConfig(search=SearchConfig(bitops="1e309G")), None, space)
+
+
+def test_crossover_and_mutation_reach_the_strategy_and_bad_values_are_one_line(monkeypatch):
+    """--crossover / --mutation-prob: the strategy's own paper default unless given; out of range, one line."""
+    import graphnas.search as search_module
+    from graphnas.jobs.search import strategy_options
+
+    nsga = strategy_options(JobConfig(search=SearchConfig(strategy="nsga2")))
+    assert "crossover" not in nsga and nsga["mutation_prob"] == 0.1  # one_point: the library's ST-NAS default
+    given = strategy_options(JobConfig(search=SearchConfig(strategy="evolution", crossover="one_point",
+                                                           mutation_prob=0.25)))
+    assert given["crossover"] == "one_point" and given["mutation_prob"] == 0.25
+    space = subspace()
+    seen = []
+    real = space.crossover
+    monkeypatch.setattr(type(space), "crossover", lambda self, a, b, rng, kind="uniform": seen.append(kind)
+                        or real(a, b, rng, kind=kind))
+    search_module.evolution(space, lambda a: 0.0, budget=12, population=4, parents=2, rng=0, progress=False,
+                            **{k: given[k] for k in ("crossover", "mutation_prob")})
+    assert seen and set(seen) == {"one_point"}
+    with pytest.raises(GraphnasError, match='crossover="two_point" is not a choice'):
+        JobConfig(search=SearchConfig(crossover="two_point")).check()
+    with pytest.raises(GraphnasError, match="mutation_prob"):
+        JobConfig(search=SearchConfig(mutation_prob=1.5)).check()

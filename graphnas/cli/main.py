@@ -217,6 +217,9 @@ def _job_flags(p: argparse.ArgumentParser, command: str) -> None:
         add_flags(p, TrainConfig, d.train_config(), skip=("seed",))
     if command != "train":
         add_flags(p, SearchConfig, d.search)
+    else:  # training searches only with PC-NAS: its strategy, options and the limits its potentials respect
+        keep = ("strategy", "strategy_options", "madds", "params", "bitops", "latency", "latency_table")
+        add_flags(p, SearchConfig, d.search, skip=tuple(f for f in vars(d.search) if f not in keep))
     add_flags(p, JobConfig, d, skip=("setup", "training", "search"))
 
 
@@ -227,6 +230,7 @@ JOB_EXAMPLES = {
   graphnas run --data fashion_mnist --madds 1.5M --strategy evolution --population 50 --generations 20
   graphnas run --strategy nsga2 --objectives accuracy,madds --levels 1M,1.5M,2M --estimator score_expectation
   graphnas run --strategy nsga2 --objectives accuracy,latency --latency 4ms     # measures <out>/latency.db
+  graphnas run --strategy pcnas --space pcnas_small --latency 4ms --strategy-option samples=20  # PC-NAS's pool
   graphnas run --resume                          # continue a killed run: training, then the search""",
     "search": """examples:
   graphnas search --checkpoint runs/demo/checkpoint.pt --out runs/s1 --madds 1M:1.5M --strategy evolution
@@ -235,6 +239,7 @@ JOB_EXAMPLES = {
     "train": """examples:
   graphnas train --epochs 30 --out runs/t1
   graphnas train --sampler stnas --sampler-option target_madds=1.5M --out runs/t2
+  graphnas train --strategy pcnas --space pcnas_small --madds 60M --out runs/t4  # PC-NAS; search it: --strategy pcnas
   torchrun --nproc_per_node 2 -m graphnas train --out runs/t3   # data parallel; --resume continues exactly""",
 }
 

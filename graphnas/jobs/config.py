@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..checks import INT64_MAX, MAX_LOOKUP_ROWS, MAX_RESOLUTION, shown
 from ..errors import GraphnasError
-from ..options import Choice, Int, check_fields, option
+from ..options import Choice, Float, Int, check_fields, option
 from ..train.loop import TrainConfig
 
 __all__ = ["SetupConfig", "TrainingConfig", "SearchConfig", "JobConfig", "JOB_TRAINING", "resolve",
@@ -46,7 +46,7 @@ def _samplers() -> tuple:
 def _strategies() -> tuple:
     from ..search import STRATEGIES
 
-    return tuple(STRATEGIES)
+    return tuple(STRATEGIES) + ("pcnas",)
 
 
 def _estimators() -> tuple:
@@ -66,6 +66,8 @@ class SetupConfig:
                                     "'all' keeps all")
     data: str = option("digits", "digits (built in), fashion_mnist, cifar10 or imagefolder")
     data_root: str | None = option(None, "folder of the data set (never downloaded)")
+    train_size: int | None = option(None, "train on a seeded, stratified subsample of this many training images "
+                                          "(default: all)", Int(1))
     resolution: int | None = option(None, "input resolution (default: the space's CPU_SCALE resolution, else 16)",
                                     Int(4, MAX_RESOLUTION))
     bad_images: str = option("stop", "imagefolder: a file that is not a readable image stops the job naming it "
@@ -97,13 +99,23 @@ class SearchConfig:
     checkpoint: str | None = option(None, "a supernet trained before (<out>/checkpoint.pt of graphnas train or "
                                           "run): searched instead of training one", cli=False)
     strategy: str = option("evolution", "evolution (SPOS: top-k parents, mutation and crossover under hard limits), "
-                                        "nsga2 (ST-NAS: NSGA-II over --objectives), random, or gcn (GCN-NAS: "
-                                        "segments, a GCN predictor, super-cells)", Choice(_strategies))
+                                        "nsga2 (ST-NAS: NSGA-II over --objectives), random, gcn (GCN-NAS: "
+                                        "segments, a GCN predictor, super-cells) or pcnas (PC-NAS: a pool of "
+                                        "partial models shrunk edge by edge during training)", Choice(_strategies))
+    strategy_options: dict = option(help="strategy options, e.g. samples=20 (pcnas: pool, samples, interval, "
+                                         "batch_size, bn, save_every; its warm-up is --epochs minus the choice "
+                                         "edges x interval)", factory=dict, flag="--strategy-option",
+                                    what="strategy option")
     budget: int | None = option(None, "architectures to evaluate (default: population x generations)", Int(1))
     population: int = option(20, "evolution/nsga2 population, random's batch (the papers: 50 for SPOS evolution, "
                                   "45 for ST-NAS's NSGA-II)", Int(1))
     generations: int = option(10, "evolution/nsga2 generations, the first one random (the papers: 20 and 22)",
                               Int(1))
+    crossover: str | None = option(None, "evolution/nsga2 crossover: uniform or one_point (default: each paper's, "
+                                         "uniform for SPOS evolution, one_point for ST-NAS's NSGA-II)",
+                                   Choice(("uniform", "one_point")))
+    mutation_prob: float = option(0.1, "evolution/nsga2: each choice of a child resampled with this probability",
+                                  Float(0.0, 1.0))
     objectives: str = option("accuracy,madds", "nsga2's objectives: accuracy, then the costs it trades against "
                                                "(madds, params, bitops, latency), e.g. accuracy,latency")
     levels: str | None = option(None, "cost levels of the top-2 picks per level (ST-NAS), in the first cost "
@@ -159,6 +171,16 @@ class JobConfig:
         from ..search.toolbox import parse_objectives
 
         parse_objectives(s.objectives)
+        if s.strategy_options:
+            from ..search.pcnas import JOB_OPTIONS
+
+            if s.strategy != "pcnas":
+                raise GraphnasError(f"--strategy-option is for pcnas; strategy {s.strategy} takes its options as "
+                                    f"flags (--population, --generations, --crossover, ...)")
+            bad = sorted(set(s.strategy_options) - set(JOB_OPTIONS))
+            if bad:
+                raise GraphnasError(f"unknown pcnas option {shown(bad[0])}; its options are {', '.join(JOB_OPTIONS)} "
+                                    f"(the warm-up is --epochs minus the choice edges x interval)")
         if s.lookup and (s.lookup_labels < 8 or s.lookup_rows < 2):
             raise GraphnasError(f"lookup_labels={s.lookup_labels} and lookup_rows={s.lookup_rows} are too small; "
                                 f"give at least 8 labels and 2 rows (or no lookup table)")
@@ -218,6 +240,11 @@ def resolve(config: JobConfig) -> JobConfig:
     training = config.training
     paper_sampler, paper_options = paper.pop("sampler", None), paper.pop("sampler_options", {})
     sampler = training.sampler or paper_sampler or "uniform"
+    if config.search.strategy == "pcnas":  # its own pool sampler, uniform during the warm-up
+        if training.sampler not in (None, "uniform") or training.sampler_options:
+            raise GraphnasError(f"--strategy pcnas trains with its own pool sampler (uniform during the warm-up); "
+                                f"drop --sampler {training.sampler or ''} and --sampler-option")
+        sampler, paper_sampler = "uniform", None
     options = {**(paper_options if sampler == paper_sampler else {}), **training.sampler_options}
     if sampler == "stnas" and "p_drop" not in options and "target_madds" not in options:
         options = {**options, **({"target_madds": config.search.madds} if config.search.madds else {"p_drop": 0.5})}

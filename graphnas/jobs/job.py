@@ -27,9 +27,9 @@ from ..train.loop import CHECKPOINT, TrainResult
 from ..utils import atomic_write_json
 from .config import JobConfig, resolve
 from .estimator import job_estimator
-from .search import check_limits, job_limits, latency_model, needs_latency, search_stage
+from .search import check_limits, job_limits, latency_model, needs_latency, pcnas_from_checkpoint, search_stage
 from .setup import load_setup
-from .training import pick_device, train_supernet
+from .training import job_sampler, pick_device, train_supernet
 
 __all__ = ["run", "train"]
 
@@ -48,15 +48,38 @@ def _write_config(config: JobConfig) -> None:
         atomic_write_json(Path(config.out) / "job.json", config.to_dict())
 
 
+def _limits_for_training(config: JobConfig, space, device, timings: dict) -> tuple:
+    """``(latency model, limits)`` on every rank before training (PC-NAS scores completions within them during
+    training): rank 0 measures the latency table while the others wait, then they read it."""
+    latency = None
+    main = dist.launched_rank() == 0
+    if needs_latency(config) and main:
+        t0 = time.perf_counter()
+        latency = latency_model(config, space, not config.quiet)
+        timings["latency_table_seconds"] = time.perf_counter() - t0
+    dist.init(device)
+    dist.barrier()
+    if needs_latency(config) and not main:
+        latency = latency_model(config, space, progress=False)
+    return latency, job_limits(config, latency, space)
+
+
 def train(config: JobConfig) -> tuple[Supernet, TrainResult]:
     """Train the supernet only; returns it and :func:`graphnas.train.loop.fit`'s result."""
     config = resolve(config)
     device = pick_device(config.training.device)
 
+    if config.search.strategy == "pcnas":  # its potentials respect the limits: parsed before any work
+        check_limits(config)
+
     def work():
         data, space = load_setup(config.setup, config.seed)
+        sampler = None
+        if config.search.strategy == "pcnas":
+            _, limits = _limits_for_training(config, space, device, {})
+            sampler = job_sampler(config, space, data, limits)
         _write_config(config)
-        return train_supernet(config, data, space, device)
+        return train_supernet(config, data, space, device, sampler)
 
     return _locked(config, "training folder", work)
 
@@ -87,17 +110,23 @@ def _run(config: JobConfig, device) -> dict | None:
         supernet = Supernet(space).to(device)
         trained.load_into(supernet)
     main = dist.launched_rank() == 0  # under torchrun rank 0 alone measures and writes; every rank searches
-    if needs_latency(config) and main:  # before training: a bad table fails in seconds
-        t0 = time.perf_counter()
-        latency = latency_model(config, space, not config.quiet)
-        timings["latency_table_seconds"] = time.perf_counter() - t0
-    limits = job_limits(config, latency, space) if main else None
+    pcnas = None
+    if s.strategy == "pcnas":  # every rank needs the limits before training: its potentials respect them
+        latency, limits = _limits_for_training(config, space, device, timings)
+        pcnas = pcnas_from_checkpoint(trained, space, data, limits, not config.quiet) if trained is not None \
+            else job_sampler(config, space, data, limits)
+    else:
+        if needs_latency(config) and main:  # before training: a bad table fails in seconds
+            t0 = time.perf_counter()
+            latency = latency_model(config, space, not config.quiet)
+            timings["latency_table_seconds"] = time.perf_counter() - t0
+        limits = job_limits(config, latency, space) if main else None
     _write_config(config)
     t0 = time.perf_counter()
     if trained is not None:
         history, ckpt, weights = trained.history, trained.path, trained.state_dict
     else:
-        supernet, result = train_supernet(config, data, space, device)
+        supernet, result = train_supernet(config, data, space, device, pcnas)
         history, ckpt = result.history, result.checkpoint or Path(config.out) / CHECKPOINT
         weights = result.averaged_state_dict if s.estimator == "weight_averaging" else \
             {k: v.detach().clone() for k, v in supernet.state_dict().items()}
@@ -107,7 +136,7 @@ def _run(config: JobConfig, device) -> dict | None:
     if limits is None:
         limits = job_limits(config, latency, space)
     estimator = job_estimator(config, supernet, weights, data, space, trained.options if trained else None)
-    report = search_stage(config, space, data, supernet, estimator, weights, limits, latency, ckpt, timings)
+    report = search_stage(config, space, data, supernet, estimator, weights, limits, latency, ckpt, timings, pcnas)
     if report is None:  # ranks other than 0 under torchrun
         return None
     timings["total_seconds"] = time.perf_counter() - start

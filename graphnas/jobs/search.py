@@ -25,7 +25,7 @@ from ..utils import atomic_write_json, atomic_write_text
 from .config import JobConfig
 
 __all__ = ["check_limits", "latency_model", "job_limits", "example_latency", "strategy_options", "search_stage",
-           "HISTORY"]
+           "pcnas_from_checkpoint", "HISTORY"]
 
 #: The search's evaluations under the job's output folder (what ``--resume`` continues).
 HISTORY = "search_history.json"
@@ -124,7 +124,9 @@ def strategy_options(config: JobConfig, latency=None) -> dict:
     s = config.search
     options = {"budget": s.budget or s.population * s.generations}
     if s.strategy in ("evolution", "nsga2"):
-        options.update(population=s.population, generations=s.generations)
+        options.update(population=s.population, generations=s.generations, mutation_prob=s.mutation_prob)
+        if s.crossover is not None:
+            options.update(crossover=s.crossover)
     if s.strategy == "random":
         options.update(population=s.population)
     if s.strategy == "nsga2":
@@ -154,8 +156,39 @@ def _front_files(config: JobConfig, result, space) -> dict:
     return {"json": str(out / "front.json"), "picture": str(picture), "picks": doc["picks"]}
 
 
+def pcnas_from_checkpoint(trained, space, data, limits, progress: bool = True):
+    """The PC-NAS sampler of a finished ``--strategy pcnas`` training checkpoint (its options read from it, its
+    pool checked): what ``graphnas search --strategy pcnas`` ranks."""
+    from ..errors import CheckpointError
+    from ..search.pcnas import PCNAS
+
+    state = trained.sampler_state
+    options = state.get("options") if isinstance(state, dict) else None
+    if not isinstance(options, dict) or options.get("kind") != "pcnas":
+        raise CheckpointError(f"checkpoint {trained.path} was not trained by PC-NAS (it holds no pool); search it "
+                              f"with another --strategy, or train with --strategy pcnas")
+    pc = PCNAS(space, data.val, limits, progress=progress,
+               **{k: options.get(k) for k in ("pool", "samples", "warmup", "interval", "batch_size", "bn", "seed")})
+    pc.check_state(state, trained.path)
+    pc.load_state_dict(state)
+    return pc
+
+
+def _pcnas_files(config: JobConfig, pcnas, result, space) -> dict:
+    """``<out>/pcnas.png`` (the potentials of every boundary) and the pool's architectures drawn."""
+    from ..render.dag import render
+    from ..search.plot import plot_potentials
+
+    out = Path(config.out)
+    pictures = [str(plot_potentials(pcnas.log, space, out / "pcnas.png"))]
+    for k, record in enumerate(result.history):
+        pictures += [str(p) for p in render(record.arch, out / f"pcnas_pool_{k + 1}", formats=("svg",))]
+    return {"pictures": pictures, "validation_images": pcnas.images, "options": pcnas.describe(),
+            "ranking": [{"hash": r.arch.hash, "ops": list(r.arch.ops), "potential": r.score} for r in result.history]}
+
+
 def search_stage(config: JobConfig, space, data, supernet, estimator, weights, limits, latency, ckpt: Path,
-                 timings: dict) -> dict:
+                 timings: dict, pcnas=None) -> dict:
     """Search, score the best on test data, write its JSON and pictures and the lookup table; the report's
     search part (``search``, ``best``, ``lookup``, ``files``). The test accuracy is the best path's with
     ``weights`` (what the estimator started from), BN recalibrated."""
@@ -165,18 +198,24 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
 
     s, out = config.search, Path(config.out)
     t0 = time.perf_counter()
-    history = SearchHistory(estimator, space, out / HISTORY, resume=bool(config.resume),
-                            meta={"supernet": hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16],
-                                  "estimator": s.estimator, "options": s.estimator_options,
-                                  "recal_samples": s.recal_samples})
-    result = STRATEGIES[s.strategy](space, history, limits, rng=config.seed, progress=not config.quiet,
-                                    **strategy_options(config, latency))
+    if pcnas is not None:  # PC-NAS searched while training: its pool, ranked by potential on the final weights
+        supernet.load_state_dict(weights)
+        result = pcnas.result(supernet)
+        timings["scores_from_history"] = 0
+    else:
+        history = SearchHistory(estimator, space, out / HISTORY, resume=bool(config.resume),
+                                meta={"supernet": hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16],
+                                      "estimator": s.estimator, "options": s.estimator_options,
+                                      "recal_samples": s.recal_samples})
+        result = STRATEGIES[s.strategy](space, history, limits, rng=config.seed, progress=not config.quiet,
+                                        **strategy_options(config, latency))
+        timings["scores_from_history"] = history.served
     timings["search_seconds"] = time.perf_counter() - t0
-    timings["scores_from_history"] = history.served
     if not dist.is_main():  # under torchrun every rank searches (scoring is sharded); rank 0 writes
         return None
     best = result.best
     front = _front_files(config, result, space)
+    extra = _pcnas_files(config, pcnas, result, space) if pcnas is not None else None
     supernet.load_state_dict(weights)
     recalibrate_bn(supernet, data.train, best.arch, s.recal_samples)
     test_acc = accuracy(supernet, data.test, best.arch)
@@ -187,8 +226,11 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
         t0 = time.perf_counter()
         lookup = _lookup_table(config, space, estimator, best.arch, latency, ckpt)
         timings["lookup_seconds"] = time.perf_counter() - t0
+    if extra is not None:
+        pictures += extra["pictures"]
     return {
-        "search": {**{k: v for k, v in result.to_dict().items() if k != "history"}, "picks": front["picks"]},
+        "search": {**{k: v for k, v in result.to_dict().items() if k != "history"}, "picks": front["picks"],
+                   **({"pcnas": {k: v for k, v in extra.items() if k != "pictures"}} if extra else {})},
         "best": {"hash": best.arch.hash, "ops": list(best.arch.ops), "choices": list(best.arch.choices),
                  "val_accuracy": best.score, "test_accuracy": test_acc, "madds": best.costs["madds"],
                  "params": best.costs["params"],

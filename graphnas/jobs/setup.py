@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..train.data import load_dataset
+from ..train.data import load_dataset, subsample_train
 from ..errors import GraphnasError
 from ..space.registry import get_space, space_info
 from .config import FALLBACK_RESOLUTION, SetupConfig
@@ -58,4 +58,6 @@ def load_setup(setup: SetupConfig, seed: int):
     scale.pop("resolution", None)
     data = load_dataset(setup.data, root=setup.data_root, resolution=resolution, seed=seed,
                         bad_images=setup.bad_images)
+    if setup.train_size is not None:
+        data = subsample_train(data, setup.train_size, seed)
     return data, run_space(setup.space, data, scale, setup.ops)

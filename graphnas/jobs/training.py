@@ -17,7 +17,7 @@ from ..nets.supernet import Supernet
 from ..train.loop import TrainResult, fit
 from .config import JobConfig
 
-__all__ = ["pick_device", "train_supernet"]
+__all__ = ["pick_device", "job_sampler", "train_supernet"]
 
 
 def pick_device(name: str) -> torch.device:
@@ -33,11 +33,24 @@ def pick_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def train_supernet(config: JobConfig, data, space, device: torch.device) -> tuple[Supernet, TrainResult]:
-    """Train the supernet of ``space`` as the (resolved) ``config`` says; with ``config.resume`` continue
-    exactly where ``<out>/checkpoint.pt`` (or the file given) stopped, or return at once if it is finished."""
+def job_sampler(config: JobConfig, space, data, limits=()):
+    """The path sampler the job trains with: PC-NAS's pool for ``--strategy pcnas`` (scored on the validation
+    split, under the job's limits), else the configured one."""
+    if config.search.strategy == "pcnas":
+        from ..search.pcnas import pcnas_sampler
+
+        return pcnas_sampler(space, data.val, limits or (), config.train_config().epochs, seed=config.seed,
+                             progress=not config.quiet, **config.search.strategy_options)
     t = config.training
-    sampler = make_sampler(t.sampler, space, **t.sampler_options)
+    return make_sampler(t.sampler, space, **t.sampler_options)
+
+
+def train_supernet(config: JobConfig, data, space, device: torch.device, sampler=None) -> tuple[Supernet, TrainResult]:
+    """Train the supernet of ``space`` as the (resolved) ``config`` says, with ``sampler`` (default:
+    :func:`job_sampler`'s); with ``config.resume`` continue exactly where ``<out>/checkpoint.pt`` (or the file
+    given) stopped, or return at once if it is finished."""
+    t = config.training
+    sampler = sampler if sampler is not None else job_sampler(config, space, data)
     torch.manual_seed(config.seed)
     supernet = Supernet(space).to(device)
     resume = config.resume if config.resume in (True, False) else Path(config.resume)

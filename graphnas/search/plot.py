@@ -1,5 +1,5 @@
 """A search as a picture: every evaluated architecture's accuracy against each cost objective, the front
-highlighted, the true front too when an oracle knows it."""
+highlighted, the true front too when an oracle knows it; PC-NAS's potentials edge by edge."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .pareto import front
 if TYPE_CHECKING:
     from .result import SearchResult
 
-__all__ = ["plot_front"]
+__all__ = ["plot_front", "plot_potentials"]
 
 _AXES = {"madds": ("MAdds (M)", 1e-6), "params": ("parameters (M)", 1e-6), "bitops": ("BitOps (G)", 1e-9),
          "latency": ("latency (ms)", 1.0)}
@@ -64,3 +64,38 @@ def plot_front(result: "SearchResult", path: str | Path, title: str | None = Non
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(alpha=0.3)
     return save_figure(fig, axes[0], path, fmt, legend_loc="lower right")
+
+
+def plot_potentials(log: Sequence[Mapping], space, path: str | Path, title: str | None = None) -> Path:
+    """PC-NAS's boundaries as a picture: for each choice edge (x), every extension's potential (y), the ones kept
+    in the pool coloured and labelled with their operator, the others grey.
+
+    Args:
+        log (sequence of dict): :attr:`graphnas.search.pcnas.PCNAS.log` (one record per boundary).
+        space (SearchSpace): the space (operator names).
+        path (str or Path): ``.png``, ``.svg`` or ``.pdf``.
+        title (str, optional): the figure's title.
+    """
+    fmt = plot_format(path, "PC-NAS potentials", GraphnasError)
+    if not log:
+        raise GraphnasError("PC-NAS passed no boundary yet; there are no potentials to draw")
+    fig = new_figure(max(5.0, 0.45 * len(log) + 2), 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for k, entry in enumerate(log):
+        pots = np.asarray(entry["potentials"], dtype=float)
+        counted = np.asarray(entry["counts"]) > 0
+        kept = np.zeros(len(pots), dtype=bool)
+        kept[list(entry["kept"])] = True
+        jitter = (np.arange(len(pots)) % 7 - 3) * 0.04
+        drop = counted & ~kept
+        ax.scatter(k + jitter[drop], pots[drop], s=8, color="0.7", label="extension" if k == 0 else None)
+        ax.scatter(k + jitter[kept], pots[kept], s=22, color="tab:red", label="kept in the pool" if k == 0 else None)
+        best = entry["kept"][0]
+        ax.annotate(space.edges[entry["edge"]].candidates[entry["ops"][best]], (k, pots[best]), fontsize=6,
+                    rotation=60, xytext=(2, 4), textcoords="offset points")
+    ax.set_xticks(range(len(log)))
+    ax.set_xticklabels([str(entry["edge"]) for entry in log], fontsize=7)
+    ax.set_xlabel("choice edge fixed at the boundary (the best extension's operator named)")
+    ax.set_ylabel("potential (mean mini-batch accuracy)")
+    ax.set_title(title or f"PC-NAS potentials on {space.name}", fontsize=10)
+    return save_figure(fig, ax, path, fmt, legend_loc="lower right")

@@ -353,7 +353,9 @@ def check_resume_state(path: str | Path, blob: dict, model: nn.Module, optimizer
         path: the checkpoint file (for messages).
         blob (dict): what :func:`load_checkpoint` returned (format, meta and config already checked).
         model, optimizer, scheduler: what ``model``, ``optimizer`` and ``scheduler`` are loaded into.
-        sampler: the path sampler (its ``state_dict()``, when it has one, is the shape of ``sampler_state``).
+        sampler: the path sampler: ``sampler.check_state(state, path)`` checks ``sampler_state`` when it has one
+            (raising a one-line CheckpointError), else its ``state_dict()``, when it has one, is the shape of
+            ``sampler_state``.
         steps_per_epoch, epochs, batch_size, average_last_epoch: of the run that resumes.
     """
     path = Path(path)
@@ -378,7 +380,10 @@ def check_resume_state(path: str | Path, blob: dict, model: nn.Module, optimizer
         if blob["scheduler"]["last_epoch"] != step:
             raise _Bad(f"scheduler['last_epoch'] is {blob['scheduler']['last_epoch']}, expected the step {step}")
         _check_rng(blob, world)
-        if blob["sampler_state"] is not None and hasattr(sampler, "load_state_dict") and hasattr(sampler, "state_dict"):
+        if hasattr(sampler, "check_state"):  # a sampler whose state changes shape (PC-NAS's pool) checks it itself
+            sampler.check_state(blob["sampler_state"], path)
+        elif blob["sampler_state"] is not None and hasattr(sampler, "load_state_dict") \
+                and hasattr(sampler, "state_dict"):
             _like(blob["sampler_state"], sampler.state_dict(), "sampler_state")
         stats = blob["epoch_stats"]
         if not isinstance(stats, (list, tuple)) or len(stats) != 4 or not all(map(_is_number, stats)) \
@@ -504,6 +509,7 @@ class Trained:
             and the run options), for estimators that continue training (SGLD, fine-tuning).
         seed (int): the training seed, which also seeded the data splits (a search must reuse them, or it
             would score paths on images the supernet trained on).
+        sampler_state: the path sampler's own state as saved, unchecked (a PC-NAS pool: its sampler checks it).
     """
 
     path: Path
@@ -512,6 +518,7 @@ class Trained:
     history: list
     seed: int
     options: dict
+    sampler_state: object = None
 
     def load_into(self, model: nn.Module) -> None:
         """Load the weights, refusing a model of another space or scale, or weights that do not fit it (missing
@@ -561,4 +568,5 @@ def read_trained(path: str | Path, averaged: bool = False) -> Trained:
             raise CheckpointError(f"checkpoint {path} holds no averaged weights; train with --average-last-epoch, "
                                   f"or search its final weights (another --estimator than weight_averaging)")
         state = _tensor_dict(state, "averaged_state_dict" if averaged else "model")
-    return Trained(path, state, {k: meta.get(k) for k in keys}, list(history), seed, dict(config))
+    return Trained(path, state, {k: meta.get(k) for k in keys}, list(history), seed, dict(config),
+                   blob.get("sampler_state"))

@@ -18,7 +18,7 @@ import os
 import pickle
 import sys
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -544,6 +544,19 @@ def load_dataset(name: str, root: str | None = None, resolution: int | None = No
     if key == "cifar10":
         return load_cifar10(root, **kw)
     return load_image_folder(root, bad_images=bad_images, **kw)
+
+
+def subsample_train(data: DataSplits, size: int, seed: int = 0) -> DataSplits:
+    """``data`` with a seeded, stratified subsample of ``size`` training items (validation and test unchanged,
+    the normalisation the loader chose kept); ``size`` at least the split's size keeps it whole."""
+    ds = data.train
+    _check_int("train_size", size, 1)
+    if size >= len(ds):
+        return data
+    labels = (ds.tensors[1].numpy() if isinstance(ds, TensorDataset)
+              else np.array([int(ds[i][1]) for i in range(len(ds))]))
+    idx = _subsample("train_size", size, labels, np.arange(len(labels)), seed + 1)
+    return replace(data, train=Subset(ds, np.sort(idx).tolist()))
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 0,

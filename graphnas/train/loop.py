@@ -11,6 +11,11 @@ epoch, and every ``checkpoint_every`` steps), a JSON log (``out/train_log.json``
 weight averaging over the last epoch, and data parallelism under ``torchrun``
 (:mod:`graphnas.train.distributed`).
 
+A sampler that changes during training (PC-NAS's partial-model pool) has ``before_step(step, steps_per_epoch,
+model, checkpoint)``, called before each step's draw with the supernet and a function that writes a checkpoint
+(collective under torchrun); it may score paths (leaving the model's weights, BN statistics and mode as they were)
+and must keep everything it decides in its ``state_dict()``.
+
 Exact resume. The batch order of epoch ``e`` is a permutation drawn from ``default_rng([seed, e])``,
 so a run restarted at step ``s`` needs no loader state: it skips the first ``s mod steps_per_epoch``
 batches of its epoch. The checkpoint holds everything else that a step reads or changes (weights and
@@ -278,6 +283,7 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
         if dist.is_main():
             save_checkpoint(out / CHECKPOINT, blob)
 
+    before_step = getattr(sampler, "before_step", None)
     model.train()
     bar = tqdm(total=total, initial=step, desc=desc, disable=not progress or not dist.is_main(), leave=False,
                unit="step")
@@ -295,6 +301,8 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             if x.dim() == 4:
                 x = x.contiguous(memory_format=fmt)
+            if before_step is not None:  # e.g. PC-NAS: the pool is updated at interval boundaries
+                before_step(step, per_epoch, model, save)
             arch = sampler(rng) if sampler is not None else None
             logits = model(x, arch) if sampler is not None else model(x)
             loss = loss_fn(logits, y)
