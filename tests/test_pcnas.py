@@ -200,3 +200,44 @@ def test_the_job_runs_pcnas_and_a_search_ranks_its_checkpoint_again(tmp_path, ca
     assert main(["run", *common, "--strategy", "evolution", "--strategy-option", "samples=3", "--out",
                  str(tmp_path / "z")]) == 2
     assert "--strategy-option is for pcnas" in capsys.readouterr().err
+
+
+def test_a_damaged_pcnas_state_is_one_checkpoint_error_line():
+    """Every field of the pool state read back from a checkpoint is checked: a bad one is a CheckpointError naming
+    the file, never another exception."""
+    import copy
+
+    space = chain()
+    pc = PCNAS(space, val_set(), pool=2, samples=3, warmup=1, interval=1, batch_size=8, score=Lexicographic(),
+               progress=False)
+    pc.update_pool(None)
+    good = pc.state_dict()
+    pc.check_state(good, "ckpt.pt")  # a state it wrote passes
+    damage = {
+        "not a dict": lambda s: [1, 2],
+        "no options": lambda s: {k: v for k, v in s.items() if k != "options"},
+        "extra key": lambda s: {**s, "x": 1},
+        "level too high": lambda s: {**s, "level": 9},
+        "level a bool": lambda s: {**s, "level": True},
+        "pool float": lambda s: {**s, "pool": s["pool"].double()},
+        "pool out of range": lambda s: {**s, "pool": torch.full_like(s["pool"], 7)},
+        "pool fixes too few": lambda s: {**s, "pool": torch.full_like(s["pool"], -1)},
+        "pool too big": lambda s: {**s, "pool": s["pool"].repeat(3, 1)},
+        "images negative": lambda s: {**s, "images": -1},
+        "log short": lambda s: {**s, "log": []},
+        "log potential string": lambda s: {**s, "log": [{**s["log"][0], "potentials": ["a"] * 3}]},
+        "log kept out of range": lambda s: {**s, "log": [{**s["log"][0], "kept": [99]}]},
+        "pending wrong shape": lambda s: {**s, "pending": {"key": [1], "done": 1,
+                                                          "scores": torch.zeros(2, dtype=torch.float64)}},
+        "pending nan": lambda s: {**s, "pending": {"key": [1], "done": 1, "scores": torch.full(
+            (6, 3), float("nan"), dtype=torch.float64)}},
+        "pending done past S": lambda s: {**s, "pending": {"key": [1], "done": 4, "scores": torch.zeros(
+            (6, 3), dtype=torch.float64)}},
+        "other samples": lambda s: {**s, "options": {**s["options"], "samples": 5}},
+    }
+    for name, bad in damage.items():
+        with pytest.raises(CheckpointError, match="ckpt.pt") as err:
+            pc.check_state(bad(copy.deepcopy(good)), "ckpt.pt")
+        assert "\n" not in str(err.value), name
+    ok = {**copy.deepcopy(good), "pending": {"key": [1], "done": 2, "scores": torch.zeros((6, 3), dtype=torch.float64)}}
+    pc.check_state(ok, "ckpt.pt")  # a boundary in progress

@@ -6,7 +6,7 @@ comparison with evolution does):
 
 1. A latency table of the job's space (pcnas_small at its CPU scale on Fashion-MNIST) measured on this machine;
    the limit is the 40th percentile of 2,000 random architectures' latency (two significant digits).
-2. ``graphnas run --strategy pcnas`` (P = 5, S = 20, one epoch per interval, the warm-up the rest of the epochs)
+2. ``graphnas run --strategy pcnas`` (P = 3, S = 100, one epoch per interval, the warm-up the rest of the epochs)
    and a SPOS supernet (uniform single-path training, the same epochs), trained side by side (one thread
    each); then SPOS evolution under the limit with as many evaluations as PC-NAS's potentials used validation
    images (each evaluation: the validation split plus the BN recalibration images).
@@ -14,14 +14,14 @@ comparison with evolution does):
 4. Fig. 2b of the paper: 16 architectures around PC-NAS's answer (its final pool, then Hamming-1 neighbours
    within the limit) scored by each supernet (single checkpoint, BN recalibrated) against their standalone
    accuracy (seed 0): Pearson and Kendall tau with shrinking (PC-NAS's supernet) and without (SPOS's).
-5. The potentials' stability on the SPOS supernet (a supernet as after PC-NAS's warm-up): the kept set of the
-   first two boundaries with S = 20 (seeds 0 and 1) and S = 60.
+5. The potentials' stability on the SPOS supernet (a supernet as after PC-NAS's warm-up): the kept sets of
+   boundaries 2 and 3 with S = 100 (seeds 0 and 1) and S = 300.
 
 Every stage resumes: the jobs with ``--resume``, the standalone runs from their table; what the stages
 measured is kept in ``benchmarks/pcnas_bench.json`` and the standalone table in ``benchmarks/pcnas_standalone.json``
 (both committed, so a later session finishes what an earlier one started).
 
-    python tools/bench_pcnas.py [--epochs 30] [--train-size 20000] [--out runs/bench_pcnas]
+    python tools/bench_pcnas.py [--epochs 30] [--train-size 20000] [--samples 100] [--pool 3] [--out runs/bench_pcnas]
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ STANDALONE = ROOT / "benchmarks" / "pcnas_standalone.json"
 PICTURE = ROOT / "docs" / "img" / "pcnas_potentials.png"
 RECIPE = {"epochs": 8, "batch_size": 512, "lr": 0.2, "momentum": 0.9, "weight_decay": 4e-5}
 SPACE, DATA = "pcnas_small", "fashion_mnist"
+#: Operators kept at this scale: pcnas_small's CPU_OPS (with all ten per edge a uniformly trained supernet stayed
+#: at chance on Fashion-MNIST for thousands of steps; see that module).
+OPS = ("mbconv_k3_e3", "mbconv_k5_e6", "identity")
 
 
 def load_state() -> dict:
@@ -59,11 +62,12 @@ def save_state(state: dict) -> None:
 def job(args, method: str, latency: str, table: str, budget: int | None = None):
     from graphnas.jobs import JobConfig, SearchConfig, SetupConfig, TrainingConfig
 
-    search = (SearchConfig(strategy="pcnas", strategy_options={"samples": args.samples}, latency=latency,
-                           latency_table=table, lookup=False) if method == "pcnas" else
+    options = {"samples": args.samples, "pool": args.pool}
+    search = (SearchConfig(strategy="pcnas", strategy_options=options, latency=latency, latency_table=table,
+                           lookup=False) if method == "pcnas" else
               SearchConfig(strategy="evolution", latency=latency, latency_table=table, lookup=False,
                            budget=budget, population=20, generations=max(1, -(-(budget or 20) // 20))))
-    return JobConfig(setup=SetupConfig(space=SPACE, data=DATA, train_size=args.train_size),
+    return JobConfig(setup=SetupConfig(space=SPACE, data=DATA, train_size=args.train_size, ops=_ops(args)),
                      training=TrainingConfig(sampler="uniform", train={"epochs": args.epochs, "batch_size": 64,
                                                                         "lr": 0.05}),
                      search=search, out=str(Path(args.out) / method), seed=0, resume=True, quiet=True)
@@ -82,7 +86,7 @@ def stage_latency(args, state) -> None:
     from graphnas.jobs.setup import load_setup
 
     torch.set_num_threads(1)
-    space = load_setup(SetupConfig(space=SPACE, data=DATA, train_size=64), 0)[1]
+    space = load_setup(SetupConfig(space=SPACE, data=DATA, train_size=64, ops=_ops(args)), 0)[1]
     path = Path(args.out) / "latency.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -141,7 +145,12 @@ def _space_and_data(args, train_size=None):
     from graphnas.jobs import SetupConfig
     from graphnas.jobs.setup import load_setup
 
-    return load_setup(SetupConfig(space=SPACE, data=DATA, train_size=train_size or args.train_size), 0)
+    return load_setup(SetupConfig(space=SPACE, data=DATA, train_size=train_size or args.train_size, ops=_ops(args)),
+                      0)
+
+
+def _ops(args) -> list | None:
+    return None if args.ops == "all" else args.ops.split(",")
 
 
 def _trained(args, state):
@@ -192,7 +201,7 @@ def stage_neighbourhood(args, state) -> None:
 
 
 def stage_stability(args, state) -> None:
-    """Top-P overlap of the first two boundaries' kept sets: S = 20 at seeds 0 and 1, and S = 60."""
+    """Top-P overlap of the kept sets of boundaries 2 and 3 (edges 1 and 2): S at seeds 0 and 1, and 3 S."""
     if "stability" in state:
         return
     from graphnas.cost.limits import make_limit
@@ -203,14 +212,15 @@ def stage_stability(args, state) -> None:
     net = load("spos")
     kept, seconds = {}, {}
     for samples, seed in ((args.samples, 0), (args.samples, 1), (3 * args.samples, 0)):
-        pc = PCNAS(space, data.val, limits, samples=samples, seed=seed, warmup=1, interval=1, progress=True)
+        pc = PCNAS(space, data.val, limits, pool=args.pool, samples=samples, seed=seed, warmup=1, interval=1,
+                   progress=True)
         t0 = time.perf_counter()
-        for _ in range(2):
+        pools = []
+        for _ in range(3):  # edge 0 offers two operators (no identity where a stage starts): all kept
             pc.update_pool(net)
+            pools.append(pc.pool.tolist())
         seconds[f"S={samples} seed={seed}"] = time.perf_counter() - t0
-        kept[f"S={samples} seed={seed}"] = [[pc.log[b]["ops"][k] if b == 0 else
-                                             [pc.log[0]["ops"][pc.log[0]["kept"][pc.log[1]["parents"][k]]],
-                                              pc.log[1]["ops"][k]] for k in pc.log[b]["kept"]] for b in range(2)]
+        kept[f"S={samples} seed={seed}"] = pools[1:]
     state["stability"] = {"kept": kept, "seconds": seconds}
     save_state(state)
 
@@ -225,7 +235,7 @@ def stage_standalone(args, state) -> None:
     common = ["--space", SPACE, "--data", DATA, "--epochs", str(RECIPE["epochs"]), "--batch-size",
               str(RECIPE["batch_size"]), "--lr", str(RECIPE["lr"]), "--momentum", str(RECIPE["momentum"]),
               "--weight-decay", str(RECIPE["weight_decay"]), "--workers", str(args.workers), "--threads", "1",
-              "--table", str(STANDALONE)]
+              "--table", str(STANDALONE), "--ops", *(["all"] if args.ops == "all" else args.ops.split(","))]
     out = Path(args.out)
     (out / "picks.json").write_text(json.dumps([json.loads(a.to_json()) for a in picks]))
     train_standalone.main([*common, "--archs", str(out / "picks.json"), "--seeds", "0", "1", "2"])
@@ -252,7 +262,8 @@ def report(args, state, wall: float) -> str:
              f"{lat['limit_ms']:g} ms from a table measured here (one thread; {100 * lat['share_within']:.0f}% of "
              f"random architectures meet it; range {lat['range_ms'][0]:.2f}-{lat['range_ms'][1]:.2f} ms). Both "
              f"supernets train {args.epochs} epochs (batch 64, lr 0.05, Nesterov 0.9, cosine): PC-NAS "
-             f"{args.epochs - 21} epochs of warm-up then one per edge, P = 5, S = {args.samples}; SPOS uniform. "
+             f"{args.epochs - 21} epochs of warm-up then one per edge, P = {args.pool}, S = {args.samples}; SPOS "
+             f"uniform. "
              f"SPOS's evolution (population 20) gets as many evaluations as PC-NAS's potentials used validation "
              f"images (one evaluation: 10,000 validation + 256 recalibration images).", ""]
     if "spos" in state:
@@ -295,9 +306,9 @@ def report(args, state, wall: float) -> str:
         def overlap(x, y, b):
             return len({json.dumps(v) for v in kept[x][b]} & {json.dumps(v) for v in kept[y][b]})
 
-        lines += ["The potentials' stability on the SPOS supernet (the state after a warm-up): of the P = 5 kept "
-                  "at the first two boundaries, how many two settings share.", "",
-                  "| settings | boundary 1 (edge 0) | boundary 2 (edge 1) |", "|---|---|---|",
+        lines += [f"The potentials' stability on the SPOS supernet (the state after a warm-up): of the P = "
+                  f"{args.pool} partial models kept at boundaries 2 and 3, how many two settings share.", "",
+                  "| settings | boundary 2 (edge 1) | boundary 3 (edge 2) |", "|---|---|---|",
                   f"| {names[0]} vs {names[1]} | {overlap(names[0], names[1], 0)} of 5 | "
                   f"{overlap(names[0], names[1], 1)} of 5 |",
                   f"| {names[0]} vs {names[2]} | {overlap(names[0], names[2], 0)} of 5 | "
@@ -312,8 +323,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--train-size", type=int, default=20000)
-    ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument("--samples", type=int, default=100)
+    ap.add_argument("--pool", type=int, default=3, help="P (the paper's 5 of 20 operators; 3 of these three)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--ops", default=",".join(OPS), help="operators kept on every edge, comma-separated, or 'all' "
+                    "(the default three: see OPS)")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench_pcnas"))
     ap.add_argument("--stage", default="all", choices=["all", "train-pcnas", "train-spos", "no-standalone"])
     ap.add_argument("--record", default=str(ROOT / "benchmarks"), help="folder of pcnas_bench.json and "
@@ -328,9 +342,10 @@ def main() -> None:
     state = load_state()
     stage_latency(args, state)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, __file__, "--stage", f"train-{m}", "--epochs", str(args.epochs),
-                               "--train-size", str(args.train_size), "--samples", str(args.samples), "--out",
-                               args.out, "--record", args.record], env=env) for m in ("pcnas", "spos") if m not in state]
+    same = ["--epochs", str(args.epochs), "--train-size", str(args.train_size), "--samples", str(args.samples),
+            "--pool", str(args.pool), "--out", args.out, "--record", args.record, "--ops", args.ops]
+    procs = [subprocess.Popen([sys.executable, __file__, "--stage", f"train-{m}", *same], env=env)
+             for m in ("pcnas", "spos") if m not in state]
     if any(p.wait() for p in procs):
         sys.exit("a supernet's training failed; rerun to resume it")
     stage_search(args, state)

@@ -71,6 +71,8 @@ COMPARED = {
     "lookup build": "every row (index, hash, predicted, measured, MAdds, params, latency) identical",
     "main job": "report.json's best architecture and search record (latency timings excluded), and the lookup "
                 "table's rows without their latency",
+    "pcnas job": "report.json (the best architecture, the pool ranked by potential, the validation images spent), "
+                 "every boundary's potentials and kept set, and every tensor of the final checkpoint",
 }
 _LOOKUP_CHILD = "--child-lookup-build"
 
@@ -576,6 +578,9 @@ def jobs(g: Genuine, work: Path) -> list[Job]:
                "0.001", "--fit-networks", "4", "--quiet"]
     run = ["run", "--space", space, "--epochs", "2", "--batch-size", "64", "--resolution", "8", "--budget", "4",
            "--population", "2", "--seed", "1", "--quiet", "--lookup-labels", "8"]
+    pcnas = ["run", "--space", space, "--epochs", "5", "--batch-size", "32", "--resolution", "8", "--seed", "1",
+             "--quiet", "--no-lookup", "--strategy", "pcnas", "--strategy-option", "samples=6", "pool=2",
+             "batch_size=16", "save_every=1", "--checkpoint-every", "5"]
     return [
         Job("train", lambda d: graphnas_cmd(*train, "--out", d), lambda d: graphnas_cmd(*train, "--out", d, "--resume"),
             _train_result, lambda d: d),
@@ -587,7 +592,18 @@ def jobs(g: Genuine, work: Path) -> list[Job]:
             lambda d: lookup_build_cmd(d / "lookup.db", g.files["latency"]), _lookup_result, lambda d: d),
         Job("main job", lambda d: graphnas_cmd(*run, "--out", d), lambda d: graphnas_cmd(*run, "--out", d, "--resume"),
             lambda d: _report_result(d, lookup=True), lambda d: d),
+        Job("pcnas job", lambda d: graphnas_cmd(*pcnas, "--out", d),
+            lambda d: graphnas_cmd(*pcnas, "--out", d, "--resume"), _pcnas_result, lambda d: d),
     ]
+
+
+def _pcnas_result(folder: Path):
+    """The report (best, search record, the pool ranked by potential) and every boundary's record."""
+    import torch
+
+    blob = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=True)
+    return {**_report_result(folder, lookup=False), "log": blob["sampler_state"]["log"],
+            "weights": _train_result(folder)["tensors"]}
 
 
 def _train_result(folder: Path):

@@ -28,8 +28,9 @@ trainer keeps in its checkpoint. A run killed during the warm-up, an interval or
 resumed ends with the same pool as an uninterrupted one.
 
 **Schedule.** Training lasts ``T_w + L * T_i`` epochs (:attr:`PCNAS.epochs`): the paper's values
-(:data:`PAPER`: P = 5, S = 900, T_w = 100, T_i = 5, on ImageNet) are the defaults; :data:`CPU` states the
-laptop scale ``graphnas run --strategy pcnas`` uses (S = 20, T_i = 1, the warm-up the rest of the job's epochs).
+(:data:`PAPER`: P = 5, S = 900, T_w = 100, T_i = 5, on ImageNet, trained as :data:`PAPER_TRAINING`) are the
+defaults; :data:`CPU` states the laptop scale ``graphnas run --strategy pcnas`` uses (P = 3, S = 20, T_i = 1,
+the warm-up the rest of the job's epochs).
 """
 
 from __future__ import annotations
@@ -48,13 +49,17 @@ from ..space.architecture import Architecture
 from ..train import distributed as dist
 from .result import SearchResult, make_record
 
-__all__ = ["PCNAS", "PAPER", "CPU", "JOB_OPTIONS", "pcnas_sampler"]
+__all__ = ["PCNAS", "PAPER", "PAPER_TRAINING", "CPU", "JOB_OPTIONS", "pcnas_sampler"]
 
 #: The paper's settings (ImageNet): pool size P, completions per potential S, warm-up T_w and interval T_i epochs.
 PAPER = dict(pool=5, samples=900, warmup=100, interval=5)
-#: The laptop-CPU scale of ``graphnas run --strategy pcnas``: the paper's pool, 20 completions, one epoch per
-#: interval; the warm-up is what the job's epochs leave (``epochs - L * interval``).
-CPU = dict(pool=5, samples=20, interval=1)
+#: The paper's supernet training (ImageNet): Nesterov SGD 0.9, cosine 0.1 -> 5e-4, weight decay 1e-4, as
+#: :class:`~graphnas.train.loop.TrainConfig` fields: ``TrainConfig(**PAPER_TRAINING, epochs=pcnas.epochs)``.
+PAPER_TRAINING = dict(lr=0.1, final_lr_ratio=0.005, momentum=0.9, nesterov=True, weight_decay=1e-4)
+#: The laptop-CPU scale of ``graphnas run --strategy pcnas``: a pool of 3 (the CPU-scale chain spaces keep 3
+#: operators per edge where the paper keeps 5 of 20), 20 completions, one epoch per interval; the warm-up is what
+#: the job's epochs leave (``epochs - L * interval``).
+CPU = dict(pool=3, samples=20, interval=1)
 #: The options a job passes as ``--strategy-option KEY=VALUE`` (the warm-up is the job's epochs minus L x T_i).
 JOB_OPTIONS = ("pool", "samples", "interval", "batch_size", "bn", "save_every")
 
@@ -266,7 +271,8 @@ class PCNAS:
         scores = self._potentials(model, completions, (self.num_levels,), desc="final potentials")
         self.pending = None
         potential = self._mean(scores, [len(c) for c in completions])
-        order = sorted((e for e in range(len(self.pool)) if np.isfinite(potential[e])), key=lambda e: (-potential[e], e))
+        order = sorted((e for e in range(len(self.pool)) if np.isfinite(potential[e])),
+                       key=lambda e: (-potential[e], e))
         return [(Architecture(self.space, self.pool[e]), float(potential[e])) for e in order]
 
     def result(self, model) -> SearchResult:
