@@ -2,7 +2,8 @@
 
 evolution (SPOS), nsga2 (ST-NAS) and random run on one DEAP toolbox (:mod:`.toolbox`); gcn is GCN-NAS's
 predictor-guided search; pcnas (:class:`.pcnas.PCNAS`) searches during training, as the path sampler of the
-training loop, so it is not a function of a trained supernet like the others."""
+training loop, so it is not a function of a trained supernet like the others; :mod:`.senas` holds SE-NAS's
+operator scores and shrinking."""
 
 from .evolution import evolution
 from .nsga2 import nsga2
