@@ -187,6 +187,13 @@ def test_the_job_runs_pcnas_and_a_search_ranks_its_checkpoint_again(tmp_path, ca
     assert main(["search", "--checkpoint", str(out / "checkpoint.pt"), *common, "--strategy", "pcnas", "--out",
                  str(again)]) == 0
     assert json.loads((again / "report.json").read_text())["best"]["hash"] == report["best"]["hash"]
+    trained = tmp_path / "trained"  # `graphnas train --strategy pcnas` trains the same pool
+    assert main(["train", "--space", str(space_file), "--quiet", "--madds", "1G", "--strategy", "pcnas", "--epochs", "3",
+                 "--batch-size", "64", "--strategy-option", "samples=3", "pool=1", "batch_size=16", "--out",
+                 str(trained)]) == 0
+    blob = torch.load(trained / "checkpoint.pt", weights_only=True)
+    assert blob["sampler_state"]["pool"].tolist() == torch.load(out / "checkpoint.pt", weights_only=True)[
+        "sampler_state"]["pool"].tolist()
     capsys.readouterr()
     uniform = tmp_path / "uniform"
     assert main(["train", "--space", str(space_file), "--quiet", "--epochs", "1", "--out", str(uniform)]) == 0

@@ -309,13 +309,26 @@ def report(args, state, wall: float) -> str:
         lines += [f"The potentials' stability on the SPOS supernet (the state after a warm-up): of the P = "
                   f"{args.pool} partial models kept at boundaries 2 and 3, how many two settings share.", "",
                   "| settings | boundary 2 (edge 1) | boundary 3 (edge 2) |", "|---|---|---|",
-                  f"| {names[0]} vs {names[1]} | {overlap(names[0], names[1], 0)} of 5 | "
-                  f"{overlap(names[0], names[1], 1)} of 5 |",
-                  f"| {names[0]} vs {names[2]} | {overlap(names[0], names[2], 0)} of 5 | "
-                  f"{overlap(names[0], names[2], 1)} of 5 |", ""]
+                  f"| {names[0]} vs {names[1]} | {overlap(names[0], names[1], 0)} of {args.pool} | "
+                  f"{overlap(names[0], names[1], 1)} of {args.pool} |",
+                  f"| {names[0]} vs {names[2]} | {overlap(names[0], names[2], 0)} of {args.pool} | "
+                  f"{overlap(names[0], names[2], 1)} of {args.pool} |", ""]
     if PICTURE.exists():
         lines += ["![PC-NAS potentials](docs/img/pcnas_potentials.png)", ""]
-    lines.append(f"Wall time of this invocation: {wall / 60:.1f} min.")
+    times = []
+    if "spos" in state:
+        times.append(f"supernet training (one thread each, side by side) {state['pcnas']['train_seconds'] / 60:.1f} "
+                     f"min for PC-NAS (its potentials included) and {state['spos']['train_seconds'] / 60:.1f} min "
+                     f"for SPOS; SPOS's evolution and the pick's test score {state['spos']['job_seconds'] / 60:.1f} "
+                     f"min")
+    if table["runs"]:
+        times.append(f"{len(table['runs'])} standalone runs of {np.mean([r['seconds'] for r in table['runs']]) / 60:.1f}"
+                     f" min each")
+    if "stability" in state:
+        times.append("potentials of three boundaries: " + ", ".join(f"{v:.0f} s at {k}" for k, v in
+                                                                    state["stability"]["seconds"].items()))
+    lines.append(f"Times: {'; '.join(times)}. This invocation: {wall / 60:.1f} min (finished stages are read from "
+                 f"benchmarks/pcnas_bench.json and the standalone table).")
     return "\n".join(lines)
 
 
