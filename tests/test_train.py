@@ -312,3 +312,36 @@ def test_tools_train_supernet_wraps_cli():
     tool = Path(__file__).parent.parent / "tools" / "train_supernet.py"
     proc = subprocess.run([sys.executable, str(tool), "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--average-last-epoch" in proc.stdout and "--resume" in proc.stdout
+
+
+def test_linear_schedule_and_resuming_a_checkpoint_written_before_the_option(tmp_path):
+    """lr_schedule='linear' (SE-NAS): lr x (1 - t/T) per step, to lr x final_lr_ratio; a checkpoint that does not
+    name the option (written before it existed) resumes as the default, cosine."""
+    from graphnas.errors import CheckpointError, GraphnasError
+    from graphnas.train.checkpoint import load_checkpoint, save_checkpoint
+    from graphnas.train.loop import CHECKPOINT, fit
+    from test_checkpoint import CONFIG, data, reference_run, supernet
+
+    net = torch.nn.Linear(2, 2)
+    opt, sched = make_optimizer(net, TrainConfig(lr=0.4, lr_schedule="linear"), steps=8)
+    rates = []
+    for _ in range(9):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert rates == pytest.approx([0.4 * (1 - t / 8) for t in range(9)])
+    _, sched = make_optimizer(net, TrainConfig(lr=0.4, lr_schedule="linear", final_lr_ratio=0.5), steps=8)
+    assert sched.lr_lambdas[0](4) == pytest.approx(0.75) and sched.lr_lambdas[0](8) == pytest.approx(0.5)
+    with pytest.raises(GraphnasError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step").validate()
+    reference_run(tmp_path)
+    blob = load_checkpoint(tmp_path / CHECKPOINT)
+    del blob["config"]["lr_schedule"]
+    save_checkpoint(tmp_path / CHECKPOINT, blob)
+    sn = supernet()
+    result = fit(sn, data(), CONFIG, UniformSampler(sn.space), progress=False, out=tmp_path, resume=True,
+                 average_last_epoch=True)
+    assert result.step == result.total_steps  # accepted: finished, nothing to do
+    with pytest.raises(CheckpointError, match="lr_schedule .cosine. -> 'linear'"):
+        fit(supernet(), data(), TrainConfig(**{**CONFIG.to_dict(), "lr_schedule": "linear"}),
+            UniformSampler(sn.space), progress=False, out=tmp_path, resume=True, average_last_epoch=True)

@@ -421,7 +421,8 @@ def check_resume_state(path: str | Path, blob: dict, model: nn.Module, optimizer
             raise _Bad("averaged_state_dict is missing although the run averaged its finished last epoch")
 
 
-def load_checkpoint(path: str | Path, meta: dict | None = None, config: dict | None = None) -> dict:
+def load_checkpoint(path: str | Path, meta: dict | None = None, config: dict | None = None,
+                    defaults: dict | None = None) -> dict:
     """Read a training checkpoint, checking its format, and its meta and config when given.
 
     The fields a resume reads are checked against the model by :func:`check_resume_state` (``fit`` calls it).
@@ -430,6 +431,7 @@ def load_checkpoint(path: str | Path, meta: dict | None = None, config: dict | N
         path (str or Path): the file written by :func:`save_checkpoint`.
         meta (dict, optional): what :func:`model_meta` gives for the model about to be loaded.
         config (dict, optional): the training options of the run that resumes.
+        defaults (dict, optional): the value of an option the checkpoint does not name (it predates it).
 
     Raises:
         CheckpointError: missing, not a regular file, unreadable/truncated, not a training checkpoint, or
@@ -451,7 +453,7 @@ def load_checkpoint(path: str | Path, meta: dict | None = None, config: dict | N
     if meta is not None:
         check_meta(path, blob.get("meta"), meta)
     if config is not None:
-        check_config(path, blob.get("config"), config)
+        check_config(path, blob.get("config"), config, defaults)
     return blob
 
 
@@ -475,9 +477,13 @@ def check_meta(path: Path, saved: dict | None, meta: dict,
     raise CheckpointError(f"checkpoint {path} was made for {what}, not {now}; {fix}")
 
 
-def check_config(path: Path, saved: dict | None, config: dict) -> None:
-    """Refuse a checkpoint trained with other options (resuming would not continue the same run)."""
-    saved = saved if isinstance(saved, dict) else {}
+def check_config(path: Path, saved: dict | None, config: dict, defaults: dict | None = None) -> None:
+    """Refuse a checkpoint trained with other options (resuming would not continue the same run); an option
+    the checkpoint does not name counts as ``defaults[option]`` (it was written before the option existed)."""
+    if isinstance(saved, dict):
+        saved = {**{k: v for k, v in (defaults or {}).items() if k in config}, **saved}
+    else:
+        saved = {}
     diff = [f"{k} {shown(saved.get(k), 40)} -> {config.get(k)!r}" for k in sorted(set(saved) | set(config))
             if saved.get(k) != config.get(k)]
     if diff:

@@ -45,7 +45,7 @@ from .checkpoint import (FORMAT, VERSION, check_resume_state, load_checkpoint, m
 from ..checks import MAX_LR
 from ..errors import CheckpointError, GraphnasError
 from ..files import regular_file
-from ..options import Float, Int, check_fields, option
+from ..options import Choice, Float, Int, check_fields, option
 from .samplers import Sampler
 from ..utils import atomic_write_json
 
@@ -65,6 +65,8 @@ class TrainConfig:
             the processes (default: 64).
         lr (float): initial learning rate, annealed to ``lr * final_lr_ratio`` by a cosine (default: 0.1).
         final_lr_ratio (float): final / initial learning rate (default: 0.0).
+        lr_schedule (str): ``"cosine"`` (default) or ``"linear"`` (SE-NAS's ``lr * (1 - t / T)``), per step,
+            from ``lr`` to ``lr * final_lr_ratio``.
         momentum (float): SGD momentum; 0 decouples consecutive paths, as in ST-NAS (default: 0.0).
         nesterov (bool): Nesterov momentum when ``momentum > 0`` (default: ``False``).
         weight_decay (float): L2 penalty (default: 4e-5).
@@ -80,6 +82,8 @@ class TrainConfig:
     lr: float = option(0.1, "initial learning rate, cosine-annealed to lr * final_lr_ratio",
                        Float(0, MAX_LR, lo_open=True))
     final_lr_ratio: float = option(0.0, "final / initial learning rate", Float(0, 1))
+    lr_schedule: str = option("cosine", "how the rate falls from lr to lr * final_lr_ratio, step by step: cosine, or "
+                                        "linear (SE-NAS: lr x (1 - t/T))", Choice(("cosine", "linear")))
     momentum: float = option(0.0, "SGD momentum; 0 decouples the paths of consecutive steps (ST-NAS)",
                              Float(0, 1, hi_open=True))
     nesterov: bool = option(False, "Nesterov momentum (with momentum > 0)")
@@ -123,17 +127,18 @@ class TrainResult:
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig, steps: int):
-    """SGD (no weight decay on batch-norm and bias parameters) and a per-step cosine schedule."""
+    """SGD (no weight decay on batch-norm and bias parameters) and a per-step cosine (or linear) schedule."""
     decay, no_decay = [], []
     for p in model.parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
     opt = torch.optim.SGD([{"params": decay, "weight_decay": config.weight_decay},
                            {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, momentum=config.momentum,
                           nesterov=config.nesterov and config.momentum > 0)
-    floor = config.final_lr_ratio
+    floor, linear = config.final_lr_ratio, config.lr_schedule == "linear"
 
     def factor(step: int) -> float:
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / max(1, steps)))
+        done = min(step, steps) / max(1, steps)
+        return floor + (1 - floor) * ((1 - done) if linear else 0.5 * (1 + math.cos(math.pi * done)))
 
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
@@ -227,7 +232,8 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
     meta = model_meta(model)
     options = {**config.to_dict(), "average_last_epoch": bool(average_last_epoch), "train_samples": len(train_set)}
     path = _resume_path(out, resume)
-    state = load_checkpoint(path, meta, options) if path is not None else None
+    # a checkpoint written before an option existed was trained with that option's default
+    state = load_checkpoint(path, meta, options, defaults=TrainConfig().to_dict()) if path is not None else None
 
     torch.manual_seed(config.seed + rank)
     rng = np.random.default_rng(config.seed)
