@@ -48,18 +48,24 @@ def _write_config(config: JobConfig) -> None:
         atomic_write_json(Path(config.out) / "job.json", config.to_dict())
 
 
+def _measured_latency(config: JobConfig, space, timings: dict):
+    """The job's latency model, measured (or read) by rank 0 before training, so a bad table fails in seconds;
+    ``None`` on the other ranks and when the job needs none."""
+    if not (needs_latency(config) and dist.launched_rank() == 0):
+        return None
+    t0 = time.perf_counter()
+    latency = latency_model(config, space, not config.quiet)
+    timings["latency_table_seconds"] = time.perf_counter() - t0
+    return latency
+
+
 def _limits_for_training(config: JobConfig, space, device, timings: dict) -> tuple:
     """``(latency model, limits)`` on every rank before training (PC-NAS scores completions within them during
     training): rank 0 measures the latency table while the others wait, then they read it."""
-    latency = None
-    main = dist.launched_rank() == 0
-    if needs_latency(config) and main:
-        t0 = time.perf_counter()
-        latency = latency_model(config, space, not config.quiet)
-        timings["latency_table_seconds"] = time.perf_counter() - t0
+    latency = _measured_latency(config, space, timings)
     dist.init(device)
     dist.barrier()
-    if needs_latency(config) and not main:
+    if needs_latency(config) and latency is None:
         latency = latency_model(config, space, progress=False)
     return latency, job_limits(config, latency, space)
 
@@ -116,10 +122,7 @@ def _run(config: JobConfig, device) -> dict | None:
         pcnas = pcnas_from_checkpoint(trained, space, data, limits, not config.quiet) if trained is not None \
             else job_sampler(config, space, data, limits)
     else:
-        if needs_latency(config) and main:  # before training: a bad table fails in seconds
-            t0 = time.perf_counter()
-            latency = latency_model(config, space, not config.quiet)
-            timings["latency_table_seconds"] = time.perf_counter() - t0
+        latency = _measured_latency(config, space, timings)
         limits = job_limits(config, latency, space) if main else None
     _write_config(config)
     t0 = time.perf_counter()
@@ -131,7 +134,7 @@ def _run(config: JobConfig, device) -> dict | None:
         weights = result.averaged_state_dict if s.estimator == "weight_averaging" else \
             {k: v.detach().clone() for k, v in supernet.state_dict().items()}
     timings["train_seconds"] = time.perf_counter() - t0
-    if not main and needs_latency(config):  # the table rank 0 measured before training
+    if latency is None and needs_latency(config):  # the table rank 0 measured before training
         latency = latency_model(config, space, progress=False)
     if limits is None:
         limits = job_limits(config, latency, space)

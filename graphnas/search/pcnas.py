@@ -183,11 +183,12 @@ class PCNAS:
         rng = np.random.default_rng([self.seed, _COMPLETION, *key])
         out = []
         for partial in partials:
-            kept, tries = [], 0
             if (partial >= 0).all():  # complete: its only completion is itself
                 arch = Architecture(self.space, partial)
-                kept = [arch] * self.samples if self._feasible(arch) else []
-            while len(kept) < self.samples and tries < _TRIES * self.samples and not (partial >= 0).all():
+                out.append([arch] * self.samples if self._feasible(arch) else [])
+                continue
+            kept, tries = [], 0
+            while len(kept) < self.samples and tries < _TRIES * self.samples:
                 arch = self.complete(partial, rng)
                 tries += 1
                 if self._feasible(arch):
@@ -196,7 +197,7 @@ class PCNAS:
         return out
 
     def _feasible(self, arch: Architecture) -> bool:
-        return all(lim.holds(lim.measure(arch)) for lim in self.limits)
+        return all(lim(arch) for lim in self.limits)
 
     def _batch(self, key, j: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Validation mini-batch ``j`` of a boundary: consecutive slices of seeded permutations."""
@@ -234,6 +235,11 @@ class PCNAS:
         """Mean of each row's first ``count`` scores; -inf for a row without completions."""
         return np.array([scores[e, :c].mean() if c else -np.inf for e, c in enumerate(counts)])
 
+    @staticmethod
+    def _order(potential: np.ndarray) -> list[int]:
+        """Rows with completions by potential, highest first (ties: the earlier row)."""
+        return sorted((e for e in range(len(potential)) if np.isfinite(potential[e])), key=lambda e: (-potential[e], e))
+
     def before_step(self, step: int, steps_per_epoch: int, model, checkpoint=None) -> None:
         """The trainer's hook: update the pool at every boundary ``step`` has reached (collective under torchrun)."""
         while self.level < self.num_levels and step >= self.boundary_epoch(self.level) * steps_per_epoch:
@@ -251,8 +257,7 @@ class PCNAS:
         scores = self._potentials(model, completions, (level,), checkpoint,
                                   desc=f"potentials {level + 1}/{self.num_levels}")
         potential = self._mean(scores, counts)
-        order = sorted((e for e in range(len(partials)) if counts[e]), key=lambda e: (-potential[e], e))
-        kept = order[:self.pool_size]
+        kept = self._order(potential)[:self.pool_size]
         self.log.append({"level": level, "edge": self.edges[level], "parents": parents.tolist(), "ops": ops.tolist(),
                          "potentials": [float(p) if np.isfinite(p) else -1.0 for p in potential],
                          "counts": counts, "kept": kept})
@@ -271,9 +276,7 @@ class PCNAS:
         scores = self._potentials(model, completions, (self.num_levels,), desc="final potentials")
         self.pending = None
         potential = self._mean(scores, [len(c) for c in completions])
-        order = sorted((e for e in range(len(self.pool)) if np.isfinite(potential[e])),
-                       key=lambda e: (-potential[e], e))
-        return [(Architecture(self.space, self.pool[e]), float(potential[e])) for e in order]
+        return [(Architecture(self.space, self.pool[e]), float(potential[e])) for e in self._order(potential)]
 
     def result(self, model) -> SearchResult:
         """:meth:`ranking` as a :class:`SearchResult` (score: the potential; ``details``: the boundaries' log)."""

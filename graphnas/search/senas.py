@@ -89,7 +89,7 @@ def _draw(space, edge: int, choice: int, n: int, rng: np.random.Generator, limit
         tries += m
         for row in choices:
             arch = Architecture(space, row)
-            if all(lim.holds(lim.measure(arch)) for lim in limits):
+            if all(lim(arch) for lim in limits):
                 kept.append(arch)
     return kept
 
@@ -119,7 +119,7 @@ def operator_scores(space, evaluate: Callable, samples: int | None = 1000, limit
     check_satisfiable(space, limits)
     pairs = [(e, c) for e in edges for c in range(int(radices[e]))]
     if samples is None:
-        archs = [a for a in space.enumerate() if all(lim.holds(lim.measure(a)) for lim in limits)]
+        archs = [a for a in space.enumerate() if all(lim(a) for lim in limits)]
         scores = np.asarray(score_all(evaluate, archs))
         choices = np.array([a.choices for a in archs], dtype=np.int64)
         members = [np.flatnonzero(choices[:, e] == c) for e, c in pairs]
