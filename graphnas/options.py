@@ -186,11 +186,12 @@ def flag_name(f) -> str:
 
 
 class _Pairs(argparse.Action):
-    """``KEY=VALUE ...`` into a dict (numbers read as numbers: :func:`parse_pairs`)."""
+    """``KEY=VALUE ...`` into a dict (numbers read as numbers: :func:`parse_pairs`); a flag given again adds its
+    pairs (``--scale a=1 --scale b=2`` is ``--scale a=1 b=2``)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         try:
-            setattr(namespace, self.dest, parse_pairs(values, self.what))
+            setattr(namespace, self.dest, {**(getattr(namespace, self.dest) or {}), **parse_pairs(values, self.what)})
         except GraphnasError as err:
             raise argparse.ArgumentError(self, str(err)) from None
 

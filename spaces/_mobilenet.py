@@ -1,10 +1,14 @@
-"""Shared builder of the MobileNet-like chain spaces (``proxyless``, ``fairnas``, ``pcnas_small``, ``pcnas_large``).
+"""Shared builder of the MobileNet-like chain spaces (``proxyless``, ``fairnas``, ``pcnas_small``, ``pcnas_large``,
+``senas``).
 
 A chain space is a path of blocks: nodes ``0..L`` and one ``stem``-kind choice edge ``i -> i+1`` per
 choice block, so an architecture is one operator per block. Node 0 is the stem's output: the stem
-conv3x3 (``32 * width`` channels, ``stem_stride``) followed by the stem's separable projection (depthwise
-3x3 + 1x1) to ``16 * width`` channels, i.e. MobileNetV2's first block. The head is a 1x1 conv to
-``head_channels`` (1280), global average pooling and a linear classifier.
+conv3x3 (``stem_channels * width`` channels, ``stem_stride``) followed by the stem's separable projection
+(depthwise 3x3 + 1x1) to ``first_channels * width`` channels, i.e. MobileNetV2's first block. The head is a
+1x1 conv to ``head_channels``, global average pooling and a linear classifier. A space fixes its
+``stem_channels`` and ``first_channels`` and its default ``head_channels`` in :func:`chain_factory`
+(default: MobileNetV2's 32, 16 and 1280, :data:`STEM_CHANNELS`, :data:`FIRST_CHANNELS`, :data:`HEAD_CHANNELS`;
+``senas``: 40, 24 and 1728).
 
 The body is a list of stages ``(channels, blocks, stride)``: a stage's first block has the stage's
 stride and width, the others keep the shape. ``identity`` (a skipped block) is offered only where
@@ -12,9 +16,11 @@ the block keeps the shape. That is decided at width 1.0 from the stage layout, n
 widths (which can coincide, e.g. 80 and 96 channels both become 24 at width 0.25), so a space has
 the same edges and candidates, hence the same fingerprint, at every scale: an architecture found at
 32 px loads into the 224 px space. With the ProxylessNAS layout the blocks without ``identity`` are
-the first of each stage (6 of 21).
+the first of each stage (6 of 21). Another layout (``stage_blocks``, ...) is another set of edges, hence
+another fingerprint (``senas``'s CPU scale is one).
 
-Scale arguments (every chain space takes them): ``resolution``, ``width``, ``num_classes``,
+Scale arguments (every chain space takes them; ``stem_channels`` and ``first_channels`` are not scale
+arguments, they belong to the space): ``resolution``, ``width``, ``num_classes``,
 ``in_channels``, ``stem_stride``, ``head_channels``, ``dropout``, and the layout ``stage_channels``,
 ``stage_blocks``, ``stage_strides`` (sequences of ints of equal length; a comma-separated string such
 as ``"24,40,80"`` is accepted too, which is what ``--scale`` on the command line passes). Bad values
@@ -36,10 +42,10 @@ from graphnas.utils import make_divisible
 __all__ = ["STEM_CHANNELS", "FIRST_CHANNELS", "HEAD_CHANNELS", "PROXYLESS_LAYOUT", "FAIRNAS_LAYOUT", "mbconv_ops",
            "chain_space", "block_stages", "stage_prefix_arch"]
 
-#: Width of the stem conv and of node 0 (after the stem's separable projection), at width 1.0.
+#: Default width of the stem conv and of node 0 (after the stem's separable projection), at width 1.0.
 STEM_CHANNELS = 32
 FIRST_CHANNELS = 16
-#: Width of the head's 1x1 conv at width 1.0.
+#: Default width of the head's 1x1 conv at width 1.0.
 HEAD_CHANNELS = 1280
 
 #: ProxylessNAS (mobile) stages after the 16-channel stem output: 21 blocks.
@@ -98,10 +104,15 @@ def _check_scalars(name: str, resolution, width, num_classes, in_channels, stem_
 
 def chain_space(name: str, ops: Sequence[str], *, identity: bool, resolution: int, width: float, num_classes: int,
                 in_channels: int, stem_stride: int, head_channels: int | None, dropout: float,
-                stage_channels, stage_blocks, stage_strides) -> SearchSpace:
+                stage_channels, stage_blocks, stage_strides, stem_channels: int = STEM_CHANNELS,
+                first_channels: int = FIRST_CHANNELS) -> SearchSpace:
     """Build a chain space: one choice edge per block offering ``ops`` (plus ``identity`` where the block
-    keeps the shape at width 1.0, if ``identity``). See the module docstring for the arguments."""
+    keeps the shape at width 1.0, if ``identity``). ``stem_channels`` and ``first_channels`` are the widths
+    of the stem conv and of node 0 at width 1.0. See the module docstring for the other arguments."""
     _check_scalars(name, resolution, width, num_classes, in_channels, stem_stride, head_channels, dropout)
+    for arg, value in (("stem_channels", stem_channels), ("first_channels", first_channels)):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+            raise SpaceError(f"{name}: need {arg} >= 1 (an int), got {value!r}")
     channels = _ints(name, "stage_channels", stage_channels, 1)
     blocks = _ints(name, "stage_blocks", stage_blocks, 1)
     strides = _ints(name, "stage_strides", stage_strides, 1)
@@ -114,9 +125,9 @@ def chain_space(name: str, ops: Sequence[str], *, identity: bool, resolution: in
                          f"(stem_stride {stem_stride} x stage strides {'*'.join(map(str, strides))}); use "
                          f"resolution >= {total} or a smaller stem_stride")
 
-    nodes = [Node(0, 0, make_divisible(FIRST_CHANNELS * width), stem_stride)]
+    nodes = [Node(0, 0, make_divisible(first_channels * width), stem_stride)]
     edges = []
-    c_prev, reduction = FIRST_CHANNELS, stem_stride
+    c_prev, reduction = first_channels, stem_stride
     for stage, (c, n, s) in enumerate(zip(channels, blocks, strides), start=1):
         for b in range(n):
             stride = s if b == 0 else 1
@@ -129,7 +140,7 @@ def chain_space(name: str, ops: Sequence[str], *, identity: bool, resolution: in
     head = Head(make_divisible(head_channels * max(1.0, width)) if head_channels else None, dropout)
     return SearchSpace(
         name, nodes, edges, input_shape=(in_channels, resolution, resolution), num_classes=num_classes,
-        stem=Stem(make_divisible(STEM_CHANNELS * width), stem_stride), head=head,
+        stem=Stem(make_divisible(stem_channels * width), stem_stride), head=head,
         scale=dict(resolution=resolution, width=width, num_classes=num_classes, in_channels=in_channels,
                    stem_stride=stem_stride, head_channels=head_channels, dropout=dropout,
                    stage_channels=list(channels), stage_blocks=list(blocks), stage_strides=list(strides)),
@@ -137,7 +148,9 @@ def chain_space(name: str, ops: Sequence[str], *, identity: bool, resolution: in
 
 
 def chain_factory(name: str, ops: Sequence[str], *, identity: bool, layout: dict, title: str,
-                  before: Callable[[], None] | None = None) -> Callable[..., SearchSpace]:
+                  before: Callable[[], None] | None = None, stem_channels: int = STEM_CHANNELS,
+                  first_channels: int = FIRST_CHANNELS,
+                  head_channels: int | None = HEAD_CHANNELS) -> Callable[..., SearchSpace]:
     """The ``make_space(**scale)`` of a chain space: :func:`chain_space` with paper-scale defaults.
 
     Args:
@@ -147,10 +160,14 @@ def chain_factory(name: str, ops: Sequence[str], *, identity: bool, layout: dict
         layout (dict): default ``stage_channels``, ``stage_blocks`` and ``stage_strides``.
         title (str): the first words of the docstring (``"The FairNAS space"``).
         before (callable, optional): run before building (e.g. registering the space's operators).
+        stem_channels (int): width of the stem conv at width 1.0 (fixed for the space, not a scale argument).
+        first_channels (int): width of node 0, the stem's separable projection, at width 1.0 (fixed likewise).
+        head_channels (int, optional): the default of ``make_space``'s ``head_channels`` (a scale argument).
     """
+    default_head = head_channels
 
     def make_space(resolution: int = 224, width: float = 1.0, num_classes: int = 1000, in_channels: int = 3,
-                   stem_stride: int = 2, head_channels: int | None = HEAD_CHANNELS, dropout: float = 0.0,
+                   stem_stride: int = 2, head_channels: int | None = default_head, dropout: float = 0.0,
                    stage_channels=layout["stage_channels"], stage_blocks=layout["stage_blocks"],
                    stage_strides=layout["stage_strides"]) -> SearchSpace:
         if before is not None:
@@ -158,7 +175,8 @@ def chain_factory(name: str, ops: Sequence[str], *, identity: bool, layout: dict
         return chain_space(name, ops, identity=identity, resolution=resolution, width=width,
                            num_classes=num_classes, in_channels=in_channels, stem_stride=stem_stride,
                            head_channels=head_channels, dropout=dropout, stage_channels=stage_channels,
-                           stage_blocks=stage_blocks, stage_strides=stage_strides)
+                           stage_blocks=stage_blocks, stage_strides=stage_strides, stem_channels=stem_channels,
+                           first_channels=first_channels)
 
     make_space.__doc__ = f"""{title} at a given scale (defaults: 224 px ImageNet, width 1.0).
 
@@ -167,7 +185,7 @@ def chain_factory(name: str, ops: Sequence[str], *, identity: bool, layout: dict
         width (float): width multiplier for every stage, the stem and (above 1) the head.
         num_classes (int), in_channels (int): classifier outputs and image channels.
         stem_stride (int): stride of the stem conv (2 for ImageNet, 1 for tiny images).
-        head_channels (int, optional): width of the head's 1x1 conv, ``None`` for none.
+        head_channels (int, optional): width of the head's 1x1 conv (default {default_head}), ``None`` for none.
         dropout (float): dropout before the classifier.
         stage_channels, stage_blocks, stage_strides: the stage layout (default: the module's table).
     """

@@ -1,6 +1,7 @@
-"""The MobileNet-like chain spaces (proxyless, fairnas, pcnas_small, pcnas_large) and the PC-NAS operators.
+"""The MobileNet-like chain spaces (proxyless, fairnas, pcnas_small, pcnas_large, senas) and the PC-NAS operators.
 
-Exact sizes and candidates, the stage layout at paper scale, compile/forward/cost at CPU scale,
+Exact sizes and candidates, the stage layout at paper scale (senas's wider skeleton, and the other spaces'
+fingerprints as they were before the skeleton's widths became arguments), compile/forward/cost at CPU scale,
 supernet extraction, the NConv/DConv/RConv operators (their layers, and closed-form costs against
 counting), MobileNetV2-1.0 as an architecture of ``proxyless``, and scale validation.
 """
@@ -8,6 +9,7 @@ counting), MobileNetV2-1.0 as an architecture of ``proxyless``, and scale valida
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import pytest
 import torch
@@ -15,12 +17,12 @@ import torch
 import graphnas
 from graphnas import OpError, SpaceError, Supernet, arch_cost, count_module, get_op
 from graphnas.nets import compile
-from graphnas.cost import Cost, conv_cost, op_cost
+from graphnas.cost import Cost, conv_cost, extreme_archs, op_cost
 from graphnas.ops import registry
 
 #: The CPU scale the tests run the spaces at (1000 -> 10 classes, 224 -> 32 px, stem stride 1).
 CPU = dict(resolution=32, width=0.25, num_classes=10, stem_stride=1)
-SPACES = ("proxyless", "fairnas", "pcnas_small", "pcnas_large")
+SPACES = ("proxyless", "fairnas", "pcnas_small", "pcnas_large", "senas")
 
 MB6 = tuple(f"mbconv_k{k}_e{e}" for k in (3, 5, 7) for e in (3, 6))
 MB9 = tuple(f"mbconv_k{k}_e{e}" for k in (3, 5, 7) for e in (1, 3, 6))
@@ -53,7 +55,7 @@ def space(name: str, **scale):
 def expected_candidates(name: str) -> list[tuple[str, ...]]:
     if name == "fairnas":
         return [MB6] * 19
-    ops = {"proxyless": MB6, "pcnas_small": MB9, "pcnas_large": MB9 + EXTRA}[name]
+    ops = {"proxyless": MB6, "pcnas_small": MB9, "pcnas_large": MB9 + EXTRA, "senas": MB6}[name]
     return [ops if i in PROXYLESS_FIRST else ops + ("identity",) for i in range(21)]
 
 
@@ -62,6 +64,7 @@ EXPECTED_SIZE = {
     "fairnas": 6 ** 19,
     "pcnas_small": 9 ** 6 * 10 ** 15,
     "pcnas_large": 19 ** 6 * 20 ** 15,
+    "senas": 6 ** 6 * 7 ** 15,
 }
 
 
@@ -85,6 +88,7 @@ def test_size_values():
     assert EXPECTED_SIZE["fairnas"] == 609_359_740_010_496
     assert EXPECTED_SIZE["pcnas_small"] == 531_441 * 10 ** 15
     assert EXPECTED_SIZE["pcnas_large"] == 47_045_881 * 20 ** 15
+    assert EXPECTED_SIZE["senas"] == 221_502_229_807_900_608
     from spaces import pcnas_large, pcnas_small, proxyless
 
     assert (proxyless.NOMINAL_SIZE, pcnas_small.NOMINAL_SIZE, pcnas_large.NOMINAL_SIZE) == (7 ** 21, 10 ** 21, 20 ** 21)
@@ -108,19 +112,91 @@ PAPER_LAYOUT = {  # (channels, resolution) of nodes 0..L at 224 px, width 1.0
     + [(192, 7)] * 4 + [(320, 7)],
     "fairnas": [(16, 112)] + [(24, 56)] * 2 + [(40, 28)] * 4 + [(80, 14)] * 4 + [(96, 14)] * 4
     + [(192, 7)] * 4 + [(320, 7)],
+    "senas": [(24, 112)] + [(32, 56)] * 4 + [(56, 28)] * 4 + [(112, 14)] * 4 + [(128, 14)] * 4
+    + [(256, 7)] * 4 + [(432, 7)],
 }
+#: (stem conv, head 1x1 conv) channels at paper scale; (stem conv, node 0, head input) at the tests' CPU scale.
+SKELETON = {"senas": ((40, 1728), (16, 8, 112))}
+DEFAULT_SKELETON = ((32, 1280), (8, 8, 80))
 
 
 @pytest.mark.parametrize("name", SPACES)
 def test_paper_scale_layout(name):
     s = space(name)
     layout = PAPER_LAYOUT.get(name, PAPER_LAYOUT["proxyless"])
+    (stem, head), (small_stem, small_first, small_out) = SKELETON.get(name, DEFAULT_SKELETON)
     assert [(n.channels, n.resolution) for n in s.nodes] == layout
-    assert s.stem.channels == 32 and s.stem.stride == 2 and s.head.channels == 1280
+    assert s.stem.channels == stem and s.stem.stride == 2 and s.head.channels == head
     assert s.input_shape == (3, 224, 224) and s.num_classes == 1000
     assert [n.stage for n in s.nodes][:2] == [0, 1] and s.nodes[-1].stage == 6
     small = space(name, **CPU)
-    assert small.stem.channels == 8 and small.nodes[0].channels == 8 and small.out_shape == (80, 2)
+    assert small.stem.channels == small_stem and small.nodes[0].channels == small_first
+    assert small.out_shape == (small_out, 2)
+
+
+#: The chain spaces' fingerprints at every scale, recorded before stem, node-0 and head widths became
+#: chain_factory arguments (they must not change: tables and checkpoints name the space by them).
+FINGERPRINTS = {"proxyless": "d6b5cc3d0f42531b", "fairnas": "e6fbeca85665c2ae", "pcnas_small": "a68ccc7a0ff1a0d7",
+                "pcnas_large": "a974cac83b5dd494"}
+
+
+@pytest.mark.parametrize("name", sorted(FINGERPRINTS))
+def test_existing_chain_spaces_are_unchanged(name):
+    from graphnas.space.registry import space_factory, space_info
+
+    paper, cpu = space(name), space(name, **space_info(name).cpu_scale)
+    assert paper.fingerprint == cpu.fingerprint == FINGERPRINTS[name]
+    # MobileNetV2's skeleton: stem 32, node 0 16, head 1280 (the defaults), and head_channels stays a scale argument
+    assert (paper.stem.channels, paper.nodes[0].channels, paper.head.channels) == (32, 16, 1280)
+    assert (cpu.stem.channels, cpu.nodes[0].channels, cpu.head.channels) == (8, 8, None)
+    params = inspect.signature(space_factory(name)).parameters
+    assert params["head_channels"].default == 1280 and "stem_channels" not in params and "first_channels" not in params
+    # the pre-change costs of the extreme architectures (paper scale)
+    low = {"proxyless": 102_528_896, "fairnas": 231_681_920}.get(name, 51_186_304)
+    high = {"fairnas": 518_983_424}.get(name, 606_590_720)
+    assert [arch_cost(a).madds for a in extreme_archs(paper)] == [low, high]
+
+
+def test_senas_skeleton_at_paper_scale():
+    from spaces import senas
+
+    s = space("senas")
+    assert s.stem.channels == 40 and s.stem.stride == 2 and s.nodes[0].channels == 24 and s.head.channels == 1728
+    by_stage = {}
+    for n in s.nodes[1:]:
+        by_stage.setdefault(n.stage, []).append(n.channels)
+    assert [sorted(set(w)) for w in by_stage.values()] == [[32], [56], [112], [128], [256], [432]]
+    assert [len(w) for w in by_stage.values()] == [4, 4, 4, 4, 4, 1]
+    assert [n.reduction for n in s.nodes] == [2] + [4] * 4 + [8] * 4 + [16] * 8 + [32] * 5
+    assert s.num_edges == 21 and [e.candidates for e in s.edges] == expected_candidates("senas")
+    assert s.size == senas.SIZE == 6 ** 6 * 7 ** 15
+    assert s.fingerprint != space("proxyless").fingerprint  # same candidates, another name
+    # the head's width is a scale argument (default 1728); the stem and node 0 widths belong to the space
+    assert space("senas", head_channels=None).head.channels is None
+    assert space("senas", width=0.5).stem.channels == 24 and space("senas", width=0.5).nodes[0].channels == 16
+    # the same architecture (same seed, same candidates per block) on the wider skeleton costs more
+    assert space("senas").sample(0).ops == space("proxyless").sample(0).ops
+    assert arch_cost(space("senas").sample(0)).madds > arch_cost(space("proxyless").sample(0)).madds
+
+
+def test_senas_cpu_scale_keeps_four_operators_and_a_shallower_layout_is_a_scale_argument():
+    from graphnas.jobs.setup import restrict_ops
+    from graphnas.space.registry import space_info
+    from spaces import senas
+
+    info = space_info("senas")
+    assert info.cpu_ops == senas.CPU_OPS and set(senas.CPU_OPS) <= set(senas.OPS) | {"identity"}
+    assert space("senas", **info.cpu_scale).fingerprint == space("senas").fingerprint  # loads at paper scale
+    s = space("senas", **info.cpu_scale, stage_blocks="1,2,2,2,2,1")
+    assert s.num_edges == 10 and s.scale["stage_blocks"] == [1, 2, 2, 2, 2, 1]
+    assert s.size == 6 ** 6 * 7 ** 4
+    # the same layout given as a list is the same space; at paper width and resolution too
+    assert space("senas", **info.cpu_scale, stage_blocks=[1, 2, 2, 2, 2, 1]).fingerprint == s.fingerprint
+    assert space("senas", stage_blocks=(1, 2, 2, 2, 2, 1)).fingerprint == s.fingerprint != space("senas").fingerprint
+    sub = restrict_ops(s, senas.CPU_OPS)
+    first = {0, 1, 3, 5, 7, 9}  # first block of each stage: no identity, three MBConvs
+    assert [len(e.candidates) for e in sub.edges] == [3 if i in first else 4 for i in range(10)]
+    assert sub.size == 3 ** 6 * 4 ** 4
 
 
 # ---------------------------------------------------------------------- compile, forward, cost

@@ -21,7 +21,8 @@ def cpu_space(name: str):
 
 
 def test_the_papers_spaces_are_all_there():
-    assert {"st_nas", "spos_shufflenet", "proxyless", "pcnas_small", "pcnas_large", "fairnas", "nb201"} <= set(SPACES)
+    assert {"st_nas", "spos_shufflenet", "proxyless", "pcnas_small", "pcnas_large", "fairnas", "nb201",
+            "senas"} <= set(SPACES)
 
 
 @pytest.mark.parametrize("name", SPACES)

@@ -73,6 +73,8 @@ COMPARED = {
                 "table's rows without their latency",
     "pcnas job": "report.json (the best architecture, the pool ranked by potential, the validation images spent), "
                  "every boundary's potentials and kept set, and every tensor of the final checkpoint",
+    "senas job": "report.json (the best architecture of the shrunk space, every stage's scores, removals, groups and "
+                 "parameter counts), the SE-NAS log and every tensor of the final checkpoint (private weights too)",
 }
 _LOOKUP_CHILD = "--child-lookup-build"
 
@@ -581,6 +583,9 @@ def jobs(g: Genuine, work: Path) -> list[Job]:
     pcnas = ["run", "--space", space, "--epochs", "5", "--batch-size", "32", "--resolution", "8", "--seed", "1",
              "--quiet", "--no-lookup", "--strategy", "pcnas", "--strategy-option", "samples=6", "pool=2",
              "batch_size=16", "save_every=1", "--checkpoint-every", "5"]
+    senas = ["run", "--space", space, "--epochs", "4", "--batch-size", "32", "--resolution", "8", "--seed", "1",
+             "--quiet", "--no-lookup", "--strategy", "senas", "--strategy-option", "stages=2", "stage_epochs=1", "k=1",
+             "t=4", "samples=3", "images=32", "--checkpoint-every", "5", "--budget", "4", "--population", "2"]
     return [
         Job("train", lambda d: graphnas_cmd(*train, "--out", d), lambda d: graphnas_cmd(*train, "--out", d, "--resume"),
             _train_result, lambda d: d),
@@ -594,11 +599,22 @@ def jobs(g: Genuine, work: Path) -> list[Job]:
             lambda d: _report_result(d, lookup=True), lambda d: d),
         Job("pcnas job", lambda d: graphnas_cmd(*pcnas, "--out", d),
             lambda d: graphnas_cmd(*pcnas, "--out", d, "--resume"), _pcnas_result, lambda d: d),
+        Job("senas job", lambda d: graphnas_cmd(*senas, "--out", d),
+            lambda d: graphnas_cmd(*senas, "--out", d, "--resume"), _senas_result, lambda d: d),
     ]
 
 
+def _senas_result(folder: Path):
+    """:func:`_pcnas_result` with the stages' epoch records without their wall-clock seconds."""
+    out = _pcnas_result(folder)
+    for entry in out["log"]:
+        entry["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in entry["history"]]
+    return out
+
+
 def _pcnas_result(folder: Path):
-    """The report (best, search record, the pool ranked by potential) and every boundary's record."""
+    """The report (best, search record: PC-NAS's pool ranked by potential, SE-NAS's stages) and the sampler's log
+    of every boundary (PC-NAS's potentials, SE-NAS's stages)."""
     import torch
 
     blob = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=True)

@@ -80,7 +80,7 @@ def _print_report(report: dict, config) -> None:
     print(f"space {report['space']['name']}: {report['space']['size']:.3e} architectures "
           f"({report['space']['topologies']} topologies)")
     if config.search.checkpoint:
-        print(f"supernet loaded from {config.search.checkpoint} (estimator {config.search.estimator}); "
+        print(f"supernet loaded from {config.search.checkpoint} (estimator {report['config']['search']['estimator']}); "
               f"{report['search']['evaluations']} architectures evaluated in {report['timings']['search_seconds']:.0f} s")
     else:
         print(f"supernet trained in {report['timings']['train_seconds']:.0f} s; {report['search']['evaluations']} "
@@ -231,6 +231,7 @@ JOB_EXAMPLES = {
   graphnas run --strategy nsga2 --objectives accuracy,madds --levels 1M,1.5M,2M --estimator score_expectation
   graphnas run --strategy nsga2 --objectives accuracy,latency --latency 4ms     # measures <out>/latency.db
   graphnas run --strategy pcnas --space pcnas_small --latency 4ms --strategy-option samples=20  # PC-NAS's pool
+  graphnas run --strategy senas --space senas --epochs 12 --strategy-option k=6 --strategy-option t=16  # SE-NAS
   graphnas run --resume                          # continue a killed run: training, then the search""",
     "search": """examples:
   graphnas search --checkpoint runs/demo/checkpoint.pt --out runs/s1 --madds 1M:1.5M --strategy evolution
@@ -240,6 +241,7 @@ JOB_EXAMPLES = {
   graphnas train --epochs 30 --out runs/t1
   graphnas train --sampler stnas --sampler-option target_madds=1.5M --out runs/t2
   graphnas train --strategy pcnas --space pcnas_small --madds 60M --out runs/t4  # PC-NAS; search it: --strategy pcnas
+  graphnas train --strategy senas --space senas --out runs/t5  # SE-NAS stages; any --strategy searches its shrunk space
   torchrun --nproc_per_node 2 -m graphnas train --out runs/t3   # data parallel; --resume continues exactly""",
 }
 

@@ -27,7 +27,7 @@ from ..options import Choice, Float, Int, check_fields, option
 from ..train.loop import TrainConfig
 
 __all__ = ["SetupConfig", "TrainingConfig", "SearchConfig", "JobConfig", "JOB_TRAINING", "resolve",
-           "FALLBACK_RESOLUTION"]
+           "FALLBACK_RESOLUTION", "TRAINED_BY"]
 
 #: Resolution of the job when neither the config nor the space's ``CPU_SCALE`` gives one.
 FALLBACK_RESOLUTION = 16
@@ -46,7 +46,23 @@ def _samplers() -> tuple:
 def _strategies() -> tuple:
     from ..search import STRATEGIES
 
-    return tuple(STRATEGIES) + ("pcnas",)
+    return tuple(STRATEGIES) + ("pcnas", "senas")
+
+
+def _pcnas_options() -> tuple:
+    from ..search.pcnas import JOB_OPTIONS
+
+    return JOB_OPTIONS, "the choice edges x interval"
+
+
+def _senas_options() -> tuple:
+    from ..search.senas_stages import JOB_OPTIONS
+
+    return JOB_OPTIONS, "stages x stage_epochs"
+
+
+#: Strategies that search while the supernet trains, with their own path sampler: their options and warm-up.
+TRAINED_BY = {"pcnas": _pcnas_options, "senas": _senas_options}
 
 
 def _estimators() -> tuple:
@@ -100,11 +116,16 @@ class SearchConfig:
                                           "run): searched instead of training one", cli=False)
     strategy: str = option("evolution", "evolution (SPOS: top-k parents, mutation and crossover under hard limits), "
                                         "nsga2 (ST-NAS: NSGA-II over --objectives), random, gcn (GCN-NAS: "
-                                        "segments, a GCN predictor, super-cells) or pcnas (PC-NAS: a pool of "
-                                        "partial models shrunk edge by edge during training)", Choice(_strategies))
+                                        "segments, a GCN predictor, super-cells), pcnas (PC-NAS: a pool of "
+                                        "partial models shrunk edge by edge during training) or senas (SE-NAS: "
+                                        "the space shrunk by operator scores and its merged layers given private "
+                                        "weights during training, then evolution over the shrunk space)",
+                           Choice(_strategies))
     strategy_options: dict = option(help="strategy options, e.g. samples=20 (pcnas: pool, samples, interval, "
                                          "batch_size, bn, save_every; its warm-up is --epochs minus the choice "
-                                         "edges x interval)", factory=dict, flag="--strategy-option",
+                                         "edges x interval. senas: stages, stage_epochs, k, t, samples, per_edge, "
+                                         "mode, images, score_with; its warm-up is --epochs minus stages x "
+                                         "stage_epochs)", factory=dict, flag="--strategy-option",
                                     what="strategy option")
     budget: int | None = option(None, "architectures to evaluate (default: population x generations)", Int(1))
     population: int = option(20, "evolution/nsga2 population, random's batch (the papers: 50 for SPOS evolution, "
@@ -128,8 +149,9 @@ class SearchConfig:
                                        "table of this machine (--latency-table, else <out>/latency.db built by "
                                        "the job)")
     latency_table: str | None = option(None, "latency table of the job's space from `graphnas latency build`")
-    estimator: str = option("single_checkpoint", "how a path is scored with the shared weights",
-                            Choice(_estimators))
+    estimator: str | None = option(None, "how a path is scored with the shared weights (default: "
+                                         "weight_averaging for senas, SE-NAS's Eq. 4, else single_checkpoint)",
+                                   Choice(_estimators))
     estimator_options: dict = option(help="estimator options, e.g. recal=false or num_samples=3",
                                      factory=dict, flag="--estimator-option", what="estimator option")
     recal_samples: int = option(256, "training images that recalibrate a path's batch norm before scoring",
@@ -172,15 +194,17 @@ class JobConfig:
 
         parse_objectives(s.objectives)
         if s.strategy_options:
-            from ..search.pcnas import JOB_OPTIONS
-
-            if s.strategy != "pcnas":
-                raise GraphnasError(f"--strategy-option is for pcnas; strategy {s.strategy} takes its options as "
-                                    f"flags (--population, --generations, --crossover, ...)")
-            bad = sorted(set(s.strategy_options) - set(JOB_OPTIONS))
+            if s.strategy not in TRAINED_BY:
+                raise GraphnasError(f"--strategy-option is for pcnas and senas; strategy {s.strategy} takes its "
+                                    f"options as flags (--population, --generations, --crossover, ...)")
+            known, warmup = TRAINED_BY[s.strategy]()
+            bad = sorted(set(s.strategy_options) - set(known))
             if bad:
-                raise GraphnasError(f"unknown pcnas option {shown(bad[0])}; its options are {', '.join(JOB_OPTIONS)} "
-                                    f"(the warm-up is --epochs minus the choice edges x interval)")
+                raise GraphnasError(f"unknown {s.strategy} option {shown(bad[0])}; its options are "
+                                    f"{', '.join(known)} (the warm-up is --epochs minus {warmup})")
+        if s.strategy == "senas" and not isinstance(self.resume, bool):
+            raise GraphnasError("--strategy senas resumes from its own stage checkpoints under <out>/senas; give "
+                                "--resume without a file")
         if s.lookup and (s.lookup_labels < 8 or s.lookup_rows < 2):
             raise GraphnasError(f"lookup_labels={s.lookup_labels} and lookup_rows={s.lookup_rows} are too small; "
                                 f"give at least 8 labels and 2 rows (or no lookup table)")
@@ -232,7 +256,8 @@ class JobConfig:
 def resolve(config: JobConfig) -> JobConfig:
     """``config`` with the space's paper training settings (``TRAINING`` in its module) under the user's, and
     the stnas sampler's p_drop: calibrated to the job's MAdds limit when there is one, else 0.5 (every
-    topology equally likely). Checked; the input is not changed."""
+    topology equally likely). ``--strategy senas`` trains with SE-NAS's linear decay and searches with the
+    weight-averaged estimator unless told otherwise. Checked; the input is not changed."""
     from ..space.registry import space_info
 
     config.check()
@@ -240,15 +265,19 @@ def resolve(config: JobConfig) -> JobConfig:
     training = config.training
     paper_sampler, paper_options = paper.pop("sampler", None), paper.pop("sampler_options", {})
     sampler = training.sampler or paper_sampler or "uniform"
-    if config.search.strategy == "pcnas":  # its own pool sampler, uniform during the warm-up
+    strategy = config.search.strategy
+    if strategy in TRAINED_BY:  # its own sampler: PC-NAS's pool, SE-NAS's current space (uniform during warm-up)
         if training.sampler not in (None, "uniform") or training.sampler_options:
-            raise GraphnasError(f"--strategy pcnas trains with its own pool sampler (uniform during the warm-up); "
-                                f"drop --sampler {training.sampler or ''} and --sampler-option")
+            raise GraphnasError(f"--strategy {strategy} trains with its own path sampler (uniform during the "
+                                f"warm-up); drop --sampler {training.sampler or ''} and --sampler-option")
         sampler, paper_sampler = "uniform", None
+    if strategy == "senas":  # SE-NAS's linear decay, unless the command line says otherwise
+        paper["lr_schedule"] = "linear"
+    estimator = config.search.estimator or ("weight_averaging" if strategy == "senas" else "single_checkpoint")
     options = {**(paper_options if sampler == paper_sampler else {}), **training.sampler_options}
     if sampler == "stnas" and "p_drop" not in options and "target_madds" not in options:
         options = {**options, **({"target_madds": config.search.madds} if config.search.madds else {"p_drop": 0.5})}
-    average = training.average_last_epoch or config.search.estimator == "weight_averaging"
+    average = training.average_last_epoch or estimator == "weight_averaging"
     training = replace(training, sampler=sampler, sampler_options=options, train={**paper, **training.train},
                        average_last_epoch=average)
-    return replace(config, training=training).check()
+    return replace(config, training=training, search=replace(config.search, estimator=estimator)).check()

@@ -25,9 +25,10 @@ from ..files import output_lock
 from ..nets.supernet import Supernet
 from ..train.loop import CHECKPOINT, TrainResult
 from ..utils import atomic_write_json
-from .config import JobConfig, resolve
+from .config import TRAINED_BY, JobConfig, resolve
 from .estimator import job_estimator
-from .search import check_limits, job_limits, latency_model, needs_latency, pcnas_from_checkpoint, search_stage
+from .search import (check_limits, job_limits, latency_model, needs_latency, pcnas_from_checkpoint, search_stage,
+                     senas_checkpoint_kind, senas_from_checkpoint)
 from .setup import load_setup
 from .training import job_sampler, pick_device, train_supernet
 
@@ -75,13 +76,13 @@ def train(config: JobConfig) -> tuple[Supernet, TrainResult]:
     config = resolve(config)
     device = pick_device(config.training.device)
 
-    if config.search.strategy == "pcnas":  # its potentials respect the limits: parsed before any work
+    if config.search.strategy in TRAINED_BY:  # PC-NAS's potentials, SE-NAS's scores respect the limits
         check_limits(config)
 
     def work():
         data, space = load_setup(config.setup, config.seed)
         sampler = None
-        if config.search.strategy == "pcnas":
+        if config.search.strategy in TRAINED_BY:
             _, limits = _limits_for_training(config, space, device, {})
             sampler = job_sampler(config, space, data, limits)
         _write_config(config)
@@ -109,18 +110,24 @@ def run(config: JobConfig) -> dict | None:
 def _run(config: JobConfig, device) -> dict | None:
     start = time.perf_counter()
     s = config.search
+    if s.checkpoint and s.strategy == "senas":  # before its weights are read: the wrong kind of file says so
+        senas_checkpoint_kind(s.checkpoint)
     trained = read_trained(s.checkpoint, s.estimator == "weight_averaging") if s.checkpoint else None
     data, space = load_setup(config.setup, trained.seed if trained else config.seed)
-    timings, latency = {}, None
+    timings, latency, senas = {}, None, None
     if trained is not None:  # before any other work: weights of another space fail in seconds
         supernet = Supernet(space).to(device)
+        senas = senas_from_checkpoint(trained, supernet, space, data, config)  # expands an SE-NAS supernet
         trained.load_into(supernet)
     main = dist.launched_rank() == 0  # under torchrun rank 0 alone measures and writes; every rank searches
     pcnas = None
-    if s.strategy == "pcnas":  # every rank needs the limits before training: its potentials respect them
+    if s.strategy in TRAINED_BY:  # every rank needs the limits before training: its sampler respects them
         latency, limits = _limits_for_training(config, space, device, timings)
-        pcnas = pcnas_from_checkpoint(trained, space, data, limits, not config.quiet) if trained is not None \
-            else job_sampler(config, space, data, limits)
+        if s.strategy == "pcnas":
+            pcnas = pcnas_from_checkpoint(trained, space, data, limits, not config.quiet) if trained is not None \
+                else job_sampler(config, space, data, limits)
+        elif trained is None:
+            senas = job_sampler(config, space, data, limits)
     else:
         latency = _measured_latency(config, space, timings)
         limits = job_limits(config, latency, space) if main else None
@@ -129,7 +136,7 @@ def _run(config: JobConfig, device) -> dict | None:
     if trained is not None:
         history, ckpt, weights = trained.history, trained.path, trained.state_dict
     else:
-        supernet, result = train_supernet(config, data, space, device, pcnas)
+        supernet, result = train_supernet(config, data, space, device, pcnas or senas)
         history, ckpt = result.history, result.checkpoint or Path(config.out) / CHECKPOINT
         weights = result.averaged_state_dict if s.estimator == "weight_averaging" else \
             {k: v.detach().clone() for k, v in supernet.state_dict().items()}
@@ -138,8 +145,10 @@ def _run(config: JobConfig, device) -> dict | None:
         latency = latency_model(config, space, progress=False)
     if limits is None:
         limits = job_limits(config, latency, space)
-    estimator = job_estimator(config, supernet, weights, data, space, trained.options if trained else None)
-    report = search_stage(config, space, data, supernet, estimator, weights, limits, latency, ckpt, timings, pcnas)
+    searched = senas.space if senas is not None else space  # SE-NAS: its shrunk space, whatever the strategy
+    estimator = job_estimator(config, supernet, weights, data, searched, trained.options if trained else None)
+    report = search_stage(config, searched, data, supernet, estimator, weights, limits, latency, ckpt, timings,
+                          pcnas, senas)
     if report is None:  # ranks other than 0 under torchrun
         return None
     timings["total_seconds"] = time.perf_counter() - start

@@ -25,7 +25,7 @@ from ..utils import atomic_write_json, atomic_write_text
 from .config import JobConfig
 
 __all__ = ["check_limits", "latency_model", "job_limits", "example_latency", "strategy_options", "search_stage",
-           "pcnas_from_checkpoint", "HISTORY"]
+           "pcnas_from_checkpoint", "senas_from_checkpoint", "HISTORY"]
 
 #: The search's evaluations under the job's output folder (what ``--resume`` continues).
 HISTORY = "search_history.json"
@@ -123,7 +123,7 @@ def strategy_options(config: JobConfig, latency=None) -> dict:
     ``--population 45 --generations 22`` ST-NAS's (the library functions' defaults)."""
     s = config.search
     options = {"budget": s.budget or s.population * s.generations}
-    if s.strategy in ("evolution", "nsga2"):
+    if s.strategy in ("evolution", "nsga2", "senas"):  # SE-NAS searches its shrunk space by evolution
         options.update(population=s.population, generations=s.generations, mutation_prob=s.mutation_prob)
         if s.crossover is not None:
             options.update(crossover=s.crossover)
@@ -174,6 +174,64 @@ def pcnas_from_checkpoint(trained, space, data, limits, progress: bool = True):
     return pc
 
 
+def _not_senas(path) -> GraphnasError:
+    from ..errors import CheckpointError
+
+    return CheckpointError(f"checkpoint {path} was not trained by SE-NAS (it holds no SE-NAS stages); search it with "
+                           f"another --strategy, or train with --strategy senas")
+
+
+def senas_checkpoint_kind(path) -> None:
+    """Refuse a checkpoint that SE-NAS did not train (``graphnas search --strategy senas``), before its weights
+    are read (a uniform checkpoint has no averaged weights either, which would be the wrong line to read)."""
+    from ..train.checkpoint import read_sampler_state
+
+    state = read_sampler_state(path)
+    options = state.get("options") if isinstance(state, dict) else None
+    if not isinstance(options, dict) or options.get("kind") != "senas":
+        raise _not_senas(path)
+
+
+def senas_from_checkpoint(trained, supernet, space, data, config: JobConfig):
+    """The SE-NAS state of a finished ``--strategy senas`` checkpoint, checked, with ``supernet`` expanded as it
+    says (so the weights load); ``None`` for another strategy's checkpoint, which ``--strategy senas`` refuses."""
+    from ..errors import CheckpointError
+    from ..search.senas_stages import SENAS
+
+    trained.check_model(supernet)  # another space or scale: that line, before the state is read against it
+    state = trained.sampler_state
+    options = state.get("options") if isinstance(state, dict) else None
+    if not isinstance(options, dict) or options.get("kind") != "senas":
+        if config.search.strategy == "senas":
+            raise _not_senas(trained.path)
+        return None
+    keys = ("stages", "stage_epochs", "k", "t", "samples", "per_edge", "mode", "images", "score_with")
+    try:
+        senas = SENAS(space, data.val, **{k: options.get(k) for k in keys}, seed=options.get("seed"),
+                      evaluator=lambda *_: None, progress=not config.quiet)
+    except GraphnasError as err:
+        raise CheckpointError(f"checkpoint {trained.path} holds SE-NAS options that do not fit ({err}); pass the "
+                              f"checkpoint.pt a `graphnas train --strategy senas` wrote") from None
+    senas.check_state(state, trained.path, options=False)
+    senas.load_state_dict(state)
+    if senas.stage != senas.stages:
+        raise CheckpointError(f"checkpoint {trained.path} is of SE-NAS stage {senas.stage} of {senas.stages}; "
+                              f"finish training first with `graphnas train --strategy senas --resume`")
+    if senas.groups:
+        supernet.expand(senas.groups, senas.space)
+    return senas
+
+
+def _senas_files(config: JobConfig, senas, supernet) -> dict:
+    """``<out>/senas.png`` (the operators left after each stage, the merged groups) and the stages' record."""
+    from ..search.plot import plot_stages
+
+    picture = plot_stages(senas.log, senas.root, Path(config.out) / "senas.png")
+    return {"pictures": [str(picture)], "space": senas.space.describe(), "options": senas.describe(),
+            "parameters": supernet.parameter_counts(),
+            "stages": [{k: v for k, v in e.items() if k != "history"} for e in senas.log]}
+
+
 def _pcnas_files(config: JobConfig, pcnas, result, space) -> dict:
     """``<out>/pcnas.png`` (the potentials of every boundary) and the pool's architectures drawn."""
     from ..render.dag import render
@@ -188,10 +246,11 @@ def _pcnas_files(config: JobConfig, pcnas, result, space) -> dict:
 
 
 def search_stage(config: JobConfig, space, data, supernet, estimator, weights, limits, latency, ckpt: Path,
-                 timings: dict, pcnas=None) -> dict:
+                 timings: dict, pcnas=None, senas=None) -> dict:
     """Search, score the best on test data, write its JSON and pictures and the lookup table; the report's
     search part (``search``, ``best``, ``lookup``, ``files``). The test accuracy is the best path's with
-    ``weights`` (what the estimator started from), BN recalibrated."""
+    ``weights`` (what the estimator started from), BN recalibrated. With ``senas`` (an SE-NAS run), ``space`` is
+    its shrunk space and the report gets its stages and picture."""
     import time
 
     from ..render.dag import render  # graphviz only where a picture is drawn
@@ -207,8 +266,9 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
                                 meta={"supernet": hashlib.sha256(ckpt.read_bytes()).hexdigest()[:16],
                                       "estimator": s.estimator, "options": s.estimator_options,
                                       "recal_samples": s.recal_samples})
-        result = STRATEGIES[s.strategy](space, history, limits, rng=config.seed, progress=not config.quiet,
-                                        **strategy_options(config, latency))
+        strategy = "evolution" if s.strategy == "senas" else s.strategy
+        result = STRATEGIES[strategy](space, history, limits, rng=config.seed, progress=not config.quiet,
+                                      **strategy_options(config, latency))
         timings["scores_from_history"] = history.served
     timings["search_seconds"] = time.perf_counter() - t0
     if not dist.is_main():  # under torchrun every rank searches (scoring is sharded); rank 0 writes
@@ -216,6 +276,7 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
     best = result.best
     front = _front_files(config, result, space)
     extra = _pcnas_files(config, pcnas, result, space) if pcnas is not None else None
+    extra_senas = _senas_files(config, senas, supernet) if senas is not None else None
     supernet.load_state_dict(weights)
     recalibrate_bn(supernet, data.train, best.arch, s.recal_samples)
     test_acc = accuracy(supernet, data.test, best.arch)
@@ -226,11 +287,13 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
         t0 = time.perf_counter()
         lookup = _lookup_table(config, space, estimator, best.arch, latency, ckpt)
         timings["lookup_seconds"] = time.perf_counter() - t0
-    if extra is not None:
-        pictures += extra["pictures"]
+    for part in (extra, extra_senas):
+        if part is not None:
+            pictures += part["pictures"]
     return {
         "search": {**{k: v for k, v in result.to_dict().items() if k != "history"}, "picks": front["picks"],
-                   **({"pcnas": {k: v for k, v in extra.items() if k != "pictures"}} if extra else {})},
+                   **({"pcnas": {k: v for k, v in extra.items() if k != "pictures"}} if extra else {}),
+                   **({"senas": {k: v for k, v in extra_senas.items() if k != "pictures"}} if extra_senas else {})},
         "best": {"hash": best.arch.hash, "ops": list(best.arch.ops), "choices": list(best.arch.choices),
                  "val_accuracy": best.score, "test_accuracy": test_acc, "madds": best.costs["madds"],
                  "params": best.costs["params"],

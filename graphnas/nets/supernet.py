@@ -17,21 +17,46 @@ the one rule that makes a narrow candidate's weights a part of a wide one's, it 
 state-dict entry per shared tensor (so checkpoints, optimisers and weight decay see each weight
 once), and the per-config behaviour (which channels, which bit widths) stays inside the operator
 that knows it, while the supernet, the executor and the estimators stay generic.
+
+Subspaces. ``supernet(x, arch)`` also runs an architecture of a subspace of its space
+(:meth:`SearchSpace.subspace`, e.g. SE-NAS's shrunk space, a lookup table's), as the parent-space architecture
+with the same operators.
+
+Private weights (SE-NAS's expansion, :meth:`Supernet.expand`). A *group* is a run of two or more choice edges;
+once expanded, every *partial model* of the group (one operator per edge of the group, as the space given to
+``expand`` offers them) owns a copy of those edges' modules, ``private.g<edges>.c<choices>.e<i>``, initialised from
+the weights that partial model ran on at the moment of expansion (the shared modules, or an earlier group's copy),
+so expanding changes no architecture's output. A path runs its group's private copy where it has one and the
+shared modules elsewhere; one path still runs per step, while parameter memory grows with the number of partial
+models (:meth:`Supernet.parameter_counts`). Groups only grow: a later expansion keeps every earlier group whole,
+alone or inside a larger one. Spaces whose cell template is instantiated more than once (NAS-Bench-201, DARTS)
+are not expanded: an edge there is several layers.
 """
 
 from __future__ import annotations
 
-from typing import Hashable
+import itertools
+from typing import Hashable, Sequence
 
 from torch import Tensor, nn
 
 from ..space.architecture import Architecture
 from .compile import CellBody, DAGModel, Network, build_op, edge_key, plan_of, split_plan
-from ..errors import OpError
+from ..errors import ArchitectureError, OpError, SpaceError
 from ..ops.registry import NONE, check_op_fits, get_family, get_op
 from ..ops.slim import slice_state
 
-__all__ = ["Supernet", "SharedOp"]
+__all__ = ["Supernet", "SharedOp", "group_key", "combo_key"]
+
+
+def group_key(group: Sequence[int]) -> str:
+    """Module name of a group of edges (``'g3_4_5'``)."""
+    return "g" + "_".join(str(int(i)) for i in group)
+
+
+def combo_key(choices: Sequence[int]) -> str:
+    """Module name of a group's partial model by its candidate positions in the supernet's space (``'c0_2_1'``)."""
+    return "c" + "_".join(str(int(c)) for c in choices)
 
 
 class SharedOp(nn.Module):
@@ -110,9 +135,28 @@ class Supernet(DAGModel):
         }))
         self._plans: dict[tuple[int, ...], tuple] = {}
         self._views: dict[tuple[int, str], SharedOp] = {}
+        self.private = nn.ModuleDict()  # SE-NAS's private weights (empty: no state-dict entries)
+        self.groups: list[tuple[int, ...]] = []
+
+    def own(self, arch: Architecture) -> Architecture:
+        """``arch`` as an architecture of this supernet's space: one of a subspace of it (at any depth) becomes
+        the parent-space architecture with the same operators; one of another space raises."""
+        if arch.space is self.space:
+            return arch
+        if not self._covers(arch.space):
+            self.space.check(arch)  # raises, naming both spaces
+        return self.space.from_ops(arch.ops)
+
+    def _covers(self, space) -> bool:
+        """Whether ``space`` is this supernet's space or a subspace of it (at any depth)."""
+        while space is not None:
+            if space is self.space or space.fingerprint == self.space.fingerprint:
+                return True
+            space = getattr(space, "parent", None)
+        return False
 
     def plan(self, arch: Architecture):
-        """Execution plan of ``arch`` (cached per choice vector; the space is checked every call)."""
+        """Execution plan of ``arch`` (an architecture of the space, cached per choice vector)."""
         self.space.check(arch)
         plan = self._plans.get(arch.choices)
         if plan is None:
@@ -132,21 +176,42 @@ class Supernet(DAGModel):
             view = self._views[(id(shared), op)] = SharedOp(shared, op, spec.config)
         return view
 
-    def forward(self, x: Tensor, arch: Architecture) -> Tensor:
+    def _modules_of(self, arch: Architecture):
+        """``module(edges, i)`` for ``arch`` (of this space): its group's private copy where it has one, else the
+        shared candidate."""
         ops = arch.ops
-        return self.run_dag(x, self.plan(arch), lambda edges, i: self.candidate(edges, i, ops[i]))
+        if not self.groups:
+            return lambda edges, i: self.candidate(edges, i, ops[i])
+        slots: dict[int, nn.Module] = {}
+        for group in self.groups:
+            key = combo_key([arch.choices[i] for i in group])
+            copies = self.private[group_key(group)]
+            if key not in copies:
+                raise ArchitectureError(
+                    f"architecture {arch.hash} runs {'/'.join(ops[i] for i in group)} on edges "
+                    f"{', '.join(map(str, group))}, a partial model outside the space this supernet was expanded "
+                    f"over (SE-NAS removed one of them); score architectures of that space")
+            slot = copies[key]
+            slots.update({i: slot[edge_key(i)] for i in group if ops[i] != NONE})
+        return lambda edges, i: slots[i] if i in slots else self.candidate(edges, i, ops[i])
+
+    def forward(self, x: Tensor, arch: Architecture) -> Tensor:
+        arch = self.own(arch)
+        return self.run_dag(x, self.plan(arch), self._modules_of(arch))
 
     def path_modules(self, arch: Architecture) -> dict[str, nn.Module]:
         """The modules ``arch`` uses, by their standalone name (``stem``, ``head``, ``body.<k>...``).
 
-        A family candidate appears as its :class:`SharedOp` view (whose ``modules()`` are the shared layers).
+        A family candidate appears as its :class:`SharedOp` view (whose ``modules()`` are the shared layers), an
+        edge of an expanded group as the partial model's private copy.
         """
+        arch = self.own(arch)
         out = {"stem": self.stem, "head": self.head}
         plans = split_plan(self.space, self.plan(arch))
+        module = self._modules_of(arch)
         for k, block in enumerate(self.body):
             if isinstance(block, CellBody):
-                used = block.path_modules(plans[block.template], arch.live_inputs[block.template],
-                                          lambda edges, i: self.candidate(edges, i, arch.ops[i]))
+                used = block.path_modules(plans[block.template], arch.live_inputs[block.template], module)
                 out.update({f"body.{k}.{name}": m for name, m in used.items()})
             else:
                 out[f"body.{k}"] = block
@@ -169,9 +234,90 @@ class Supernet(DAGModel):
         Each operator is built by its own factory; a family candidate's tensors are the leading slices
         of the shared module's. Its outputs equal the supernet's on the same input, in train and eval mode.
         """
+        arch = self.own(arch)
         net = Network(arch).to(next(self.parameters()).device)
         for name, module in self.path_modules(arch).items():
             target = net.get_submodule(name)
             target.load_state_dict(module.state_for(target) if isinstance(module, SharedOp) else module.state_dict())
         net.train(self.training)
         return net
+
+    # ------------------------------------------------------------------ SE-NAS's expansion
+    def _cell(self) -> tuple[CellBody, object]:
+        """The one body instance and its :class:`Cell` (spaces that repeat their cell are refused)."""
+        cells = [(b, item) for b, (item, _, _) in zip(self.body, self.space.blocks) if isinstance(b, CellBody)]
+        if len(cells) != 1:
+            raise SpaceError(f"space '{self.space.name}' repeats its cell {len(cells)} times, so an edge is several "
+                             f"layers; SE-NAS's private weights need a chain space (one cell)")
+        return cells[0]
+
+    def expand(self, groups: Sequence[Sequence[int]], space=None) -> None:
+        """Give every partial model of each group its own copy of the group's modules (module docstring).
+
+        Args:
+            groups (sequence of sequences of int): runs of two or more distinct choice edges, disjoint; every
+                group expanded before must lie whole inside one of them.
+            space (SearchSpace, optional): this supernet's space or a subspace of it (SE-NAS's shrunk space); its
+                candidates on a group's edges are the group's partial models (default: the whole space).
+
+        The copies start as the weights each partial model ran on (its earlier group's copy, else the shared
+        modules) and sit on the supernet's device; copies of partial models outside ``space`` are dropped.
+        """
+        space = self.space if space is None else space
+        if not self._covers(space):
+            raise SpaceError(f"space '{space.name}' is not '{self.space.name}' or a subspace of it; expand over "
+                             f"the supernet's space or a subspace of it")
+        _, cell = self._cell()
+        groups = [tuple(int(i) for i in g) for g in groups]
+        flat = [i for g in groups for i in g]
+        if len(set(flat)) != len(flat):
+            raise ArchitectureError(f"SE-NAS groups {groups} share an edge; each edge belongs to one group at most")
+        for g in groups:
+            if len(g) < 2:
+                raise ArchitectureError(f"SE-NAS group {list(g)} has {len(g)} edge; a group merges two or more")
+            for i in g:
+                if not 0 <= i < self.space.num_edges or len(self.space.edges[i].candidates) < 2:
+                    raise ArchitectureError(f"SE-NAS group {list(g)}: {i} is not a choice edge of "
+                                            f"'{self.space.name}' (0..{self.space.num_edges - 1} with a choice)")
+        for old in self.groups:
+            if not any(set(old) <= set(g) for g in groups):
+                raise ArchitectureError(f"SE-NAS group {list(old)} was expanded before and is not kept whole in "
+                                        f"{groups}; groups only grow")
+        ops = [space.edges[i].candidates for i in range(self.space.num_edges)]
+        device = next(self.parameters()).device
+        private = nn.ModuleDict()
+        for g in groups:
+            copies = nn.ModuleDict()
+            for combo in itertools.product(*(ops[i] for i in g)):
+                choices = [self.space.op_index(i, op) for i, op in zip(g, combo)]
+                slot = nn.ModuleDict()
+                for i, op in zip(g, combo):
+                    if op == NONE:
+                        continue
+                    target = build_op(self.space, i, op, cell)
+                    source = self._source(i, op, dict(zip(g, choices)))
+                    target.load_state_dict(source.state_for(target) if isinstance(source, SharedOp)
+                                           else source.state_dict())
+                    slot[edge_key(i)] = target.to(device).train(self.training)
+                copies[combo_key(choices)] = slot
+            private[group_key(g)] = copies
+        self.private = private
+        self.groups = groups
+
+    def _source(self, i: int, op: str, choices: dict) -> nn.Module:
+        """The module partial model ``choices`` (edge -> candidate position) runs ``op`` on edge ``i`` with now."""
+        for old in self.groups:
+            if i in old:
+                key = combo_key([choices[j] for j in old])
+                copies = self.private[group_key(old)]
+                if key not in copies:
+                    raise ArchitectureError(f"SE-NAS: edges {list(old)} have no weights for the partial model "
+                                            f"{key}: the new space offers an operator the last one had removed")
+                return copies[key][edge_key(i)]
+        return self.candidate(self._cell()[0].edges, i, op)
+
+    def parameter_counts(self) -> dict:
+        """``{"shared": n, "private": m, "total": n + m}``: parameters outside and inside SE-NAS's private copies."""
+        private = sum(p.numel() for p in self.private.parameters())
+        total = sum(p.numel() for p in self.parameters())
+        return {"shared": total - private, "private": private, "total": total}

@@ -22,6 +22,7 @@ architecture drawn for several operators is scored once.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -29,12 +30,12 @@ import numpy as np
 
 from ..checks import check_int
 from ..cost.limits import check_satisfiable
-from ..errors import GraphnasError
+from ..errors import ConstraintError, GraphnasError
 from ..space.architecture import Architecture
 from ..utils import as_rng
 from .history import score_all
 
-__all__ = ["OperatorScores", "operator_scores", "shrink", "MODES"]
+__all__ = ["OperatorScores", "operator_scores", "shrink", "merge_groups", "MODES"]
 
 #: How operators are ranked: SE-NAS's SI / SC, or SI alone.
 MODES = ("si_sc", "si")
@@ -74,7 +75,8 @@ class OperatorScores:
 
     def to_dict(self) -> dict:
         return {"space": self.space.name, "mode": self.mode, "evaluated": self.evaluated,
-                "ops": [{"edge": e, "op": o, "si": None if np.isnan(s) else float(s), "score": float(c),
+                "ops": [{"edge": e, "op": o, "si": None if np.isnan(s) else float(s),
+                         "score": float(c) if np.isfinite(c) else None,
                          "count": int(n)} for (e, o), s, c, n in zip(self.ops, self.si, self.score, self.counts)],
                 "sc": {str(e): float(v) for e, v in self.sc.items()}}
 
@@ -154,10 +156,15 @@ def operator_scores(space, evaluate: Callable, samples: int | None = 1000, limit
     return OperatorScores(space, ops, si, sc, score, counts, mode, evaluated)
 
 
-def shrink(space, scores: OperatorScores, k: int = 10, per_edge: int | None = None, name: str | None = None):
+def shrink(space, scores: OperatorScores, k: int = 10, per_edge: int | None = None, name: str | None = None,
+           limits: Sequence = ()):
     """Remove the ``k`` lowest-scoring operators (Algorithm 1), never an edge's last one; ``per_edge`` caps the
     removals per edge (1: FairNAS's fairness). Returns ``(subspace, removed)``: the shrunk space and the
-    ``(edge, operator)`` pairs removed, lowest score first (ties: edge, then candidate order)."""
+    ``(edge, operator)`` pairs removed, lowest score first (ties: edge, then candidate order).
+
+    With ``limits``, a removal after which no architecture of the space could meet an analytic limit (MAdds,
+    parameters, BitOps: :func:`~graphnas.cost.limits.check_satisfiable`) is skipped, so a shrunk space can always
+    be searched under the limits its operators were scored under."""
     check_int("SE-NAS k (operators removed per stage)", k, 1)
     if per_edge is not None:
         check_int("SE-NAS per_edge", per_edge, 1)
@@ -174,7 +181,61 @@ def shrink(space, scores: OperatorScores, k: int = 10, per_edge: int | None = No
         if len(left[e]) <= 1 or (per_edge is not None and taken.get(e, 0) >= per_edge):
             continue
         left[e].remove(op)
+        if limits and not _meetable(space, left, limits):
+            left[e].append(op)
+            left[e].sort(key=space.edges[e].candidates.index)
+            continue
         taken[e] = taken.get(e, 0) + 1
         removed.append((e, op))
-    allowed = {e: ops for e, ops in left.items() if len(ops) < len(space.edges[e].candidates)}
-    return space.subspace(allowed=allowed, name=name or f"{space.name}/shrunk"), removed
+    return _restricted(space, left, name or f"{space.name}/shrunk"), removed
+
+
+def _restricted(space, left: dict, name: str):
+    return space.subspace(allowed={e: ops for e, ops in left.items() if len(ops) < len(space.edges[e].candidates)},
+                          name=name)
+
+
+def _meetable(space, left: dict, limits: Sequence) -> bool:
+    try:
+        check_satisfiable(_restricted(space, left, space.name), limits)
+    except ConstraintError:
+        return False
+    return True
+
+
+def merge_groups(space, groups: Sequence[Sequence[int]], t: int, edges: Sequence[int] | None = None) -> list:
+    """SE-NAS's merging (Section 3.4): adjacent layer spaces joined from shallow to deep while the merged child
+    space has at most ``t`` partial models.
+
+    The layer spaces are the earlier ``groups`` (kept whole) and every other edge of ``edges`` (default: the
+    edges with a choice in the space ``space`` was shrunk from, even those shrunk to one operator), in edge order; a unit's size is the product of ``space``'s candidate
+    counts over its edges. Returns the groups of two or more edges (a lone layer's operators already have their
+    own weights), as lists of edge positions.
+    """
+    check_int("SE-NAS t (largest merged child space)", t, 1)
+    radices = [len(e.candidates) for e in space.edges]
+    if edges is None:
+        root = space
+        while root.parent is not None:
+            root = root.parent
+        edges = [e for e, edge in enumerate(root.edges) if len(edge.candidates) > 1]
+    edges = [int(e) for e in edges]
+    grouped = {i: tuple(g) for g in groups for i in g}
+    units, seen = [], set()
+    for e in sorted(set(edges) | set(grouped)):
+        if e in seen:
+            continue
+        unit = grouped.get(e, (e,))
+        seen.update(unit)
+        units.append(list(unit))
+    merged, current, size = [], [], 0
+    for unit in units:
+        n = math.prod(radices[i] for i in unit)
+        if current and size * n <= t:
+            current += unit
+            size *= n
+        else:
+            merged.append(current)
+            current, size = list(unit), n
+    merged.append(current)
+    return [g for g in merged if len(g) > 1]

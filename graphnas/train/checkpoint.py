@@ -56,7 +56,7 @@ from ..files import regular_file
 from ..utils import atomic_target
 
 __all__ = ["FORMAT", "VERSION", "model_meta", "save_checkpoint", "load_checkpoint", "check_meta", "check_config",
-           "rng_state", "set_rng_state", "load_averaged", "Trained", "read_trained",
+           "rng_state", "set_rng_state", "load_averaged", "Trained", "read_trained", "read_sampler_state",
            "check_resume_state"]
 
 FORMAT = "graphnas-train"
@@ -526,14 +526,30 @@ class Trained:
     options: dict
     sampler_state: object = None
 
+    def check_model(self, model: nn.Module) -> None:
+        """Refuse a model of another space or scale than the one trained (one line naming the flags to pass)."""
+        check_meta(self.path, self.meta, model_meta(model), fix="pass the same --space, --scale, --ops, --data and "
+                   "--resolution as the training run")
+
     def load_into(self, model: nn.Module) -> None:
         """Load the weights, refusing a model of another space or scale, or weights that do not fit it (missing
         or unexpected names, other shapes or dtypes): ``model`` is left untouched then."""
-        check_meta(self.path, self.meta, model_meta(model), fix="pass the same --space, --scale, --ops, --data and "
-                   "--resolution as the training run")
+        self.check_model(model)
         with _refuse(self.path, "pass a checkpoint.pt written by `graphnas train` or `graphnas run`"):
             _state_dict_like(self.state_dict, model.state_dict(), "weights")
         model.load_state_dict(self.state_dict)
+
+
+def read_sampler_state(path: str | Path):
+    """The ``sampler_state`` of a training checkpoint (``weights_only``, digest checked), unchecked: the sampler
+    that reads it checks it (SE-NAS rebuilds its space and private weights from it before resuming)."""
+    path = Path(path)
+    fix = "delete it or use another --out folder"
+    blob = _read(path, fix)
+    if blob.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path} is unreadable (format {shown(blob.get('format'))}: not a graphnas "
+                              f"training checkpoint); {fix}")
+    return blob.get("sampler_state")
 
 
 def read_trained(path: str | Path, averaged: bool = False) -> Trained:
