@@ -39,6 +39,7 @@ import torch
 from ..checks import check_int, shown
 from ..errors import CheckpointError, GraphnasError
 from ..estimate.minibatch import MiniBatchEstimator
+from ..files import remove_stale_temporaries
 from ..train import distributed as dist
 from ..train.checkpoint import read_sampler_state
 from ..train.loop import CHECKPOINT, LOG, TrainConfig, TrainResult, fit
@@ -278,6 +279,9 @@ class SENAS:
         out = Path(out)
         start = 0
         if resume:
+            if dist.launched_rank() == 0:  # a killed writer's temporaries (output_lock cleans <out> only)
+                for stage in range(self.num_stages):
+                    remove_stale_temporaries(stage_dir(out, stage))
             start = self._resume_point(supernet, out)
         elif (out / "senas").exists() and dist.launched_rank() == 0:
             shutil.rmtree(out / "senas")
@@ -301,6 +305,7 @@ class SENAS:
             atomic_copy(result.checkpoint, final)
             atomic_write_json(out / LOG, {"strategy": "senas", "stages": self.stages, "history": history,
                                           "checkpoint": str(final)})
+        dist.barrier()  # the other ranks read <out>/checkpoint.pt next (the search's digest of it)
         total = per_epoch * config.epochs
         return TrainResult(history, result.averaged_state_dict, final, total - done_steps, total, total)
 
