@@ -222,11 +222,19 @@ if __name__ == "__main__":
 PCNAS_FILES = ["pcnas.png", "pcnas_pool_1.dot", "pcnas_pool_1.svg", "pcnas_pool_2.dot", "pcnas_pool_2.svg"]
 
 
-@pytest.mark.parametrize("strategy", ["random", "pcnas"])
+ARGS = {"random": ["--epochs", "1", "--budget", "4"],
+        "pcnas": ["--epochs", "3", "--strategy-option", "samples=3", "pool=2", "batch_size=8"],
+        "senas": ["--epochs", "3", "--strategy-option", "stages=1", "stage_epochs=1", "k=1", "t=4", "samples=2",
+                  "images=16", "--budget", "4", "--population", "2"]}
+FILES = {"random": ["search_history.json"], "pcnas": PCNAS_FILES,
+         "senas": ["search_history.json", "senas", "senas.png"]}
+
+
+@pytest.mark.parametrize("strategy", ["random", "pcnas", "senas"])
 def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_rank_0(tmp_path, strategy):
     """`torchrun -m graphnas run`: one checkpoint, one job.json, one report and history, the search's lines printed
     once; the search's scoring is sharded over the ranks, so both must run it in lockstep to finish (PC-NAS's
-    potentials too, during training)."""
+    potentials and SE-NAS's operator scores too, during training)."""
     from test_train import TINY_SPACE_FILE
 
     space_file = tmp_path / "clitiny.py"
@@ -237,9 +245,7 @@ def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_
         env.pop(k, None)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "graphnas", "run", "--space", str(space_file), "--batch-size", "64", "--no-lookup",
-                           "--quiet", "--out", str(out), "--strategy", strategy,
-                           *(["--epochs", "1", "--budget", "4"] if strategy == "random" else
-                             ["--epochs", "3", "--strategy-option", "samples=3", "pool=2", "batch_size=8"])],
+                           "--quiet", "--out", str(out), "--strategy", strategy, *ARGS[strategy]],
                           env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("best architecture") == 1
@@ -249,10 +255,12 @@ def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_
     assert json.loads((out / "job.json").read_text()) == report["config"]
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted([
         "best_arch.dot", "best_arch.json", "best_arch.png", "best_arch.svg", "checkpoint.pt", "front.json",
-        "front.png", "job.json", "report.json", "train_log.json"] + (
-        ["search_history.json"] if strategy == "random" else PCNAS_FILES))
+        "front.png", "job.json", "report.json", "train_log.json"] + FILES[strategy])
     if strategy == "random":
         assert report["search"]["evaluations"] == 4
+    elif strategy == "senas":  # one stage: one operator removed, the same on both ranks (else they would not finish)
+        assert len(blob["sampler_state"]["log"]) == 2 and len(report["search"]["senas"]["stages"][1]["removed"]) == 1
+        assert sorted(p.name for p in (out / "senas").iterdir()) == ["stage_0", "stage_1"]
     else:  # a pool of 2 complete architectures; every potential's mini-batches scored once over the two ranks
         assert report["search"]["evaluations"] == 2 and len(blob["sampler_state"]["log"]) == 2
         assert report["search"]["pcnas"]["validation_images"] == (2 * 3 + 2 * 2 * 3 + 2 * 3) * 8

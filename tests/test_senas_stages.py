@@ -144,7 +144,9 @@ def test_stages_shrink_merge_expand_and_share_one_schedule(tmp_path):
         assert all(len(ops) >= 1 for ops in entry["allowed"].values())  # no edge loses its last operator
     assert se.space.size == np.prod([len(ops) for ops in se.log[-1]["allowed"].values()]) < 3 ** 4
     assert net.groups == [tuple(g) for g in se.groups] and se.log[-1]["params"] == net.parameter_counts()
-    assert se.log[1]["params"]["total"] <= se.log[2]["params"]["total"]  # parameter memory only grows
+    # the shared weights stay as they were; private copies come and (with partial models shrunk away) go
+    assert se.log[0]["params"]["private"] == 0 and {e["params"]["shared"] for e in se.log} == {
+        se.log[0]["params"]["total"]}
     assert (tmp_path / "a" / CHECKPOINT).exists() and json.loads((tmp_path / "a" / "train_log.json").read_text())[
         "stages"] == 2
 

@@ -250,7 +250,8 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
     """Search, score the best on test data, write its JSON and pictures and the lookup table; the report's
     search part (``search``, ``best``, ``lookup``, ``files``). The test accuracy is the best path's with
     ``weights`` (what the estimator started from), BN recalibrated. With ``senas`` (an SE-NAS run), ``space`` is
-    its shrunk space and the report gets its stages and picture."""
+    its shrunk space (the search's records and the lookup table are of it) and the report gets its stages and
+    picture; the best architecture (``best``, ``best_arch.json``) is given in the job's space."""
     import time
 
     from ..render.dag import render  # graphviz only where a picture is drawn
@@ -280,8 +281,10 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
     supernet.load_state_dict(weights)
     recalibrate_bn(supernet, data.train, best.arch, s.recal_samples)
     test_acc = accuracy(supernet, data.test, best.arch)
-    atomic_write_text(out / "best_arch.json", best.arch.to_json() + "\n")
-    pictures = [str(p) for p in render(best.arch, out / "best_arch")]
+    # the answer in the job's space (SE-NAS searched a subspace of it), so best_arch.json loads where the job's does
+    answer = senas.root.from_ops(best.arch.ops) if senas is not None else best.arch
+    atomic_write_text(out / "best_arch.json", answer.to_json() + "\n")
+    pictures = [str(p) for p in render(answer, out / "best_arch")]
     lookup = None
     if s.lookup:
         t0 = time.perf_counter()
@@ -294,7 +297,7 @@ def search_stage(config: JobConfig, space, data, supernet, estimator, weights, l
         "search": {**{k: v for k, v in result.to_dict().items() if k != "history"}, "picks": front["picks"],
                    **({"pcnas": {k: v for k, v in extra.items() if k != "pictures"}} if extra else {}),
                    **({"senas": {k: v for k, v in extra_senas.items() if k != "pictures"}} if extra_senas else {})},
-        "best": {"hash": best.arch.hash, "ops": list(best.arch.ops), "choices": list(best.arch.choices),
+        "best": {"hash": answer.hash, "ops": list(answer.ops), "choices": list(answer.choices),
                  "val_accuracy": best.score, "test_accuracy": test_acc, "madds": best.costs["madds"],
                  "params": best.costs["params"],
                  "latency_ms": latency.latency(best.arch) if latency is not None else None},
