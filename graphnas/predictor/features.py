@@ -8,6 +8,9 @@ in one bit, so the code is compact but imposes an order on the candidates.
 ``onehot``: one column per candidate of every position with more than one (``sum r_i`` columns,
 fixed positions left out); no order imposed, wider.
 
+Extra inputs (:mod:`graphnas.predictor.inputs`) join with ``+``: ``"onehot+cost"`` appends the analytic cost
+columns, ``"onehot+path"`` the path encoding of a small cell, ``"cost"`` alone uses no choice bits at all.
+
 Features are float32 tensors ``[n, bits]``, computed from node ids (the mixed-radix index) without
 building :class:`~graphnas.space.architecture.Architecture` objects, so millions of rows take seconds; for spaces
 too large to hold ``[N, bits]`` at once, call them on chunks of ids.
@@ -22,10 +25,23 @@ from ..space.architecture import gray_bits, gray_widths
 from ..errors import PredictorError
 from ..space.encoding import choices_of, size_of
 from .hamming import _ids, radices_of
+from .inputs import EXTRAS, cost_columns, extra_width, path_columns
 
-__all__ = ["FEATURES", "gray_features", "onehot_features", "node_features", "feature_width"]
+__all__ = ["FEATURES", "gray_features", "onehot_features", "node_features", "feature_width", "parse_features"]
 
 FEATURES = ("gray", "onehot")
+
+
+def parse_features(kind: str) -> tuple[str | None, tuple[str, ...]]:
+    """``"onehot+cost"`` as ``("onehot", ("cost",))``: at most one choice encoding (:data:`FEATURES`), then extra
+    inputs (:data:`~graphnas.predictor.inputs.EXTRAS`), each once."""
+    parts = [p.strip() for p in str(kind).split("+")]
+    choice = [p for p in parts if p in FEATURES]
+    extras = tuple(p for p in parts if p in EXTRAS)
+    if len(choice) + len(extras) != len(parts) or len(choice) > 1 or len(set(extras)) != len(extras) or not parts:
+        raise PredictorError(f"unknown feature kind {kind!r}; use one of {', '.join(FEATURES)}, optionally with "
+                             f"{' and '.join('+' + e for e in EXTRAS)} (e.g. onehot+cost), or extras alone")
+    return (choice[0] if choice else None), extras
 
 
 def _choices(radices: np.ndarray, ids) -> np.ndarray:
@@ -54,18 +70,27 @@ def onehot_features(space, ids=None) -> torch.Tensor:
 
 def feature_width(space, kind: str = "gray") -> int:
     """Columns of :func:`node_features` for ``space``."""
+    choice, extras = parse_features(kind)
     r = radices_of(space)
-    return int(gray_widths(r).sum()) if kind == "gray" else int(r[r > 1].sum())
+    width = 0 if choice is None else int(gray_widths(r).sum()) if choice == "gray" else int(r[r > 1].sum())
+    return width + sum(extra_width(space, e) for e in extras)
 
 
 def node_features(space, ids=None, kind: str = "gray") -> torch.Tensor:
-    """Features of nodes ``ids`` (default: all): ``kind`` is ``"gray"`` or ``"onehot"``.
+    """Features of nodes ``ids`` (default: all): ``kind`` is ``"gray"`` or ``"onehot"``, optionally joined with
+    extra inputs (``"onehot+cost"``; module docstring).
 
     Raises:
-        PredictorError: unknown ``kind``, or a space with a single architecture (no features).
+        PredictorError: unknown ``kind``, extras asked of radices rather than a SearchSpace, or a space with a
+            single architecture (nothing to predict).
     """
-    if kind not in FEATURES:
-        raise PredictorError(f"unknown feature kind {kind!r}; use one of {', '.join(FEATURES)}")
-    if feature_width(space, kind) == 0:
+    choice, extras = parse_features(kind)
+    if radices_of(space).max() <= 1:
         raise PredictorError("the space has a single architecture: there is nothing to predict")
-    return gray_features(space, ids) if kind == "gray" else onehot_features(space, ids)
+    parts = []
+    if choice is not None:
+        parts.append(gray_features(space, ids) if choice == "gray" else onehot_features(space, ids))
+    if extras:
+        c = _choices(radices_of(space), ids)
+        parts += [cost_columns(space, c) if e == "cost" else path_columns(space, c) for e in extras]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)

@@ -50,7 +50,7 @@ from torch.nn import functional as F
 
 from ..errors import PredictorError
 from ..estimate.ranking import RankingWarning, kendall_tau
-from .features import FEATURES, feature_width, node_features
+from .features import feature_width, node_features, parse_features
 from .gcn import DROPOUT, HIDDEN, GCNPredictor, MLPPredictor
 from .hamming import HammingGraph, _ids, _labels, hamming_graph, radices_of
 
@@ -303,7 +303,7 @@ def _label_ids(space, labels) -> dict[int, float]:
 
 
 def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", weights: str = "assigned",
-                  hidden=HIDDEN, dropout: float = DROPOUT, implicit: bool = True, seed: int = 0,
+                  hidden=HIDDEN, dropout: float = DROPOUT, implicit: bool = True, seed: int = 0, ensemble: int = 1,
                   **fit_options) -> tuple[np.ndarray, dict]:
     """Predict the accuracy of every architecture of ``space`` from a few labelled ones.
 
@@ -311,7 +311,8 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
         space (SearchSpace): a space without in-degree constraints (or its radices).
         labels (dict): node id (``space.index(arch)``) or :class:`~graphnas.space.architecture.Architecture` -> accuracy.
         model (str): ``"gcn"`` (default) or ``"mlp"``.
-        features (str): ``"gray"`` (default) or ``"onehot"``.
+        features (str): ``"gray"`` (default) or ``"onehot"``, optionally with extra inputs: ``"onehot+cost"``,
+            ``"onehot+cost+path"`` (:mod:`graphnas.predictor.inputs`).
         weights (str): Hamming edge weights, ``"assigned"`` (default) or ``"measured"`` (from the labels).
         hidden, dropout: the model's widths and dropout.
         implicit (bool): train on the labelled nodes' exact receptive field, built from implicit
@@ -319,6 +320,8 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
             full CSR never built); ``False``: build the whole CSR adjacency and ``[N, F]`` features and
             propagate the whole graph every epoch.
         seed (int): seeds everything.
+        ensemble (int): fit this many predictors (seeds ``seed``, ``seed + 1``, ...: each with its own
+            validation split and initialisation) and average their predictions (default 1).
         **fit_options: passed to :func:`fit_predictor` (``epochs``, ``patience``, ``rank_weight``, ...).
 
     Returns:
@@ -333,18 +336,28 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
     """
     if model not in ("gcn", "mlp"):
         raise PredictorError(f"unknown predictor {model!r}; use 'gcn' or 'mlp'")
-    if features not in FEATURES:
-        raise PredictorError(f"unknown feature kind {features!r}; use one of {', '.join(FEATURES)}")
+    if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
+        raise PredictorError(f"ensemble={ensemble!r} must be an integer >= 1 (predictors averaged)")
+    if ensemble > 1:
+        runs = [predict_space(space, labels, model, features=features, weights=weights, hidden=hidden,
+                              dropout=dropout, implicit=implicit, seed=seed + k, **fit_options) for k in range(ensemble)]
+        members = [h for _, h in runs]
+        return np.mean([p for p, _ in runs], axis=0), {
+            "members": members, "seconds": sum(h["seconds"] for h in members),
+            "seconds_per_epoch": float(np.mean([h["seconds_per_epoch"] for h in members])),
+            "n_train": members[0]["n_train"], "n_val": members[0]["n_val"]}
+    parse_features(features)
     r = radices_of(space)
     labels = _label_ids(space, labels) if hasattr(space, "radices") else labels
-    width = feature_width(r, features)
+    inputs = space if hasattr(space, "radices") else r  # the extra inputs (cost, path) need the space itself
+    width = feature_width(inputs, features)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = (GCNPredictor if model == "gcn" else MLPPredictor)(max(width, 1), hidden, dropout)
     graph = hamming_graph(r, weights, labels) if model == "gcn" else None
     if implicit:
-        feats = lambda ids: node_features(r, ids, features)  # noqa: E731
+        feats = lambda ids: node_features(inputs, ids, features)  # noqa: E731
         return fit_predictor(net, feats, graph if graph is not None else HammingGraph(r), labels, seed=seed,
                              **fit_options)
-    x = node_features(r, None, features)
+    x = node_features(inputs, None, features)
     return fit_predictor(net, x, graph.adjacency() if graph is not None else None, labels, seed=seed, **fit_options)
