@@ -184,11 +184,10 @@ def _not_senas(path) -> GraphnasError:
 def senas_checkpoint_kind(path) -> None:
     """Refuse a checkpoint that SE-NAS did not train (``graphnas search --strategy senas``), before its weights
     are read (a uniform checkpoint has no averaged weights either, which would be the wrong line to read)."""
+    from ..search.senas_stages import is_senas_state
     from ..train.checkpoint import read_sampler_state
 
-    state = read_sampler_state(path)
-    options = state.get("options") if isinstance(state, dict) else None
-    if not isinstance(options, dict) or options.get("kind") != "senas":
+    if not is_senas_state(read_sampler_state(path)):
         raise _not_senas(path)
 
 
@@ -196,18 +195,17 @@ def senas_from_checkpoint(trained, supernet, space, data, config: JobConfig):
     """The SE-NAS state of a finished ``--strategy senas`` checkpoint, checked, with ``supernet`` expanded as it
     says (so the weights load); ``None`` for another strategy's checkpoint, which ``--strategy senas`` refuses."""
     from ..errors import CheckpointError
-    from ..search.senas_stages import SENAS
+    from ..search.senas_stages import JOB_OPTIONS, SENAS, is_senas_state
 
     trained.check_model(supernet)  # another space or scale: that line, before the state is read against it
     state = trained.sampler_state
-    options = state.get("options") if isinstance(state, dict) else None
-    if not isinstance(options, dict) or options.get("kind") != "senas":
+    if not is_senas_state(state):
         if config.search.strategy == "senas":
             raise _not_senas(trained.path)
         return None
-    keys = ("stages", "stage_epochs", "k", "t", "samples", "per_edge", "mode", "images", "score_with")
+    options = state["options"]
     try:
-        senas = SENAS(space, data.val, **{k: options.get(k) for k in keys}, seed=options.get("seed"),
+        senas = SENAS(space, data.val, **{k: options.get(k) for k in JOB_OPTIONS}, seed=options.get("seed"),
                       evaluator=lambda *_: None, progress=not config.quiet)
     except GraphnasError as err:
         raise CheckpointError(f"checkpoint {trained.path} holds SE-NAS options that do not fit ({err}); pass the "

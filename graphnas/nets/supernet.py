@@ -267,7 +267,7 @@ class Supernet(DAGModel):
         if not self._covers(space):
             raise SpaceError(f"space '{space.name}' is not '{self.space.name}' or a subspace of it; expand over "
                              f"the supernet's space or a subspace of it")
-        _, cell = self._cell()
+        body, cell = self._cell()
         groups = [tuple(int(i) for i in g) for g in groups]
         flat = [i for g in groups for i in g]
         if len(set(flat)) != len(flat):
@@ -295,7 +295,7 @@ class Supernet(DAGModel):
                     if op == NONE:
                         continue
                     target = build_op(self.space, i, op, cell)
-                    source = self._source(i, op, dict(zip(g, choices)))
+                    source = self._source(body, i, op, dict(zip(g, choices)))
                     target.load_state_dict(source.state_for(target) if isinstance(source, SharedOp)
                                            else source.state_dict())
                     slot[edge_key(i)] = target.to(device).train(self.training)
@@ -304,7 +304,7 @@ class Supernet(DAGModel):
         self.private = private
         self.groups = groups
 
-    def _source(self, i: int, op: str, choices: dict) -> nn.Module:
+    def _source(self, body: CellBody, i: int, op: str, choices: dict) -> nn.Module:
         """The module partial model ``choices`` (edge -> candidate position) runs ``op`` on edge ``i`` with now."""
         for old in self.groups:
             if i in old:
@@ -314,7 +314,7 @@ class Supernet(DAGModel):
                     raise ArchitectureError(f"SE-NAS: edges {list(old)} have no weights for the partial model "
                                             f"{key}: the new space offers an operator the last one had removed")
                 return copies[key][edge_key(i)]
-        return self.candidate(self._cell()[0].edges, i, op)
+        return self.candidate(body.edges, i, op)
 
     def parameter_counts(self) -> dict:
         """``{"shared": n, "private": m, "total": n + m}``: parameters outside and inside SE-NAS's private copies."""

@@ -46,7 +46,7 @@ from ..train.loop import CHECKPOINT, LOG, TrainConfig, TrainResult, fit
 from ..utils import atomic_copy, atomic_write_json
 from .senas import MODES, merge_groups, operator_scores, shrink
 
-__all__ = ["SENAS", "PAPER", "CPU", "JOB_OPTIONS", "senas_sampler", "stage_dir"]
+__all__ = ["SENAS", "PAPER", "CPU", "JOB_OPTIONS", "senas_sampler", "stage_dir", "is_senas_state"]
 
 #: The paper's settings (Section 4): 100 warm-up epochs, 5 per stage, 10 operators removed per stage, child spaces
 #: of up to 50 partial models, 1,000 architectures sampled per operator.
@@ -58,6 +58,11 @@ JOB_OPTIONS = ("stages", "stage_epochs", "k", "t", "samples", "per_edge", "mode"
 SCORERS = ("averaged", "estimator")
 _KEYS = {"options", "stage", "log"}
 _ENTRY = {"stage", "allowed", "removed", "groups", "params", "scores", "history"}
+
+
+def is_senas_state(state) -> bool:
+    """Whether a checkpoint's (untrusted) ``sampler_state`` says an SE-NAS run wrote it (its contents unchecked)."""
+    return isinstance(state, dict) and isinstance(state.get("options"), dict) and state["options"].get("kind") == "senas"
 
 
 def stage_dir(out: str | Path, stage: int) -> Path:
@@ -174,8 +179,7 @@ class SENAS:
         def bad(what: str, fix: str = "delete it or use another --out folder") -> CheckpointError:
             return CheckpointError(f"checkpoint {path} {what}; {fix}")
 
-        if not isinstance(state, dict) or not isinstance(state.get("options"), dict) \
-                or state["options"].get("kind") != "senas":
+        if not is_senas_state(state):
             raise bad("was not written by an SE-NAS run (no SE-NAS stages in it)",
                       "resume it with the strategy that trained it, or train SE-NAS into another --out folder")
         if set(state) != _KEYS:
