@@ -260,3 +260,14 @@ def test_graphnas_run_strategy_senas_and_a_search_of_its_checkpoint(tmp_path, ca
         assert main(["run", *common, "--strategy", "senas", *bad, "--out", str(tmp_path / "y")]) == 2
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and match in err, (bad, err)
+
+
+def test_a_repeated_pairs_flag_adds_its_pairs():
+    from graphnas.cli.main import _job_config, build_parser
+
+    args = build_parser().parse_args(["run", "--strategy", "senas", "--strategy-option", "stages=1",
+                                      "--strategy-option", "k=2", "t=4", "--scale", "width=0.5", "--scale",
+                                      "resolution=8"])
+    config = _job_config(args, "run")
+    assert config.search.strategy_options == {"stages": 1, "k": 2, "t": 4}
+    assert config.setup.scale == {"width": 0.5, "resolution": 8}
