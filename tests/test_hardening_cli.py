@@ -142,6 +142,18 @@ CASES = [
     (["lookup", "--table", "{tmp}/none.db", "--top", "0"], "argument --top"),
     (["lookup", "--table", "{tmp}/none.db", "--top", "-1"], "argument --top"),
     (["lookup", "--table", "{tmp}/none.db", "--top", HUGE], f"argument --top: {HUGE} is too large"),
+    # ------------------------------------------------------------------ gcn search, lookup order, predict
+    (["run", "--strategy", "gcn", "--segments", "7,x,6"], "--segments '7,x,6' must be positive sizes"),
+    (["run", "--strategy", "gcn", "--segments", "7,0,6"], "--segments '7,0,6' must be positive sizes"),
+    (["run", "--strategy", "gcn", "--top-k", "0"], "argument --top-k: 0 is out of range"),
+    (["run", "--strategy", "gcn", "--select", "best"], "argument --select"),
+    (["run", "--lookup-order", "best"], "argument --lookup-order"),
+    (["predict", "--space", "nb201", "--labels", "{tmp}/none.json", "--out", "{tmp}/p.db"], "does not exist"),
+    (["predict", "--space", "nb201", "--labels", "{tmp}/afile", "--out", "{tmp}/p.db"], "must end in .json or .csv"),
+    (["predict", "--space", "nb201", "--labels", "x.json", "--out", "{tmp}/p.db", "--epochs", "0"],
+     "argument --epochs"),
+    (["predict", "--space", "darts", "--labels", "x.json", "--out", "{tmp}/p.db"], "in-degree constraints"),
+    (["predict", "--space", "fairnas", "--labels", "x.json", "--out", "{tmp}/p.db"], "more than a lookup table"),
     # ------------------------------------------------------------------ argparse's own refusals: one line too
     (["run", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ([], "the following arguments are required: command"),

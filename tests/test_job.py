@@ -390,6 +390,9 @@ def test_crossover_and_mutation_reach_the_strategy_and_bad_values_are_one_line(m
     import graphnas.search as search_module
     from graphnas.jobs.search import strategy_options
 
+    gcn = strategy_options(JobConfig(search=SearchConfig(strategy="gcn", segments="7,6,6", top_k=4)))
+    assert gcn["segments"] == [7, 6, 6] and gcn["top_k"] == 4 and gcn["select"] == "reevaluated"
+    assert "segments" not in strategy_options(JobConfig(search=SearchConfig(strategy="gcn")))
     nsga = strategy_options(JobConfig(search=SearchConfig(strategy="nsga2")))
     assert "crossover" not in nsga and nsga["mutation_prob"] == 0.1  # one_point: the library's ST-NAS default
     given = strategy_options(JobConfig(search=SearchConfig(strategy="evolution", crossover="one_point",

@@ -69,9 +69,26 @@ def test_an_ensemble_averages_its_members_and_refuses_a_bad_count():
     rng = np.random.default_rng(0)
     labels = {int(i): float(rng.random()) for i in rng.choice(space.size, 24, replace=False)}
     options = dict(features="onehot+cost", epochs=20, eval_every=5, hidden=(16, 16))
-    both, history = predict_space(space, labels, seed=3, ensemble=2, **options)
-    one, _ = predict_space(space, labels, seed=3, **options)
-    two, _ = predict_space(space, labels, seed=4, **options)
+    both, history = predict_space(space, labels, seed=3, ensemble=2, calibrate=False, **options)
+    one, h1 = predict_space(space, labels, seed=3, calibrate=False, **options)
+    two, h2 = predict_space(space, labels, seed=4, calibrate=False, **options)
     assert np.allclose(both, (one + two) / 2) and len(history["members"]) == 2
+    # out of sample: each member's validation nodes, averaged where both held a node out
+    held = {**{v: [x] for v, x in h1["out_of_sample"].items()}}
+    for v, x in h2["out_of_sample"].items():
+        held.setdefault(v, []).append(x)
+    assert history["out_of_sample"].keys() == held.keys() and len(held) >= 2
+    assert all(np.isclose(history["out_of_sample"][v], np.mean(xs)) for v, xs in held.items())
+    assert set(h1["out_of_sample"]) == set(h1["val_ids"].tolist()) <= set(labels)
+    # calibrated (the default): the same order, in the labels' units (least-squares line of labels on predictions)
+    cal, hist = predict_space(space, labels, seed=3, ensemble=2, **options)
+    assert np.allclose(cal, hist["calibration"]["intercept"] + hist["calibration"]["slope"] * both)
+    ids = np.array(sorted(labels))
+    y = np.array([labels[i] for i in ids])
+    assert abs(np.mean(cal[ids]) - np.mean(y)) < 1e-9 and hist["calibration"]["slope"] > 0
+    line = hist["calibration"]
+    assert hist["out_of_sample"].keys() == history["out_of_sample"].keys()
+    assert all(np.isclose(hist["out_of_sample"][v], line["intercept"] + line["slope"] * x)
+               for v, x in history["out_of_sample"].items())
     with pytest.raises(PredictorError, match="ensemble"):
         predict_space(space, labels, ensemble=0, **options)

@@ -71,3 +71,46 @@ def test_gcn_search_refuses_in_degree_spaces():
     darts = graphnas.get_space("darts", **space_info("darts").cpu_scale)
     with pytest.raises(GraphnasError, match="in-degree"):
         gcn_search(darts, lambda a: 0.0, budget=10, progress=False)
+
+
+def test_gcn_search_starts_from_all_k3e6_and_takes_segment_sizes(fairnas):
+    seen = []
+
+    def f(arch):
+        seen.append(arch.ops)
+        return float(sum(op == "mbconv_k5_e6" for op in arch.ops))
+
+    result = gcn_search(fairnas, f, budget=60, rng=0, segments=[7, 6, 6], top_k=3, predictor=FAST, progress=False)
+    assert result.details["segments"] == [list(range(0, 7)), list(range(7, 13)), list(range(13, 19))]
+    # the first segment's subspace varies edges 0-6 of the all-K3E6 start: every other edge is K3E6
+    assert all(set(ops[7:]) == {"mbconv_k3_e6"} for ops in seen[:10])
+    for bad in ([7, 6, 5], [7, 0, 12], [[0, 1], [1, 2]], [[0, 99]]):
+        with pytest.raises(GraphnasError, match="segment"):
+            gcn_search(fairnas, f, budget=60, segments=bad, progress=False)
+    with pytest.raises(GraphnasError, match="select='best'"):
+        gcn_search(fairnas, f, budget=60, select="best", progress=False)
+
+
+def test_gcn_search_selects_the_best_reevaluated_prediction_not_the_luckiest_label(fairnas):
+    """Labels with a large noise fixed per architecture: the highest label is the luckiest noise; GCN-NAS's Step 3
+    returns the best of the re-evaluated top predictions, which are good by both measures."""
+    w = np.random.default_rng(5).normal(size=(fairnas.num_edges, int(fairnas.radices.max())))
+
+    def true(arch):
+        return float(w[np.arange(fairnas.num_edges), arch.choices].sum())
+
+    def noisy(arch):
+        return true(arch) + 4.0 * np.random.default_rng(int(arch.hash[:8], 16)).standard_normal()
+
+    segments = [list(range(4))]
+    picked = {}
+    for select in ("reevaluated", "measured"):
+        result = gcn_search(fairnas, noisy, budget=400, rng=1, segments=segments, reevaluate=20, predictor=FAST,
+                            select=select, progress=False)
+        picked[select] = result.best
+        scores = {r.arch.hash: r.score for r in result.history}
+        if select == "measured":
+            assert result.chosen is None and result.best.score == max(scores.values())
+        else:
+            assert result.chosen == result.best.arch.hash and result.best.score < max(scores.values())
+    assert true(picked["reevaluated"].arch) > true(picked["measured"].arch)

@@ -35,7 +35,8 @@ def _table_text(table, rows, limits: dict) -> str:
     m = table.meta
     head = (f"lookup table {table.path}: space {m['space']} ({m['rows']} architectures"
             + (f", predictor {m['predictor']}" if m.get("predictor") else "")
-            + (f", latency on {m['latency']['describe']}" if m.get("latency") else "") + ")")
+            + (f", latency on {m['latency']['describe']}" if m.get("latency") else "")
+            + f", {table.order} order)")
     under = " and ".join(f"{METRICS[k]} <= {v}" for k, v in limits.items()) or "no limit"
     lines = [head, f"best {len(rows)} under {under}:"]
     cols = ["rank", "index", "hash", "predicted", "measured", "MAdds", "params", "latency"]
@@ -106,8 +107,8 @@ def cmd_lookup(args) -> int:
 def add_lookup_parser(sub) -> None:
     """Add ``lookup`` to the ``graphnas`` subcommands."""
     p = sub.add_parser("lookup", help="the best architectures of a lookup table (every architecture of a space with "
-                       "its predicted or measured accuracy and costs) under latency, MAdds and parameter limits; measured "
-                       "architectures rank first")
+                       "its predicted or measured accuracy and costs) under latency, MAdds and parameter limits, in the "
+                       "table's answer order (shrinkage or measured-first)")
     p.add_argument("--table", required=True, help="SQLite lookup table written by graphnas.lookup.LookupTable.build")
     p.add_argument("--space", metavar="NAME_OR_FILE", help="the table's space, when it is defined in a .py file "
                    "(graphnas never imports a file a table names; its fingerprint must match the table's)")

@@ -8,6 +8,7 @@ Commands::
     graphnas search   the same on a supernet trained before (graphnas train / graphnas run)
     graphnas latency  build a measured latency table for a space on this device, validate it, predict
     graphnas lookup   best architectures of a lookup table under latency/MAdds/parameter limits
+    graphnas predict  fit the accuracy predictor on labelled architectures, write a lookup table of the space
     graphnas train    train a supernet only: checkpoints, exact --resume, weight averaging, torchrun
     graphnas spaces   list the search spaces with their exact sizes
     graphnas sample   write a random architecture of a space as JSON
@@ -299,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .lookup import add_lookup_parser
 
     add_lookup_parser(sub)
+
+    from .predict import add_predict_parser
+
+    add_predict_parser(sub)
     return parser
 
 

@@ -137,6 +137,14 @@ class SearchConfig:
                                    Choice(("uniform", "one_point")))
     mutation_prob: float = option(0.1, "evolution/nsga2: each choice of a child resampled with this probability",
                                   Float(0.0, 1.0))
+    segments: str | None = option(None, "gcn: segment sizes over the free choice edges, in order, e.g. 7,6,6 "
+                                        "(GCN-NAS on FairNAS's 19 layers; default: consecutive edges while a "
+                                        "segment's subspace stays within 20,000 architectures)")
+    top_k: int = option(6, "gcn: the best sub-architectures of a segment kept as the next one's super-cell "
+                           "(GCN-NAS: 6)", Int(1))
+    select: str = option("reevaluated", "gcn: each segment's architecture is the best of the re-evaluated top "
+                                        "predictions (reevaluated, GCN-NAS's Step 3) or of every architecture "
+                                        "scored (measured)", Choice(("reevaluated", "measured")))
     objectives: str = option("accuracy,madds", "nsga2's objectives: accuracy, then the costs it trades against "
                                                "(madds, params, bitops, latency), e.g. accuracy,latency")
     levels: str | None = option(None, "cost levels of the top-2 picks per level (ST-NAS), in the first cost "
@@ -162,6 +170,10 @@ class SearchConfig:
                                      "its GCN", Int(-INT64_MAX, MAX_LOOKUP_ROWS))
     lookup_rows: int = option(20_000, "largest lookup subspace around the best architecture",
                               Int(-INT64_MAX, MAX_LOOKUP_ROWS))
+    lookup_order: str = option("shrinkage", "how the lookup table ranks measured against predicted architectures: "
+                                            "shrinkage (each label shrunk towards its prediction by the label noise "
+                                            "the table estimates) or measured-first", Choice(("shrinkage",
+                                                                                            "measured-first")))
 
 
 @dataclass
@@ -205,6 +217,10 @@ class JobConfig:
         if s.strategy == "senas" and not isinstance(self.resume, bool):
             raise GraphnasError("--strategy senas resumes from its own stage checkpoints under <out>/senas; give "
                                 "--resume without a file")
+        if s.segments is not None:
+            parts = [p.strip() for p in str(s.segments).split(",")]
+            if not all(p.isdigit() and int(p) > 0 for p in parts):
+                raise GraphnasError(f"--segments {s.segments!r} must be positive sizes separated by commas, e.g. 7,6,6")
         if s.lookup and (s.lookup_labels < 8 or s.lookup_rows < 2):
             raise GraphnasError(f"lookup_labels={s.lookup_labels} and lookup_rows={s.lookup_rows} are too small; "
                                 f"give at least 8 labels and 2 rows (or no lookup table)")

@@ -104,14 +104,14 @@ def _lookup_table(config: JobConfig, space, estimator, best, latency, ckpt: Path
                                        max_nodes=s.lookup_rows, latency_model=latency, rng=config.seed,
                                        meta={"supernet": digest + (f" {s.estimator}" if s.estimator !=
                                                                    "single_checkpoint" else "")},
-                                       progress=not config.quiet)
+                                       order=s.lookup_order, progress=not config.quiet)
     with table:
         lat = table.column("latency")
         limit = f"{example_latency(lat):g}ms"
         answer = table.best(latency=limit)
         picture = plot_table(table, path.with_suffix(".png"), "latency", mark=answer.index,
                              title=f"lookup table of {table.meta['space']} (example: best under {limit})")
-        return {"table": str(path), "picture": str(picture), "rows": len(table), **info,
+        return {"table": str(path), "picture": str(picture), "rows": len(table), "order": table.meta["order"], **info,
                 "latency_ms": [float(lat.min()), float(lat.max())],
                 "example": {"latency": limit, "best": answer.to_dict(),
                             "command": f"python tools/lookup.py --table {path} --latency {limit}"}}
@@ -131,6 +131,10 @@ def strategy_options(config: JobConfig, latency=None) -> dict:
         options.update(population=s.population)
     if s.strategy == "nsga2":
         options.update(objectives=s.objectives, latency=latency)
+    if s.strategy == "gcn":
+        options.update(top_k=s.top_k, select=s.select)
+        if s.segments is not None:
+            options.update(segments=[int(p) for p in str(s.segments).split(",")])
     return options
 
 

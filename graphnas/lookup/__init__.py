@@ -16,16 +16,27 @@ MAdds" is a query, answered in milliseconds for any limit, without searching aga
     madds      REAL NOT NULL        multiply-adds (graphnas.cost.model.batch_costs, exact)
     params     REAL NOT NULL        parameters
     latency    REAL                 predicted latency in ms (LatencyModel), NULL without a latency model
-    tier       INTEGER NOT NULL     1 where measured is known, else 0
-    score      REAL NOT NULL        measured where known, else predicted
+    tier       INTEGER NOT NULL     measured-first: 1 where measured is known, else 0; shrinkage: 0
+    score      REAL NOT NULL        the rank within a tier: predicted, or measured (shrunk, in shrinkage order)
 
-**Answer order**: measured architectures first, by measured accuracy, then the rest by predicted
-accuracy (``ORDER BY tier DESC, score DESC, idx``). This is GCN-NAS's last step for every limit at
-once: the predictor chooses which architectures to measure (the predicted accuracy-latency front,
-:mod:`graphnas.lookup.labelling`), and the best *measured* one within a limit is the answer. Ranking
-measured and predicted values together instead lets an over-predicted unmeasured row (the highest
-predictions are the most over-estimated) beat the measured front (``tools/bench_lookup_nb201.py``
-reports both orders, BENCHMARKS.md). A limit that no measured row meets is answered from predictions.
+**Answer order** (:mod:`graphnas.lookup.orders`, recorded in ``meta['order']``): ``ORDER BY tier DESC, score
+DESC, idx`` over columns the build fills for the order it was given.
+
+* ``shrinkage`` (the default): one ranking, ``tier`` 0 everywhere; an unmeasured row's ``score`` is its
+  prediction, a measured row's its measurement shrunk towards its prediction by how reliable the table
+  estimates each to be (from its labels, its predictor's out-of-sample predictions and the parameter count).
+  With noisy labels (supernet scores) the highest measurement is mostly the luckiest noise; the shrunk value
+  is not. Where the labels are estimated about as reliable as the predictions (exact labels), or no estimate
+  can be made, the table ranks measured-first and ``meta['order']`` says why.
+* ``measured-first``: measured architectures first (``tier`` 1), by measured accuracy, then the rest by
+  prediction. This is GCN-NAS's last step for every limit at once: the predictor chooses which
+  architectures to measure (the predicted accuracy-latency front, :mod:`graphnas.lookup.labelling`), and the
+  best *measured* one within a limit is the answer; ranking raw measurements and predictions together would
+  let an over-predicted unmeasured row (the highest predictions are the most over-estimated) beat the
+  measured front. A limit that no measured row meets is answered from predictions.
+
+``tools/bench_lookup_nb201.py`` (exact labels) and ``tools/bench_lookup_noisy.py`` (labels as noisy as
+supernet scores) measure both orders (BENCHMARKS.md).
 
 ``idx`` *is* the choice vector: with radices ``r_0..r_{E-1}`` (candidates per edge, edge 0 most
 significant), ``idx = (...(c_0 * r_1 + c_1) * r_2 + ...) * r_{E-1} + c_{E-1}``, so a row needs no
@@ -37,7 +48,8 @@ integral REAL values as integers on disk, and reads them back exactly).
 Table ``meta`` maps keys to JSON values: ``format`` (:data:`FORMAT`), ``space`` (name), ``root`` (the
 space it was cut from), ``scale``, ``input_shape``, ``fingerprint``, ``size`` (of the space), ``rows``,
 ``radices``, ``candidates`` (per edge, to rebuild a subspace), ``in_degree``, ``predictor`` and
-``supernet`` (as given), ``latency`` (device description and table path, or null), ``inputs`` (a
+``supernet`` (as given), ``order`` (the answer order used, the one asked for, and the reliability estimate or
+why there is none), ``latency (device description and table path, or null), ``inputs`` (a
 digest of everything the build was given), ``done`` (input rows committed), ``complete``, ``created``,
 ``build_seconds``, and ``digest``: :func:`graphnas.digest.content_digest` of the meta (its digest excepted) and
 every row, written with ``complete`` (:func:`~graphnas.lookup.store.table_digest`).

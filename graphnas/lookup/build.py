@@ -16,6 +16,7 @@ from ..errors import LookupTableError
 from ..files import output_lock
 from ..space.encoding import choices_of, indices_of, size_of
 from .encoding import arch_hashes
+from .orders import DEFAULT_ORDER, answer_scores
 from .store import (BATCH, FORMAT, INDEXES, RESERVED, SQL_ERRORS, create, digest, latency_meta, read_meta, resume,
                     space_meta, table_digest)
 
@@ -28,7 +29,8 @@ __all__ = ["build_lookup_table", "check_inputs"]
 
 def build_lookup_table(space: "SearchSpace", path: str | Path, predicted, choices=None, measured=None,
                        latency_model: "LatencyModel | None" = None, meta: dict | None = None, batch: int = BATCH,
-                       progress: bool = False, latency=None, latency_source: str | None = None) -> Path:
+                       progress: bool = False, latency=None, latency_source: str | None = None,
+                       order: str = DEFAULT_ORDER, out_of_sample=None) -> Path:
     """Write a lookup table (or resume an interrupted build of the same inputs); returns its path.
 
     :meth:`LookupTable.build <graphnas.lookup.LookupTable.build>` calls this and opens the table.
@@ -51,6 +53,12 @@ def build_lookup_table(space: "SearchSpace", path: str | Path, predicted, choice
             "supernet": "<checkpoint sha256>"}``.
         batch (int): rows per transaction (default: :data:`BATCH`).
         progress (bool): show a progress bar.
+        order (str): how measured and predicted rows rank together (:mod:`graphnas.lookup.orders`):
+            ``"shrinkage"`` (default) or ``"measured-first"``; recorded in ``meta['order']`` with the
+            reliability estimate (shrinkage falls back to measured-first, saying why, where it cannot
+            estimate, e.g. without ``out_of_sample``).
+        out_of_sample (array_like, optional): ``(N,)`` out-of-sample predictions of measured rows (NaN
+            elsewhere; ``predict_space``'s ``history["out_of_sample"]``), which the shrinkage order needs.
 
     Raises:
         LookupTableError: inputs of the wrong shape, NaN predictions, repeated or invalid choice
@@ -72,6 +80,8 @@ def build_lookup_table(space: "SearchSpace", path: str | Path, predicted, choice
         raise LookupTableError(f"batch={batch!r} must be a positive integer")
     size_of(space)  # refuses a space too large for int64 row keys
     predicted, choices, indices, measured = check_inputs(space, predicted, choices, measured)
+    ranks = _answer_order(space, order, predicted, choices, indices, measured, out_of_sample)
+    extra = {**extra, "order": ranks[2]}
     if latency_model is not None:
         latency_model.check_space(space)
     if latency is not None:
@@ -83,11 +93,29 @@ def build_lookup_table(space: "SearchSpace", path: str | Path, predicted, choice
                                    f"aligned with predicted; got shape {latency.shape}")
     with output_lock(path, "lookup table", folder=False):  # one writer per table: a second one fails at once
         return _write(path, space, predicted, choices, indices, measured, latency_model, latency, latency_source,
-                      extra, batch, progress, start)
+                      extra, batch, progress, start, ranks)
+
+
+def _answer_order(space, order, predicted, choices, indices, measured, out_of_sample):
+    """``(tier, score, meta)`` of every row for ``order`` (:func:`graphnas.lookup.orders.answer_scores`), the
+    instrument being the analytic parameter count of the measured rows."""
+    n = len(predicted)
+    if out_of_sample is not None:
+        out_of_sample = np.asarray(out_of_sample, dtype=np.float64)
+        if out_of_sample.shape != (n,):
+            raise LookupTableError(f"out_of_sample must have shape ({n},) aligned with predicted (NaN where none), "
+                                   f"got {out_of_sample.shape}")
+    params = np.zeros(n)
+    if measured is not None and order == "shrinkage" and out_of_sample is not None and \
+            np.isfinite(out_of_sample).any():  # without out-of-sample predictions it falls back: no instrument needed
+        known = np.flatnonzero(np.isfinite(measured))
+        ch = choices[known] if choices is not None else choices_of(space, known)
+        params[known] = batch_costs(space, ch)[:, 1]
+    return answer_scores(order, predicted, measured, out_of_sample, params)
 
 
 def _write(path, space, predicted, choices, indices, measured, latency_model, latency, latency_source, extra,
-           batch, progress, start) -> Path:
+           batch, progress, start, ranks) -> Path:
     """Create or resume the table at ``path`` and write its rows (``build_lookup_table`` holds its lock)."""
     n = len(predicted)
     inputs = digest(space, predicted, choices, measured, latency_model, {**extra, "_latency": latency_source}
@@ -129,8 +157,7 @@ def _write(path, space, predicted, choices, indices, measured, latency_model, la
                 pred = predicted[lo:hi].tolist()
                 costs = batch_costs(space, ch).astype(np.float64)  # columns madds, params, bitops
                 rows = zip(idx.tolist(), arch_hashes(space, ch), pred, meas, costs[:, 0].tolist(),
-                           costs[:, 1].tolist(), lat, [int(m is not None) for m in meas],
-                           [p if m is None else m for p, m in zip(pred, meas)])
+                           costs[:, 1].tolist(), lat, ranks[0][lo:hi].tolist(), ranks[1][lo:hi].tolist())
                 with conn:
                     conn.executemany("INSERT INTO archs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                     conn.executemany("UPDATE meta SET value = ? WHERE key = ?",

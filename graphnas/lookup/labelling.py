@@ -72,7 +72,8 @@ def label_and_predict(space, score: Callable[[int], float], labels: int, *, cost
         ``(predicted, measured, info)``: float64 ``(space.size,)`` predictions (the last fit's; the measured
         values themselves when the whole space was measured), measured values (NaN where not measured),
         and a JSON-able dict: ``labels``, ``random``, ``front`` (measured on the front), ``fits`` (one dict
-        per GCN fit: labels, validation tau, epochs, seconds), ``options``.
+        per GCN fit: labels, validation tau, epochs, seconds), ``options``, ``out_of_sample`` (``[node, value]``
+        pairs: the last fit's out-of-sample predictions of measured nodes, for ``LookupTable.build``).
     """
     from ..predictor import job_options, label_fit_rescore
 
@@ -89,7 +90,7 @@ def label_and_predict(space, score: Callable[[int], float], labels: int, *, cost
                                f"rounds={rounds} at least 0")
     rounds = min(rounds, front_total)
     front_total = front_total if rounds else 0
-    options = job_options(predictor, labels)
+    options = job_options(predictor, labels, space)
     bar = tqdm(total=min(labels, size), desc="lookup labels", disable=not progress, leave=False, unit="arch")
 
     def measure(v: int) -> float:
@@ -106,6 +107,8 @@ def label_and_predict(space, score: Callable[[int], float], labels: int, *, cost
     shares = [] if every else [front_total // rounds + (1 if r < front_total % rounds else 0) for r in range(rounds)]
     run = label_fit_rescore(space, measure, first, [front_pick(n) for n in shares], rng=rng, predictor=predictor)
     bar.close()
+    oos = run.out_of_sample
     info = {"labels": len(run.order), "random": len(first), "front": 0 if every else front_total, "fits": run.fits,
-            "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}}
+            "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
+            "out_of_sample": [] if oos is None else [[int(v), float(oos[v])] for v in np.flatnonzero(np.isfinite(oos))]}
     return run.predicted, run.measured, info

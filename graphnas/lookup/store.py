@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "BATCH", "COLUMNS", "ORDER", "SCHEMA", "INDEXES", "RESERVED", "HOW_TO_BUILD", "connect",
            "read_meta", "check_meta", "check_rows", "check_digest", "table_digest", "rewrite_digest", "open_table",
-           "space_meta", "latency_meta", "digest", "create", "resume", "DamagedTable"]
+           "space_meta", "latency_meta", "digest", "create", "resume", "DamagedTable", "order_of"]
 
 #: Format tag of graphnas lookup tables; a file with another is refused.
 FORMAT = "graphnas-lookup-3"
@@ -47,8 +47,8 @@ CREATE TABLE archs (
     madds REAL NOT NULL,
     params REAL NOT NULL,
     latency REAL,
-    tier INTEGER NOT NULL,  -- 1 where measured is known, else 0: measured rows rank first
-    score REAL NOT NULL);   -- measured where known, else predicted: the rank within a tier
+    tier INTEGER NOT NULL,  -- measured-first order: 1 where measured is known, else 0; shrinkage order: 0
+    score REAL NOT NULL);   -- the rank within a tier: predicted, or measured (shrunk, in the shrinkage order)
 """
 #: Made once all rows are in (faster than keeping them up to date row by row).
 INDEXES = (
@@ -59,7 +59,7 @@ INDEXES = (
 )
 RESERVED = {"format", "space", "root", "scale", "input_shape", "fingerprint", "size", "rows", "radices",
              "candidates", "in_degree", "latency", "inputs", "done", "complete", "created", "build_seconds", "batch",
-            "digest"}
+            "digest", "order"}
 HOW_TO_BUILD = "build one with graphnas.lookup.LookupTable.build(path, space, predicted)"
 #: What to do with a damaged table.
 REBUILD = "delete it and rebuild it (graphnas.lookup.LookupTable.build(path, space, predicted))"
@@ -111,7 +111,15 @@ META_FIELDS = {
     "build_seconds": sqlite_file.number(0, want="a non-negative number of seconds", required=False),
     "batch": sqlite_file.integer(1, required=False),
     "digest": sqlite_file.DIGEST._replace(required=False),  # written when the build completes (check_digest)
+    # the answer order (graphnas.lookup.orders); tables written before it have none: measured-first
+    "order": Field(lambda v: isinstance(v, dict) and v.get("name") in ("measured-first", "shrinkage"),
+                   "an object whose name is measured-first or shrinkage", required=False),
 }
+
+
+def order_of(meta: dict) -> str:
+    """The answer order a table's rows were written in (``measured-first`` for tables older than the orders)."""
+    return (meta.get("order") or {}).get("name", "measured-first")
 
 
 def check_meta(meta: dict, path) -> dict:
@@ -201,6 +209,8 @@ def check_rows(conn: sqlite3.Connection, path, meta: dict) -> None:
     if tier_lo not in (0, 1) or tier_hi not in (0, 1) or not isinstance(tier_lo, int) or not isinstance(tier_hi, int):
         raise damaged(path, f"a row has tier {show_value(tier_lo if tier_lo not in (0, 1) else tier_hi)}, expected "
                             f"0 or 1")
+    if order_of(meta) == "shrinkage" and tier_hi != 0:
+        raise damaged(path, "a row has tier 1 but the table ranks in one tier (its order is shrinkage)")
     if not all(v is None or is_number(v) for v in scores):
         bad = next(v for v in scores if not (v is None or is_number(v)))
         raise damaged(path, f"a row has score {show_value(bad)}, expected a finite accuracy")

@@ -101,7 +101,7 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
                          base: "Architecture", *, labels: int = 200, max_nodes: int = 20_000,
                          latency_model: "LatencyModel | None" = None, rng=None, reevaluate: int | None = None,
                          rounds: int = 2, predictor: dict | None = None, meta: dict | None = None,
-                         progress: bool = True) -> tuple["LookupTable", dict]:
+                         order: str = "shrinkage", progress: bool = True) -> tuple["LookupTable", dict]:
     """Tabulate :func:`lookup_subspace` of ``space`` around ``base`` (module doc): measure, predict, build.
 
     Args:
@@ -122,6 +122,8 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
         predictor (dict, optional): options of :func:`~graphnas.predictor.predict_space` over
             :data:`graphnas.predictor.SEARCH_OPTIONS`.
         meta (dict, optional): extra metadata for the table (e.g. the supernet checkpoint's digest).
+        order (str): the table's answer order, ``"shrinkage"`` (default) or ``"measured-first"``
+            (:mod:`graphnas.lookup.orders`).
         progress (bool): show progress bars.
 
     Returns:
@@ -141,7 +143,10 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
         rounds=rounds, rng=rng, predictor=predictor, progress=progress)
     info = {"subspace": {"name": sub.name, "size": int(sub.size), "free_edges": np.flatnonzero(sub.radices > 1).tolist(),
                          "base": list(base.ops)}, **info}
+    oos = np.full(sub.size, np.nan)
+    for v, value in info.pop("out_of_sample"):
+        oos[v] = value
     table = LookupTable.build(path, sub, predicted, measured=measured, latency_model=latency_model,
                               meta={"predictor": "gcn" if info["fits"] else "estimator (every row scored)",
-                                    **(meta or {})}, progress=progress)
+                                    **(meta or {})}, progress=progress, order=order, out_of_sample=oos)
     return table, info

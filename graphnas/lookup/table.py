@@ -15,8 +15,9 @@ from ..cost.limits import bound_value as parse_limit
 from ..errors import ConstraintError, LookupTableError
 from ..space.encoding import choices_of
 from .encoding import hashes_of
+from .orders import DEFAULT_ORDER
 from .store import (BATCH, COLUMNS, DIGEST_MISMATCH, HOW_TO_BUILD, ORDER, REBUILD, SQL_ERRORS, DamagedTable,
-                    check_digest, check_rows, damaged, is_number, open_table, show_value)
+                    check_digest, check_rows, damaged, is_number, open_table, order_of, show_value)
 
 if TYPE_CHECKING:
     from ..space.architecture import Architecture
@@ -60,6 +61,14 @@ class Row(NamedTuple):
     def to_dict(self) -> dict:
         return {**self._asdict(), "choices": list(self.choices)}
 
+
+
+def _bad_score(shrunk: bool, score, predicted, measured) -> bool:
+    """Whether a row's ``score`` is not what its build writes: its prediction where unmeasured; where measured, its
+    measurement (measured-first) or any finite value (shrinkage: the measurement shrunk towards the prediction)."""
+    if measured is None:
+        return score != predicted
+    return not is_number(score) if shrunk else score != measured
 
 
 class LookupTable:
@@ -199,6 +208,12 @@ class LookupTable:
                 f"latency={self.has_latency})")
 
     @property
+    def order(self) -> str:
+        """The answer order of the table's rows: ``"shrinkage"`` or ``"measured-first"`` (:mod:`graphnas.lookup.orders`;
+        ``meta['order']`` holds the reliability estimate, or why shrinkage fell back)."""
+        return order_of(self.meta)
+
+    @property
     def has_latency(self) -> bool:
         """Whether the table was built with a latency model."""
         return self.meta.get("latency") is not None
@@ -225,8 +240,10 @@ class LookupTable:
         return out
 
     def query(self, madds=None, params=None, latency=None, top: int = 10, **other) -> list[Row]:
-        """The ``top`` best architectures within the limits: measured ones first by measured accuracy, then the
-        others by predicted accuracy (ties: lower index first; see :mod:`graphnas.lookup`).
+        """The ``top`` best architectures within the limits in the table's answer order (:attr:`order`; ties:
+        lower index first): with ``shrinkage``, one ranking of predictions and measurements shrunk towards
+        them; with ``measured-first``, measured ones first by measured accuracy, then the others by predicted
+        accuracy (see :mod:`graphnas.lookup.orders`).
 
         Args:
             madds, params (str or float, optional): upper bounds, ``"330M"`` / ``"5M"`` (units K, M, G,
@@ -255,6 +272,7 @@ class LookupTable:
         as measured and predicted make them) and its index decodes to choices whose hash (from the meta's
         fingerprint and candidates) is the stored one; else the table is damaged."""
         latency = self.has_latency
+        shrunk = self.order == "shrinkage"
         for idx, _, predicted, measured, madds, params, lat, tier, score in rows:
             problem = (
                 "predicted accuracy" if not is_number(predicted) else
@@ -262,8 +280,8 @@ class LookupTable:
                 "multiply-add count" if not is_number(madds, 0) else
                 "parameter count" if not is_number(params, 0) else
                 "latency" if (not is_number(lat, 0) if latency else lat is not None) else
-                "tier" if tier != (measured is not None) or not isinstance(tier, int) else
-                "score" if score != (predicted if measured is None else measured) else None)
+                "tier" if tier != (0 if shrunk else measured is not None) or not isinstance(tier, int) else
+                "score" if _bad_score(shrunk, score, predicted, measured) else None)
             if problem:
                 value = dict(zip(("predicted accuracy", "measured accuracy", "multiply-add count", "parameter count",
                                   "latency", "tier", "score"), (predicted, measured, madds, params, lat, tier, score)))
@@ -400,12 +418,14 @@ class LookupTable:
         m = self.meta
         return {"path": str(self.path), "space": m["space"], "scale": m["scale"], "fingerprint": m["fingerprint"],
                 "rows": m["rows"], "space_size": m["size"], "predictor": m.get("predictor"),
-                "supernet": m.get("supernet"), "latency": m.get("latency"), "created": m.get("created")}
+                "supernet": m.get("supernet"), "latency": m.get("latency"), "created": m.get("created"),
+                "order": m.get("order") or {"name": "measured-first"}}
 
     @classmethod
     def build(cls, path: str | Path, space: "SearchSpace", predicted, choices=None, measured=None,
               latency_model: "LatencyModel | None" = None, meta: dict | None = None, batch: int = BATCH,
-              progress: bool = False, latency=None, latency_source: str | None = None) -> "LookupTable":
+              progress: bool = False, latency=None, latency_source: str | None = None, order: str = DEFAULT_ORDER,
+              out_of_sample=None) -> "LookupTable":
         """Write a lookup table (or resume an interrupted build of the same inputs) and open it.
 
         The arguments are those of :func:`graphnas.lookup.build.build_lookup_table` (``space`` and ``path`` swapped).
@@ -414,5 +434,6 @@ class LookupTable:
 
         path = build_lookup_table(space, path, predicted, choices=choices, measured=measured,
                                   latency_model=latency_model, meta=meta, batch=batch, progress=progress,
-                                  latency=latency, latency_source=latency_source)
+                                  latency=latency, latency_source=latency_source, order=order,
+                                  out_of_sample=out_of_sample)
         return cls.open(path, space)

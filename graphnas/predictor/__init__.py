@@ -11,6 +11,8 @@ benchmark table), then let a graph network over the space's Hamming-1 graph pred
 * :mod:`~graphnas.predictor.gcn`: :class:`GCNPredictor` (PyG ``GCNConv`` on the sparse adjacency)
   and the :class:`MLPPredictor` baseline;
 * :mod:`~graphnas.predictor.fit`: the transductive training recipe and :func:`predict_space`;
+* :mod:`~graphnas.predictor.recipes`: named option sets (``gcn-nas``, ``accurate``, ``fast``) that the
+  label-budget benchmark measured;
 * :mod:`~graphnas.predictor.rescore`: :func:`label_fit_rescore`, the label -> fit -> re-score loop
   that the gcn search and lookup labelling run.
 
@@ -30,6 +32,7 @@ from .fit import (MIN_LABELS_TO_VALIDATE, SEARCH_OPTIONS, fit_predictor, job_opt
 from .gcn import GCNPredictor, MLPPredictor
 from .hamming import (ASSIGNED_WEIGHT, BYTES_PER_ENTRY, HammingGraph, hamming_graph, measured_weights, neighbours,
                       radices_of)
+from .recipes import RECIPES, available, recipe
 from .rescore import Labelled, label_fit_rescore
 
 __all__ = [
@@ -37,4 +40,5 @@ __all__ = [
     "ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "FEATURES", "feature_width", "gray_features", "onehot_features",
     "node_features", "parse_features", "EXTRAS", "cost_columns", "path_columns", "GCNPredictor", "MLPPredictor", "fit_predictor", "predict_space", "predict_all",
     "subgraph_forward", "SEARCH_OPTIONS", "MIN_LABELS_TO_VALIDATE", "job_options", "Labelled", "label_fit_rescore",
+    "RECIPES", "recipe", "available",
 ]

@@ -10,6 +10,8 @@ fixed positions left out); no order imposed, wider.
 
 Extra inputs (:mod:`graphnas.predictor.inputs`) join with ``+``: ``"onehot+cost"`` appends the analytic cost
 columns, ``"onehot+path"`` the path encoding of a small cell, ``"cost"`` alone uses no choice bits at all.
+A subspace that is not a SearchSpace (the gcn search's segment with its super-cell) gives its inputs through
+``parent_choices(local choices)`` and ``space``: they are those of the whole space's architectures.
 
 Features are float32 tensors ``[n, bits]``, computed from node ids (the mixed-radix index) without
 building :class:`~graphnas.space.architecture.Architecture` objects, so millions of rows take seconds; for spaces
@@ -73,7 +75,8 @@ def feature_width(space, kind: str = "gray") -> int:
     choice, extras = parse_features(kind)
     r = radices_of(space)
     width = 0 if choice is None else int(gray_widths(r).sum()) if choice == "gray" else int(r[r > 1].sum())
-    return width + sum(extra_width(space, e) for e in extras)
+    host = getattr(space, "space", space) if hasattr(space, "parent_choices") else space
+    return width + sum(extra_width(host, e) for e in extras)
 
 
 def node_features(space, ids=None, kind: str = "gray") -> torch.Tensor:
@@ -91,6 +94,8 @@ def node_features(space, ids=None, kind: str = "gray") -> torch.Tensor:
     if choice is not None:
         parts.append(gray_features(space, ids) if choice == "gray" else onehot_features(space, ids))
     if extras:
-        c = _choices(radices_of(space), ids)
-        parts += [cost_columns(space, c) if e == "cost" else path_columns(space, c) for e in extras]
+        c, host = _choices(radices_of(space), ids), space
+        if hasattr(space, "parent_choices"):  # a subspace of another (the gcn search's segment): its inputs
+            c, host = space.parent_choices(c), space.space
+        parts += [cost_columns(host, c) if e == "cost" else path_columns(host, c) for e in extras]
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from ..errors import PredictorError
 from ..estimate.ranking import RankingWarning, kendall_tau
@@ -58,17 +59,24 @@ __all__ = ["fit_predictor", "predict_space", "predict_all", "subgraph_forward", 
            "MIN_LABELS_TO_VALIDATE", "job_options"]
 
 #: :func:`predict_space` options where a predictor runs inside a job (the gcn search's segments, the lookup
-#: table of ``graphnas run``): lighter than the paper's 600 epochs of 512-wide layers, so that 20,000 nodes
-#: train in seconds to a minute on 2 CPU cores.
-SEARCH_OPTIONS = {"epochs": 150, "patience": 50, "hidden": (128, 128)}
+#: table of ``graphnas run``): the inputs and loss of ``recipe("fast")`` (one-hot, cost and, for a small cell,
+#: path inputs; ranking loss x10), which the label-budget benchmark put ahead of GCN-NAS's Gray features at
+#: every budget, with half its epochs, so that 20,000 nodes train in seconds to a minute on 2 CPU cores.
+#: Extra inputs a space cannot give are dropped (:func:`graphnas.predictor.recipes.available`).
+SEARCH_OPTIONS = {"features": "onehot+cost+path", "rank_weight": 10.0, "epochs": 150, "patience": 50, "eval_every": 5,
+                  "hidden": (128, 128)}
 #: Fewer labels than this train on all of them, with no validation split (too few to hold any out).
 MIN_LABELS_TO_VALIDATE = 40
 
 
-def job_options(options: dict | None, n_labels: int) -> dict:
+def job_options(options: dict | None, n_labels: int, space=None) -> dict:
     """:data:`SEARCH_OPTIONS` updated with ``options``, without a validation split under
-    :data:`MIN_LABELS_TO_VALIDATE` labels."""
+    :data:`MIN_LABELS_TO_VALIDATE` labels, and (given ``space``) without the extra inputs it cannot give."""
+    from .recipes import available
+
     out = {**SEARCH_OPTIONS, **(options or {})}
+    if space is not None:
+        out["features"] = available(out.get("features", "gray"), space)
     return out if n_labels >= MIN_LABELS_TO_VALIDATE else {**out, "val_fraction": 0.0}
 
 Features = torch.Tensor | Callable[[np.ndarray], torch.Tensor]
@@ -150,7 +158,8 @@ def _tau(pred: np.ndarray, true: np.ndarray) -> float:
 def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: int = 600, lr: float = 0.01,
                   weight_decay: float = 5e-4, val_fraction: float = 0.1, patience: int | None = 200,
                   rank_weight: float = 1.0, seed: int = 0, batch_size: int | None = None, eval_every: int = 1,
-                  reset: bool = True, chunk: int = 1 << 15, verbose: bool = False) -> tuple[np.ndarray, dict]:
+                  reset: bool = True, chunk: int = 1 << 15, verbose: bool = False,
+                  progress: bool | str = False) -> tuple[np.ndarray, dict]:
     """Train ``model`` on the labelled nodes and predict every node (transductive).
 
     Args:
@@ -172,12 +181,14 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
         reset (bool): re-initialise the parameters from ``seed`` first (default True).
         chunk (int): rows per chunk when predicting all nodes of an implicit graph.
         verbose (bool): print one line per validation check.
+        progress (bool or str): show a tqdm bar over the epochs (a string: the bar's label).
 
     Returns:
         ``(predictions, history)``: float64 ``[N]`` scores of every node in the labels' units, and a
         dict with ``train_loss`` (per epoch), ``eval_epochs``, ``val_tau``, ``val_mse`` (per check),
-        ``best_epoch``, ``best_val_tau``, ``epochs_run``, ``n_train``, ``n_val``, ``seconds`` (total)
-        and ``seconds_per_epoch`` (training steps only, mean).
+        ``best_epoch``, ``best_val_tau``, ``epochs_run``, ``n_train``, ``n_val``, ``val_ids`` (the held-out
+        node ids: their predictions are out of sample), ``seconds`` (total) and ``seconds_per_epoch``
+        (training steps only, mean).
 
     Raises:
         PredictorError: shapes that do not agree, labels outside ``0..N-1``, too few labels, bad options.
@@ -218,7 +229,7 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
     batches_fixed = batch_size is None or batch_size >= len(train_ids)
 
     history: dict = {"train_loss": [], "eval_epochs": [], "val_tau": [], "val_mse": [], "best_epoch": None,
-                     "best_val_tau": None, "n_train": len(train_ids), "n_val": n_val}
+                     "best_val_tau": None, "n_train": len(train_ids), "n_val": n_val, "val_ids": val_ids}
     start, step_seconds = time.perf_counter(), []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -243,7 +254,10 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
 
         best = (-np.inf, np.inf)
         best_state, since = None, 0
+        bar = tqdm(total=epochs, desc=progress if isinstance(progress, str) else "predictor", unit="epoch",
+                   disable=not progress, leave=False)
         for epoch in range(epochs):
+            bar.update(1)
             model.train()
             t0 = time.perf_counter()
             if batches_fixed:
@@ -279,6 +293,7 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
                     since += eval_every
                     if patience is not None and since >= patience:
                         break
+        bar.close()
         history["epochs_run"] = epoch + 1
         if best_state is not None:
             model.load_state_dict(best_state)
@@ -293,6 +308,17 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
     return pred.astype(np.float64) * std + mean, history
 
 
+def _out_of_sample(runs) -> dict[int, float]:
+    """Node id -> mean prediction of the members that held that labelled node out (its out-of-sample prediction)."""
+    total: dict[int, float] = {}
+    count: dict[int, int] = {}
+    for pred, h in runs:
+        for v in np.asarray(h.get("val_ids", ()), dtype=np.int64).tolist():
+            total[v] = total.get(v, 0.0) + float(pred[v])
+            count[v] = count.get(v, 0) + 1
+    return {v: total[v] / count[v] for v in sorted(total)}
+
+
 def _label_ids(space, labels) -> dict[int, float]:
     if not isinstance(labels, Mapping):
         raise PredictorError("labels must be a dict: node id (or Architecture of the space) -> accuracy")
@@ -304,7 +330,7 @@ def _label_ids(space, labels) -> dict[int, float]:
 
 def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", weights: str = "assigned",
                   hidden=HIDDEN, dropout: float = DROPOUT, implicit: bool = True, seed: int = 0, ensemble: int = 1,
-                  **fit_options) -> tuple[np.ndarray, dict]:
+                  progress: bool = False, calibrate: bool = True, **fit_options) -> tuple[np.ndarray, dict]:
     """Predict the accuracy of every architecture of ``space`` from a few labelled ones.
 
     Args:
@@ -321,12 +347,20 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
             propagate the whole graph every epoch.
         seed (int): seeds everything.
         ensemble (int): fit this many predictors (seeds ``seed``, ``seed + 1``, ...: each with its own
-            validation split and initialisation) and average their predictions (default 1).
+            validation split and initialisation) and average their predictions (default 1); the history
+            then holds ``members`` (each member's).
+        progress (bool): a progress bar over each member's epochs.
+        calibrate (bool): map the (averaged) predictions by the least-squares line of the labels on them
+            (default): the order is kept and the values are in the labels' units, which the ranking loss
+            otherwise leaves free (``history["calibration"]``: slope and intercept, or ``None`` where the
+            slope is not positive).
         **fit_options: passed to :func:`fit_predictor` (``epochs``, ``patience``, ``rank_weight``, ...).
 
     Returns:
         ``(predictions [space.size], history)`` as :func:`fit_predictor`; ``predictions[i]`` is the score
-        of ``space.from_index(i)``.
+        of ``space.from_index(i)``. ``history["out_of_sample"]``: labelled node id -> the mean prediction of
+        the members whose validation split held it out (10% of the labels with one member, about 41% with
+        five), what :mod:`graphnas.lookup.orders` estimates the label noise from.
 
     Example::
 
@@ -339,13 +373,15 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
     if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
         raise PredictorError(f"ensemble={ensemble!r} must be an integer >= 1 (predictors averaged)")
     if ensemble > 1:
-        runs = [predict_space(space, labels, model, features=features, weights=weights, hidden=hidden,
-                              dropout=dropout, implicit=implicit, seed=seed + k, **fit_options) for k in range(ensemble)]
+        runs = [predict_space(space, labels, model, features=features, weights=weights, hidden=hidden, dropout=dropout,
+                              implicit=implicit, seed=seed + k, progress=progress and f"predictor {k + 1}/{ensemble}",
+                              calibrate=False, **fit_options) for k in range(ensemble)]
         members = [h for _, h in runs]
-        return np.mean([p for p, _ in runs], axis=0), {
+        pred, history = np.mean([p for p, _ in runs], axis=0), {
             "members": members, "seconds": sum(h["seconds"] for h in members),
             "seconds_per_epoch": float(np.mean([h["seconds_per_epoch"] for h in members])),
-            "n_train": members[0]["n_train"], "n_val": members[0]["n_val"]}
+            "n_train": members[0]["n_train"], "n_val": members[0]["n_val"], "out_of_sample": _out_of_sample(runs)}
+        return _calibrated(pred, history, space, labels) if calibrate else (pred, history)
     parse_features(features)
     r = radices_of(space)
     labels = _label_ids(space, labels) if hasattr(space, "radices") else labels
@@ -357,7 +393,26 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
     graph = hamming_graph(r, weights, labels) if model == "gcn" else None
     if implicit:
         feats = lambda ids: node_features(inputs, ids, features)  # noqa: E731
-        return fit_predictor(net, feats, graph if graph is not None else HammingGraph(r), labels, seed=seed,
-                             **fit_options)
-    x = node_features(inputs, None, features)
-    return fit_predictor(net, x, graph.adjacency() if graph is not None else None, labels, seed=seed, **fit_options)
+        pred, history = fit_predictor(net, feats, graph if graph is not None else HammingGraph(r), labels, seed=seed,
+                                      progress=progress, **fit_options)
+    else:
+        x = node_features(inputs, None, features)
+        pred, history = fit_predictor(net, x, graph.adjacency() if graph is not None else None, labels, seed=seed,
+                                      progress=progress, **fit_options)
+    history["out_of_sample"] = _out_of_sample([(pred, history)])
+    return _calibrated(pred, history, space, labels) if calibrate else (pred, history)
+
+
+def _calibrated(pred: np.ndarray, history: dict, space, labels) -> tuple[np.ndarray, dict]:
+    """``pred`` (and its out-of-sample values) mapped by the least-squares line of the labels on their predictions:
+    the order is kept, the values are in the labels' units (the ranking loss leaves their scale free)."""
+    ids, y = _labels(_label_ids(space, labels) if hasattr(space, "radices") else labels, len(pred))
+    p = pred[ids]
+    slope = float(np.cov(p, y)[0, 1] / np.var(p, ddof=1)) if len(ids) > 1 and np.var(p) > 0 else 0.0
+    if not np.isfinite(slope) or slope <= 0:
+        history["calibration"] = None
+        return pred, history
+    shift = float(y.mean() - slope * p.mean())
+    history["calibration"] = {"slope": slope, "intercept": shift}
+    history["out_of_sample"] = {v: shift + slope * value for v, value in history["out_of_sample"].items()}
+    return shift + slope * pred, history

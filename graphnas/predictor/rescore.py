@@ -39,12 +39,15 @@ class Labelled:
         measured (ndarray): float64 ``(size,)``: the measurements, NaN where a node was not measured.
         order (ndarray): int64, the measured nodes in the order they were measured.
         fits (list of dict): one per fit: ``labels``, ``best_val_tau``, ``epochs_run``, ``seconds``.
+        out_of_sample (ndarray or None): float64 ``(size,)``: the last fit's out-of-sample predictions of
+            the measured nodes its validation split held out, NaN elsewhere (``None`` without a fit).
     """
 
     predicted: np.ndarray
     measured: np.ndarray
     order: np.ndarray
     fits: list = field(default_factory=list)
+    out_of_sample: np.ndarray | None = None
 
 
 def label_fit_rescore(space, score: Callable[[int], float], first, picks: Sequence[Pick] = (), *, rng,
@@ -87,10 +90,16 @@ def label_fit_rescore(space, score: Callable[[int], float], first, picks: Sequen
     def fit() -> np.ndarray:
         nodes = np.flatnonzero(known)
         pred, history = predict_space(space, {int(v): float(measured[v]) for v in nodes},
-                                      seed=int(rng.integers(2**31)), **job_options(predictor, len(nodes)))
+                                      seed=int(rng.integers(2**31)), **job_options(predictor, len(nodes), space))
         fits.append({"labels": len(nodes), "best_val_tau": history.get("best_val_tau"),
                      "epochs_run": history.get("epochs_run"), "seconds": history.get("seconds")})
+        oos = np.full(size, np.nan)
+        for v, value in history.get("out_of_sample", {}).items():
+            oos[v] = value
+        last[0] = oos
         return pred
+
+    last: list = [None]
 
     fits: list[dict] = []
     measure(first)
@@ -101,4 +110,4 @@ def label_fit_rescore(space, score: Callable[[int], float], first, picks: Sequen
         measure(pick(predicted, measured.copy()))
         if refit:
             predicted = fit()
-    return Labelled(predicted, measured, np.array(order, dtype=np.int64), fits)
+    return Labelled(predicted, measured, np.array(order, dtype=np.int64), fits, last[0])

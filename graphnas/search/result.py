@@ -41,13 +41,16 @@ class SearchResult:
     Attributes:
         strategy (str): its name.
         history (list of Record): every evaluation in order.
-        best (Record): the highest-scoring feasible record.
+        best (Record): the strategy's choice (``chosen``) where it made one, else the highest-scoring feasible
+            record.
         pareto (list of Record): records not dominated in (score up, first cost objective down), by that cost.
         constraints (list): the limits that were applied.
         objectives (tuple of str): ``accuracy`` and the costs the search traded it against (default: MAdds).
         details (dict): what a strategy leaves besides records (the gcn strategy: its last subspace and
             the predicted score of every architecture in it; nsga2: its final population's hashes); not part
             of :meth:`to_dict`.
+        chosen (str, optional): the hash of the record the strategy chose by its own rule (the gcn search's
+            best re-evaluated prediction); ``None``: the highest score.
     """
 
     strategy: str
@@ -55,9 +58,14 @@ class SearchResult:
     constraints: list = field(default_factory=list)
     details: dict = field(default_factory=dict)
     objectives: tuple = ("accuracy", "madds")
+    chosen: str | None = None
 
     @property
     def best(self) -> Record:
+        if self.chosen is not None:
+            for r in self.history:
+                if r.arch.hash == self.chosen:
+                    return r
         return max(self.history, key=lambda r: r.score)
 
     @property
