@@ -9,12 +9,12 @@ supernet's does), its standard deviation set by bisection so that the noisy labe
 them at Kendall tau ``--noise`` against the truth (1.0: exact labels). For every noise level and seed:
 
 * **random labels**: ``--labels`` cells drawn at random (``default_rng(1000 + seed)``), one predictor fit
-  (``recipe(--recipe)``), three tables over the same predictions: *measured-first*, *shrinkage*
+  (``recipe`` of each of ``--recipes``), three tables over the same predictions: *measured-first*, *shrinkage*
   (:mod:`graphnas.lookup.orders`: each label shrunk towards its prediction by the noise the table
   estimates) and *predicted only* (labels used for training only);
 * **GCN-NAS front** (``label_and_predict``, what ``graphnas run`` does): four fifths random, the rest on the
   predicted accuracy-latency front in 2 rounds, the same predictor; tables *measured-first* and *shrinkage*;
-* **GCN-NAS search** (``gcn_search``, one segment: all of NB201, ``--budget`` scores: 2,000 labels, 100
+* **GCN-NAS search** (with ``fast``'s predictor only; ``gcn_search``, one segment: all of NB201, ``--budget`` scores: 2,000 labels, 100
   re-evaluations of the top predictions), no limit: the final cell chosen as the best re-evaluated top
   prediction (*reevaluated*, GCN-NAS's Step 3) or the best of every score (*measured*).
 
@@ -22,8 +22,9 @@ Figures: the answer's percentile, the share of the cells within the latency limi
 the true best), mean over limits and seeds; for the search, over all cells. Each (noise, seed) is
 recorded in ``--record`` as it finishes (resumable; no per-cell data).
 
-    OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --jobs 2          # ~15 min on 2 cores
-    python tools/bench_lookup_noisy.py --noise 0.7 --seeds 0 --no-write --record /tmp/n.json   # a smoke run
+    OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --jobs 2       # ~3 h on 2 cores (accurate: 2.5 h)
+    python tools/bench_lookup_noisy.py --noise 0.7 --seeds 0 --recipes fast --labels 200 --budget 300 --no-write \
+        --record /tmp/n.json                                               # a smoke run
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ def _run(job: tuple[float, int, dict]) -> dict:
         out["front"] = front
 
     search = {}
-    for select in ("reevaluated", "measured"):
+    for select in ("reevaluated", "measured") if opts.get("search", True) else ():
         result = gcn_search(space, lambda arch: float(labels[space.index(arch)]), budget=opts["budget"], rng=seed,
                             predictor=options, select=select, progress=False)
         got = acc[space.index(result.best.arch)]
@@ -150,57 +151,71 @@ def _key(noise: float, seed: int, options: dict) -> str:
     return json.dumps([noise, seed, options], sort_keys=True)
 
 
-def report(done: dict, args, opts: dict, wall: float) -> str:
+#: The gcn search runs with this recipe's predictor only (a job's predictor: one GCN, ``fast``'s inputs and loss).
+SEARCH_RECIPE = "fast"
+
+
+def _options(args, name: str) -> dict:
+    """A run's options (``search`` left out, True, for :data:`SEARCH_RECIPE`: the gcn search runs too)."""
+    opts = {"recipe": name, "labels": args.labels, "budget": args.budget, "limits": list(args.limits)}
+    return opts if name == SEARCH_RECIPE else {**opts, "search": False}
+
+
+def report(done: dict, args, wall: float) -> str:
     from graphnas.predictor.recipes import recipe
 
+    def listed(values, unit: str = "") -> str:
+        return ", ".join("-" if v is None else f"{v:.2f}{unit}" for v in values)
+
+    def mean_of(values, unit: str = "%") -> str:
+        return f"{np.mean(values):.2f}{unit} ({listed(values)})"
+
+    names = ", ".join(f"`{n}` ({json.dumps(recipe(n))})" for n in args.recipes)
     lines = ["## Lookup and selection with noisy labels on NAS-Bench-201 (issue 17)", "",
-             "`OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --jobs 2`", "",
+             f"`OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --recipes {' '.join(args.recipes)}`", "",
              f"Ground truth read in place from `{NB201_DATA.relative_to(ROOT.parent)}`. Labels: true accuracy + "
              f"Gaussian noise fixed per cell, its size set so the labels rank all 15,625 cells at the tau shown "
-             f"(1.00: exact labels). {args.labels:,} labels per table; predictor `recipe(\"{args.recipe}\")` "
-             f"({json.dumps(recipe(args.recipe))}); latency limits {', '.join(f'{v:g}' for v in args.limits)} ms "
-             f"(`metric_latency`). Percentile: share of the cells within the limit truly better than the answer "
-             f"(0% = the true best), mean over limits and seeds {', '.join(map(str, args.seeds))}, then per seed. "
-             f"Tool's doc: tools/bench_lookup_noisy.py.", "",
-             "| label tau | noise s.d. (points) | predictor tau (unlabelled) | random labels: measured-first | "
+             f"(1.00: exact labels). {args.labels:,} labels per table; predictor recipes {names}; latency limits "
+             f"{', '.join(f'{v:g}' for v in args.limits)} ms (`metric_latency`). Percentile: share of the cells "
+             f"within the limit truly better than the answer (0% = the true best), mean over limits and seeds "
+             f"{', '.join(map(str, args.seeds))}, then per seed. Tool's doc: tools/bench_lookup_noisy.py.", "",
+             "| label tau | noise s.d. (points) | predictor | its tau (unlabelled) | random labels: measured-first | "
              "**shrinkage** | predicted only | GCN-NAS front: measured-first | **shrinkage** |",
-             "|---|---|---|---|---|---|---|---|"]
-    est_lines = []
-    search_lines = []
+             "|---|---|---|---|---|---|---|---|---|"]
+    est_lines, search_lines = [], []
     for noise in args.noise:
-        runs = [done.get(_key(noise, s, opts)) for s in args.seeds]
-        if any(r is None for r in runs):
-            continue
+        for name in args.recipes:
+            runs = [done.get(_key(noise, s, _options(args, name))) for s in args.seeds]
+            if any(r is None for r in runs):
+                continue
+            tau = np.mean([r["tau_labels"] for r in runs])
 
-        def cell(part, order):
-            per = [float(np.mean(r[part][order])) for r in runs]
-            return f"{np.mean(per):.2f}% ({', '.join(f'{v:.2f}' for v in per)})"
+            def cell(part, order):
+                return mean_of([float(np.mean(r[part][order])) for r in runs])
 
-        lines.append(f"| {np.mean([r['tau_labels'] for r in runs]):.2f} | {100 * np.mean([r['sigma'] for r in runs]):.2f} | "
-                     f"{np.mean([r['tau_predicted'] for r in runs]):.3f} | {cell('random', 'measured-first')} | "
-                     f"{cell('random', 'shrinkage')} | {cell('random', 'predicted')} | "
-                     f"{cell('front', 'measured-first')} | {cell('front', 'shrinkage')} |")
-        est = [r["random_order"].get("reliability", {}) for r in runs]
-        used = sum(r["random_order"]["name"] == "shrinkage" for r in runs)
-        def listed(values) -> str:
-            return ", ".join("-" if v is None else f"{v:.2f}" for v in values)
-
-        est_lines.append(f"| {np.mean([r['tau_labels'] for r in runs]):.2f} | {listed(e.get('labels') for e in est)} | "
-                         f"{listed(r['true_label_rho'] for r in runs)} | {listed(e.get('predictions') for e in est)} | "
-                         f"{used} of {len(runs)} |")
-        s = {k: [r["search"][k] for r in runs] for k in ("reevaluated", "measured")}
-        search_lines.append(f"| {np.mean([r['tau_labels'] for r in runs]):.2f} | "
-                            f"{np.mean(s['reevaluated']):.2f}% ({', '.join(f'{v:.2f}' for v in s['reevaluated'])}) | "
-                            f"{np.mean(s['measured']):.2f}% ({', '.join(f'{v:.2f}' for v in s['measured'])}) |")
-    lines += ["", "Reliability the shrinkage table estimated (random labels, per seed) against the truth: the "
-              "labels' correlation with the true accuracy (Gaussian equivalent of Kendall tau over the labelled "
-              "cells), and the predictions'.", "",
-              "| label tau | estimated label reliability | true | estimated prediction reliability | tables that "
-              "used shrinkage |", "|---|---|---|---|---|", *est_lines, "",
+            lines.append(f"| {tau:.2f} | {100 * np.mean([r['sigma'] for r in runs]):.2f} | `{name}` | "
+                         f"{np.mean([r['tau_predicted'] for r in runs]):.3f} | {cell('random', 'measured-first')} | "
+                         f"{cell('random', 'shrinkage')} | {cell('random', 'predicted')} | "
+                         f"{cell('front', 'measured-first')} | {cell('front', 'shrinkage')} |")
+            for part in ("random", "front"):
+                est = [r[f"{part}_order"].get("reliability", {}) for r in runs]
+                used = sum(r[f"{part}_order"]["name"] == "shrinkage" for r in runs)
+                est_lines.append(f"| {tau:.2f} | `{name}` | {part} | {listed(e.get('labels') for e in est)} | "
+                                 f"{listed(r['true_label_rho'] for r in runs)} | "
+                                 f"{listed(e.get('predictions') for e in est)} | {used} of {len(runs)} |")
+            if runs[0]["search"]:
+                s = {k: [r["search"][k] for r in runs] for k in ("reevaluated", "measured")}
+                search_lines.append(f"| {tau:.2f} | `{name}` | {mean_of(s['reevaluated'])} | {mean_of(s['measured'])} |")
+    lines += ["", "Reliability the shrinkage table estimated (per seed) against the truth: the labels' correlation with "
+              "the true accuracy (Gaussian equivalent of Kendall tau over the random labelled cells), and the "
+              "predictions'; where the labels came out about as reliable as the predictions the table ranked "
+              "measured-first.", "",
+              "| label tau | predictor | labels | estimated label reliability | true | estimated prediction "
+              "reliability | tables that used shrinkage |", "|---|---|---|---|---|---|---|", *est_lines, "",
               f"GCN-NAS search (`gcn_search`, budget {args.budget:,}: one segment, 20/21 labels, 1/21 re-evaluated top "
               f"predictions; no limit): percentile of the final cell among all 15,625.", "",
-              "| label tau | select=reevaluated (Step 3) | select=measured (best score) |", "|---|---|---|",
-              *search_lines, "", f"This run {wall / 60:.1f} min."]
+              "| label tau | predictor | select=reevaluated (Step 3) | select=measured (best score) |",
+              "|---|---|---|---|", *search_lines, "", f"This run {wall / 60:.1f} min."]
     return "\n".join(lines)
 
 
@@ -211,18 +226,21 @@ def main() -> None:
     p.add_argument("--labels", type=int, default=1000)
     p.add_argument("--budget", type=int, default=2100)
     p.add_argument("--limits", type=float, nargs="+", default=list(LIMITS))
-    p.add_argument("--recipe", default="fast")
+    p.add_argument("--recipes", nargs="+", default=["fast", "accurate"], help="predictor recipes (the gcn search "
+                   "runs with fast's)")
     p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     p.add_argument("--record", default=str(ROOT / "benchmarks" / "lookup_noisy.json"))
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="write the tables from --record without running")
     args = p.parse_args()
-    opts = {"recipe": args.recipe, "labels": args.labels, "budget": args.budget, "limits": list(args.limits)}
     start = time.perf_counter()
-    done = run_recorded([(_key(n, s, opts), (n, s, opts)) for n in args.noise for s in args.seeds], _run, _init,
-                        args.jobs, args.record, lambda r: _key(r["noise"], r["seed"], r["options"]),
-                        lambda r: f"noise {r['noise']} seed {r['seed']}: random {r['random']} front {r['front']} "
-                                  f"search {r['search']} ({r['seconds']:.0f} s)", desc="noise x seed")
-    body = report(done, args, opts, time.perf_counter() - start)
+    jobs = [(n, s, _options(args, name)) for name in args.recipes for n in args.noise for s in args.seeds]
+    done = run_recorded([(_key(*j), j) for j in jobs], _run, _init, args.jobs, args.record,
+                        lambda r: _key(r["noise"], r["seed"], r["options"]),
+                        lambda r: f"{r['options']['recipe']} noise {r['noise']} seed {r['seed']}: random {r['random']} "
+                                  f"front {r['front']} search {r['search']} ({r['seconds']:.0f} s)",
+                        desc="runs", run=not args.report_only)
+    body = report(done, args, time.perf_counter() - start)
     print(body)
     if not args.no_write:
         update_section("lookup-nb201-noisy", body)

@@ -195,12 +195,13 @@ def main() -> None:
     p.add_argument("--only", nargs="+", default=["sweep", "ablation"], choices=["sweep", "ablation"])
     p.add_argument("--record", default=str(ROOT / "benchmarks" / "predictor_labels.json"))
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="write the tables from --record without running")
     args = p.parse_args()
     start = time.perf_counter()
     done = run_recorded([(_key(*j), j) for j in _jobs(args)], _fit, _init, args.jobs, args.record,
                         lambda r: _key(r["options"], r["labels"], r["seed"]),
                         lambda r: f"{r['labels']} labels seed {r['seed']} {json.dumps(r['options'])}: tau "
-                                  f"{r['tau']:.3f} {r['seconds']:.0f}s", desc="fits")
+                                  f"{r['tau']:.3f} {r['seconds']:.0f}s", desc="fits", run=not args.report_only)
     body = report(done, args, time.perf_counter() - start)
     print(body)
     if not args.no_write:

@@ -107,12 +107,13 @@ def mean_and_runs(values, unit: str = "", digits: int = 2) -> str:
     return f"{np.mean(values):.{digits}f}{unit} ({', '.join(f'{v:.{digits}f}' for v in values)})"
 
 
-def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: str = "runs") -> dict:
+def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: str = "runs", run: bool = True) -> dict:
     """Run ``work(job)`` for every job whose result ``record`` (a JSON list) lacks, ``workers`` processes at a
     time (spawned, each set up by ``init``), and return every result by ``key(result)``.
 
     Each result is added to ``record`` (atomically) as it arrives, so an interrupted benchmark resumes where it
-    stopped; ``describe(result)`` is the line printed for it under the progress bar.
+    stopped; ``describe(result)`` is the line printed for it under the progress bar. ``run=False`` only reads
+    ``record`` (a report of what is there).
     """
     import json
     import multiprocessing as mp
@@ -124,7 +125,7 @@ def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: st
     done = {key(r): r for r in json.loads(record.read_text())} if record.exists() else {}
     todo = [j for j in jobs if j[0] not in done]
     print(f"{len(done)} recorded, {len(todo)} to run", flush=True)
-    if todo:
+    if todo and run:
         with mp.get_context("spawn").Pool(workers, initializer=init) as pool:
             for r in tqdm(pool.imap_unordered(work, [j[1] for j in todo]), total=len(todo), desc=desc,
                           file=sys.stdout):

@@ -97,7 +97,7 @@ def _print_report(report: dict, config) -> None:
         print(f"lookup table {lookup['table']}: {lookup['rows']} architectures around the best "
               f"({len(lookup['subspace']['free_edges'])} free edges; {lookup['labels']} scored with the supernet, "
               f"{lookup['front']} of them on the front a GCN predicts; the GCN predicts the rest), "
-              f"{lo:.3f}-{hi:.3f} ms on this machine")
+              f"{lo:.3f}-{hi:.3f} ms on this machine, {lookup['order']['name']} order")
         b = ex["best"]
         acc = f"measured acc {b['measured']:.4f}" if b["measured"] is not None else f"predicted acc {b['predicted']:.4f}"
         print(f"  best under {ex['latency']}: {b['hash']}, {acc}, {b['latency']:.3f} ms; ask for any limit with: "

@@ -8,7 +8,7 @@
   measured one by the best estimate of its accuracy from its measurement *and* its prediction, each
   weighted by how reliable the table estimates it to be. On NAS-Bench-201 with 1,000 labels it answers
   latency limits as well as measured-first with exact labels and far better with noisy ones
-  (``tools/bench_lookup_nb201.py --noise``, BENCHMARKS.md "lookup-nb201-noisy").
+  (``tools/bench_lookup_noisy.py``, BENCHMARKS.md "lookup-nb201-noisy").
 
 **The estimate.** Work on normal scores (ranks mapped through the inverse normal distribution function), so
 the long tail of failed architectures does not dominate: ``z_p`` of the predictions over all rows, and

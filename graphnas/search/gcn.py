@@ -8,14 +8,14 @@ the best architecture so far:
    *super-cell* position whose candidates are the ``top_k`` best sub-architectures kept from the
    segments before (so with FairNAS's 6 choices and K = 6 the second subspace is 6^6 x 6 = 6^7);
 2. ``labels`` architectures of it, drawn uniformly, are scored with the estimator (``evaluate``);
-3. a GCN over the subspace's Hamming-1 graph with Gray-code features (:mod:`graphnas.predictor`)
-   predicts every other one;
+3. a GCN over the subspace's Hamming-1 graph (:mod:`graphnas.predictor`; one-hot, cost and path inputs
+   by default, GCN-NAS's Gray code with ``predictor={"features": "gray"}``) predicts every other one;
 4. the ``reevaluate`` best predictions that meet the limits (not scored yet) are scored with the
    estimator (GCN-NAS's Step 3), and with ``select="reevaluated"`` (default) the best of *them* becomes
    the current architecture and the ``top_k`` best of them the next super-cell; ``select="measured"``
    takes the best of every architecture scored, labels included. Noisy labels favour the re-evaluated:
    the highest of 2,000 noisy labels is mostly the luckiest noise, the best of the top predictions is
-   a good architecture by two measures (``tools/bench_lookup_nb201.py --noise``, BENCHMARKS.md).
+   a good architecture by two measures (``tools/bench_lookup_noisy.py``, BENCHMARKS.md).
 
 The search starts from the architecture that runs ``mbconv_k3_e6`` on every free edge where the space
 has it there (GCN-NAS's start, all K3E6) and it meets the limits; else from a random feasible one.
