@@ -215,7 +215,10 @@ def report(done: dict, args, wall: float) -> str:
               f"GCN-NAS search (`gcn_search`, budget {args.budget:,}: one segment, 20/21 labels, 1/21 re-evaluated top "
               f"predictions; no limit): percentile of the final cell among all 15,625.", "",
               "| label tau | predictor | select=reevaluated (Step 3) | select=measured (best score) |",
-              "|---|---|---|---|", *search_lines, "", f"This run {wall / 60:.1f} min."]
+              "|---|---|---|---|", *search_lines, "",
+              f"Runs recorded in benchmarks/{Path(args.record).name} ({len(done)} runs, "
+              f"{np.median([r['seconds'] for r in done.values()]) / 60:.0f} min each, median, with other "
+              f"benchmarks sharing the cores); this invocation {wall / 60:.1f} min."]
     return "\n".join(lines)
 
 
