@@ -35,8 +35,16 @@ _FIX = "give a .json list of {\"ops\": [...], \"accuracy\": x} (or \"hash\") or 
 def _rows(path: Path, text: str) -> list[tuple[str, object, object]]:
     """``(where, key, accuracy)`` per row, key ``("ops", list)`` or ``("hash", str)``."""
     if path.suffix.lower() == ".json":
+        def unique(pairs):
+            keys = [k for k, _ in pairs]
+            if len(set(keys)) != len(keys):
+                twice = next(k for k in keys if keys.count(k) > 1)
+                raise PredictorError(f"labels file {path} gives key {twice[:40]!r} twice in one object; label each "
+                                     f"architecture once")
+            return dict(pairs)
+
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=unique)
         except ValueError as e:
             raise PredictorError(f"labels file {path} is not valid JSON ({e}); {_FIX}") from None
         if isinstance(data, dict):
