@@ -142,6 +142,19 @@ def test_bad_labels_get_one_line_each(tmp_path, space_file, capsys):
                                                               "l.json", "--out", "x.db", "--recipe", "best"]))
 
 
+def test_the_parser_names_the_recipes_and_orders_without_importing_them():
+    import subprocess
+    import sys
+
+    from graphnas.cli.predict import ORDER_NAMES, RECIPE_NAMES
+    from graphnas.lookup.orders import ORDERS
+
+    assert set(RECIPE_NAMES) == set(RECIPES) and set(ORDER_NAMES) == set(ORDERS)
+    code = ("import sys; from graphnas.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch_geometric', 'graphnas.predictor', 'graphnas.lookup') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
 def test_recipes_fit_the_space():
     nb201 = get_space("nb201")
     assert recipe("accurate", nb201)["features"] == "onehot+cost+path" and recipe("accurate")["ensemble"] == 5

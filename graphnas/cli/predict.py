@@ -73,11 +73,15 @@ def cmd_predict(args) -> int:
     return 0
 
 
+#: ``graphnas.predictor.recipes.RECIPES`` and ``graphnas.lookup.orders.ORDERS`` by name: the parser is built for
+#: every command, and importing those packages (torch_geometric, SQLite tables) would slow each one's start
+#: (tests/test_predict_cli.py checks that the names agree).
+RECIPE_NAMES = ("accurate", "fast", "gcn-nas")
+ORDER_NAMES = ("shrinkage", "measured-first")
+
+
 def add_predict_parser(sub) -> None:
     """Add ``predict`` to the ``graphnas`` subcommands."""
-    from ..lookup.orders import ORDERS
-    from ..predictor.recipes import RECIPES
-
     p = sub.add_parser("predict", help="fit the accuracy predictor on labelled architectures (JSON or CSV) and write "
                        "a lookup table over the whole space for graphnas lookup / tools/lookup.py")
     p.add_argument("--space", required=True, help="space name (see `graphnas spaces`) or a .py file with make_space()")
@@ -85,10 +89,10 @@ def add_predict_parser(sub) -> None:
     p.add_argument("--labels", required=True, help="labelled architectures: .json (a list of {\"ops\": [...] or "
                    "\"hash\": ..., \"accuracy\": x}) or .csv (columns ops or hash, and accuracy)")
     p.add_argument("--out", required=True, help="the lookup table to write (SQLite), e.g. pred.db")
-    p.add_argument("--recipe", default="accurate", choices=sorted(RECIPES),
+    p.add_argument("--recipe", default="accurate", choices=RECIPE_NAMES,
                    help="predictor recipe (default accurate: 5 GCNs on one-hot, cost and path inputs; fast: one "
                         "of them; gcn-nas: GCN-NAS's Gray-code GCN)")
-    p.add_argument("--order", choices=ORDERS, default=None, help="how measured and predicted architectures rank "
+    p.add_argument("--order", choices=ORDER_NAMES, default=None, help="how measured and predicted architectures rank "
                    "together (default shrinkage: each label shrunk towards its prediction by the estimated noise)")
     p.add_argument("--latency-table", help="latency table of the space from `graphnas latency build`: latency "
                    "limits then work on the lookup table")
