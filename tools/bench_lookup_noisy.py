@@ -98,7 +98,7 @@ def _run(job: tuple[float, int, dict]) -> dict:
     warnings.simplefilter("ignore")
     from graphnas.estimate.ranking import kendall_tau
     from graphnas.lookup import LookupTable, label_and_predict
-    from graphnas.predictor import predict_space
+    from graphnas.predictor import out_of_sample_array, predict_space
     from graphnas.predictor.recipes import recipe
     from graphnas.search import gcn_search
 
@@ -118,9 +118,7 @@ def _run(job: tuple[float, int, dict]) -> dict:
         out["tau_predicted"] = float(kendall_tau(pred[rest], acc[rest]))
         measured = np.full(space.size, np.nan)
         measured[picked] = labels[picked]
-        oos = np.full(space.size, np.nan)
-        for v, value in hist["out_of_sample"].items():
-            oos[v] = value
+        oos = out_of_sample_array(hist["out_of_sample"], space.size)
         random, out["random_order"] = _tables(Path(tmp) / "r", space, pred, measured, oos, source, acc, lat, limits)
         with LookupTable.build(Path(tmp) / "r_pred.db", space, pred, **source) as table:
             random["predicted"] = _percentiles(acc, lat, table, limits)
@@ -129,9 +127,7 @@ def _run(job: tuple[float, int, dict]) -> dict:
 
         fpred, fmeas, info = label_and_predict(space, lambda v: float(labels[v]), opts["labels"], cost=lat, rng=seed,
                                                predictor=options, progress=False)
-        foos = np.full(space.size, np.nan)
-        for v, value in info["out_of_sample"]:
-            foos[v] = value
+        foos = out_of_sample_array(info["out_of_sample"], space.size)
         front, out["front_order"] = _tables(Path(tmp) / "f", space, fpred, fmeas, foos, source, acc, lat, limits)
         out["front"] = front
 

@@ -25,7 +25,7 @@ def cmd_predict(args) -> int:
     from ..lookup import LookupTable
     from ..lookup.orders import DEFAULT_ORDER
     from ..options import parse_pairs
-    from ..predictor import MIN_LABELS_TO_VALIDATE, predict_space
+    from ..predictor import MIN_LABELS_TO_VALIDATE, out_of_sample_array, predict_space
     from ..lookup.label_file import read_labels
     from ..predictor.recipes import recipe
     from ..space.registry import get_space
@@ -51,11 +51,9 @@ def cmd_predict(args) -> int:
         options.update(epochs=args.epochs, patience=max(1, args.epochs // 3))
     pred, history = predict_space(space, labels, seed=args.seed, progress=True, **options)
     measured = np.full(space.size, np.nan)
-    oos = np.full(space.size, np.nan)
     for v, value in labels.items():
         measured[v] = value
-    for v, value in history["out_of_sample"].items():
-        oos[v] = value
+    oos = out_of_sample_array(history["out_of_sample"], space.size)
     order = args.order or DEFAULT_ORDER
     meta = {"predictor": f"gcn, recipe {args.recipe}, {len(labels)} labels from {args.labels}, seed {args.seed}"}
     with LookupTable.build(args.out, space, pred, measured=measured, latency_model=latency, meta=meta,

@@ -27,6 +27,7 @@ import numpy as np
 from ..cost.model import batch_cost
 from ..errors import LookupTableError
 from ..utils import as_rng
+from .orders import DEFAULT_ORDER
 
 if TYPE_CHECKING:
     from ..space.architecture import Architecture
@@ -101,7 +102,7 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
                          base: "Architecture", *, labels: int = 200, max_nodes: int = 20_000,
                          latency_model: "LatencyModel | None" = None, rng=None, reevaluate: int | None = None,
                          rounds: int = 2, predictor: dict | None = None, meta: dict | None = None,
-                         order: str = "shrinkage", progress: bool = True) -> tuple["LookupTable", dict]:
+                         order: str = DEFAULT_ORDER, progress: bool = True) -> tuple["LookupTable", dict]:
     """Tabulate :func:`lookup_subspace` of ``space`` around ``base`` (module doc): measure, predict, build.
 
     Args:
@@ -131,6 +132,7 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
         base operators) and the labelling's ``info`` (``labels``, ``random``, ``front``, ``fits``, ``options``).
     """
     from ..space.encoding import choices_of
+    from ..predictor import out_of_sample_array
     from .labelling import label_and_predict
     from .table import LookupTable
 
@@ -143,9 +145,7 @@ def build_from_estimator(path: str | Path, space: "SearchSpace", evaluate: Calla
         rounds=rounds, rng=rng, predictor=predictor, progress=progress)
     info = {"subspace": {"name": sub.name, "size": int(sub.size), "free_edges": np.flatnonzero(sub.radices > 1).tolist(),
                          "base": list(base.ops)}, **info}
-    oos = np.full(sub.size, np.nan)
-    for v, value in info.pop("out_of_sample"):
-        oos[v] = value
+    oos = out_of_sample_array(info.pop("out_of_sample"), sub.size)
     table = LookupTable.build(path, sub, predicted, measured=measured, latency_model=latency_model,
                               meta={"predictor": "gcn" if info["fits"] else "estimator (every row scored)",
                                     **(meta or {})}, progress=progress, order=order, out_of_sample=oos)

@@ -27,7 +27,7 @@ from ..space.architecture import gray_bits, gray_widths
 from ..errors import PredictorError
 from ..space.encoding import choices_of, size_of
 from .hamming import _ids, radices_of
-from .inputs import EXTRAS, cost_columns, extra_width, path_columns
+from .inputs import EXTRAS, cost_columns, extra_width, host_of, path_columns
 
 __all__ = ["FEATURES", "gray_features", "onehot_features", "node_features", "feature_width", "parse_features"]
 
@@ -75,8 +75,7 @@ def feature_width(space, kind: str = "gray") -> int:
     choice, extras = parse_features(kind)
     r = radices_of(space)
     width = 0 if choice is None else int(gray_widths(r).sum()) if choice == "gray" else int(r[r > 1].sum())
-    host = getattr(space, "space", space) if hasattr(space, "parent_choices") else space
-    return width + sum(extra_width(host, e) for e in extras)
+    return width + sum(extra_width(host_of(space), e) for e in extras)
 
 
 def node_features(space, ids=None, kind: str = "gray") -> torch.Tensor:
@@ -94,8 +93,8 @@ def node_features(space, ids=None, kind: str = "gray") -> torch.Tensor:
     if choice is not None:
         parts.append(gray_features(space, ids) if choice == "gray" else onehot_features(space, ids))
     if extras:
-        c, host = _choices(radices_of(space), ids), space
-        if hasattr(space, "parent_choices"):  # a subspace of another (the gcn search's segment): its inputs
-            c, host = space.parent_choices(c), space.space
+        c, host = _choices(radices_of(space), ids), host_of(space)
+        if host is not space:  # a subspace of another (the gcn search's segment): the whole space's inputs
+            c = space.parent_choices(c)
         parts += [cost_columns(host, c) if e == "cost" else path_columns(host, c) for e in extras]
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)

@@ -55,7 +55,7 @@ from .features import feature_width, node_features, parse_features
 from .gcn import DROPOUT, HIDDEN, GCNPredictor, MLPPredictor
 from .hamming import HammingGraph, _ids, _labels, hamming_graph, radices_of
 
-__all__ = ["fit_predictor", "predict_space", "predict_all", "subgraph_forward", "SEARCH_OPTIONS",
+__all__ = ["fit_predictor", "predict_space", "predict_all", "subgraph_forward", "SEARCH_OPTIONS", "out_of_sample_array",
            "MIN_LABELS_TO_VALIDATE", "job_options"]
 
 #: :func:`predict_space` options where a predictor runs inside a job (the gcn search's segments, the lookup
@@ -306,6 +306,15 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
     history["seconds"] = time.perf_counter() - start
     history["seconds_per_epoch"] = float(np.mean(step_seconds))
     return pred.astype(np.float64) * std + mean, history
+
+
+def out_of_sample_array(values, size: int) -> np.ndarray:
+    """``history["out_of_sample"]`` (node id -> value, or ``[node, value]`` pairs) as float64 ``(size,)``, NaN where a
+    node has none: what ``LookupTable.build(out_of_sample=...)`` takes."""
+    out = np.full(size, np.nan)
+    for v, value in (values.items() if isinstance(values, Mapping) else values):
+        out[int(v)] = value
+    return out
 
 
 def _out_of_sample(runs) -> dict[int, float]:

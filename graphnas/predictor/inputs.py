@@ -28,7 +28,7 @@ import torch
 from ..errors import PredictorError
 from ..space.encoding import choices_of, size_of
 
-__all__ = ["EXTRAS", "MAX_PATH_COLUMNS", "cost_columns", "path_columns", "extra_width"]
+__all__ = ["EXTRAS", "MAX_PATH_COLUMNS", "cost_columns", "path_columns", "extra_width", "host_of"]
 
 EXTRAS = ("cost", "path")
 MAX_PATH_COLUMNS = 4096
@@ -36,6 +36,12 @@ _EXACT = 1 << 16  # spaces up to this size standardise the cost over every archi
 _SAMPLE = 4096
 _NONE = "none"
 _CACHE: dict = {}  # (what, fingerprint[, scale]) -> cost statistics or path layout
+
+
+def host_of(space):
+    """The space whose architectures give ``space``'s extra inputs: itself, or for a subspace that is not a
+    SearchSpace (the gcn search's segment with its super-cell, which has ``parent_choices``) its whole space."""
+    return space.space if hasattr(space, "parent_choices") else space
 
 
 def _space(space, what: str):

@@ -43,7 +43,9 @@ def available(features: str, space) -> str:
     """``features`` without the extra inputs ``space`` cannot give: ``+path`` where it has no path encoding, both
     ``+cost`` and ``+path`` for bare radices. A subspace with ``parent_choices`` (the gcn search's segment) gives
     its whole space's inputs."""
-    host = space.space if hasattr(space, "parent_choices") else space
+    from .inputs import host_of
+
+    host = host_of(space)
     parts = features.split("+")
     if not hasattr(host, "edges"):
         parts = [p for p in parts if p not in ("cost", "path")]

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..space.encoding import size_of
-from .fit import job_options, predict_space
+from .fit import job_options, out_of_sample_array, predict_space
 
 __all__ = ["Labelled", "label_fit_rescore"]
 
@@ -93,10 +93,7 @@ def label_fit_rescore(space, score: Callable[[int], float], first, picks: Sequen
                                       seed=int(rng.integers(2**31)), **job_options(predictor, len(nodes), space))
         fits.append({"labels": len(nodes), "best_val_tau": history.get("best_val_tau"),
                      "epochs_run": history.get("epochs_run"), "seconds": history.get("seconds")})
-        oos = np.full(size, np.nan)
-        for v, value in history.get("out_of_sample", {}).items():
-            oos[v] = value
-        last[0] = oos
+        last[0] = out_of_sample_array(history.get("out_of_sample", {}), size)
         return pred
 
     last: list = [None]
