@@ -127,6 +127,9 @@ def test_bad_labels_get_one_line_each(tmp_path, space_file, capsys):
     (tmp_path / "twice.json").write_text("{" + ", ".join(f'"{k}": 0.5' for k in h + [h[2]]) + "}")
     assert f"gives key '{h[2]}' twice in one object" in one_line(capsys, main(
         ["predict", "--space", str(space_file), "--labels", str(tmp_path / "twice.json"), "--out", "x.db"]))
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert "is not valid JSON (nested too deeply)" in one_line(capsys, main(
+        ["predict", "--space", str(space_file), "--labels", str(tmp_path / "deep.json"), "--out", "x.db"]))
     (tmp_path / "bad.json").write_text("[{")
     assert "is not valid JSON" in one_line(capsys, main(["predict", "--space", str(space_file), "--labels",
                                                          str(tmp_path / "bad.json"), "--out", str(tmp_path / "x.db")]))

@@ -160,7 +160,8 @@ class Genuine:
     def make(self) -> "Genuine":
         for name, fn in (("arch", self._arch), ("checkpoint", self._checkpoint),
                          ("latency", self._latency), ("lookup", self._lookup), ("images", self._images),
-                         ("labels", self._labels), ("history", self._history)):
+                         ("labels", self._labels), ("history", self._history),
+                         ("predictor labels", self._predictor_labels)):
             try:
                 fn()
             except Exception as e:  # noqa: BLE001 - recorded as a failure of the run, the rest goes on
@@ -236,6 +237,16 @@ class Genuine:
         shutil.copyfile(src, path)
         self.files["labels"] = path
 
+
+    def _predictor_labels(self):
+        """The labels file of ``graphnas predict`` with exactly the fewest labels it takes (8), so that dropping an
+        entry, which leaves a valid file of other labels, is refused as well."""
+        from graphnas.lookup.label_file import MIN_LABELS
+
+        path = self.folder / "predictor_labels.json"
+        rows = [{"ops": list(self.nb201.from_index(i * 1999).ops), "accuracy": 0.5 + i / 100} for i in range(MIN_LABELS)]
+        path.write_text(json.dumps(rows))
+        self.files["predictor labels"] = path
 
     def _history(self):
         from graphnas.search import random_search
@@ -324,6 +335,7 @@ def build_targets(g: Genuine) -> list[Target]:
     from graphnas.cost.latency import LatencyModel
     from graphnas.train.data import load_dataset
     from graphnas.lookup import LookupTable
+    from graphnas.lookup.label_file import read_labels
     from graphnas.train.samplers import UniformSampler
     from graphnas.train.loop import fit
 
@@ -406,6 +418,9 @@ def build_targets(g: Genuine) -> list[Target]:
         targets.append(Target("ranking ground truth: load_ground_truth", f["labels"], "json", fn=labels))
     if "history" in f:
         targets.append(Target("search history: SearchHistory(resume=True)", f["history"], "json", fn=history))
+    if "predictor labels" in f:
+        targets.append(Target("predictor labels: read_labels", f["predictor labels"], "json",
+                              fn=lambda p: sorted(read_labels(p, g.nb201).items())))
     return targets
 
 

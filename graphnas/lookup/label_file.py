@@ -45,8 +45,11 @@ def _rows(path: Path, text: str) -> list[tuple[str, object, object]]:
 
         try:
             data = json.loads(text, object_pairs_hook=unique)
-        except ValueError as e:
-            raise PredictorError(f"labels file {path} is not valid JSON ({e}); {_FIX}") from None
+        except PredictorError:  # the repeated key, raised by the hook: its own line
+            raise
+        except (ValueError, RecursionError) as e:
+            why = "nested too deeply" if isinstance(e, RecursionError) else " ".join(str(e).split())[:120]
+            raise PredictorError(f"labels file {path} is not valid JSON ({why}); {_FIX}") from None
         if isinstance(data, dict):
             return [(f"hash {k!r}", ("hash", k), v) for k, v in data.items()]
         if not isinstance(data, list):
