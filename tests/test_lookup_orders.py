@@ -172,3 +172,33 @@ def test_labels_about_as_reliable_as_the_predictions_rank_first():
     tier, score, info = answer_scores("shrinkage", q, measured, oos, r)
     assert info["name"] == "measured-first" and info["asked"] == "shrinkage" and "as reliable" in info["why"]
     assert np.array_equal(tier, np.isfinite(measured).astype(int)) and np.array_equal(score[::3], y[::3])
+
+
+def test_shrinkage_combines_a_label_with_its_out_of_sample_prediction_and_ranks_past_every_prediction():
+    n = 2000
+    a, y, q, r = measures(n, 0.6, 0.9, 0.6, seed=4)
+    labelled = np.arange(0, n, 2)
+    measured = np.full(n, np.nan)
+    measured[labelled] = y[labelled]
+    oos = np.full(n, np.nan)
+    oos[labelled] = q[labelled] + 0.3 * np.random.default_rng(5).standard_normal(len(labelled))
+    _, base, info = answer_scores("shrinkage", q, measured, oos, r)
+    assert info["name"] == "shrinkage"
+    # a labelled row's estimate follows its out-of-sample prediction, not the fitted one (which saw its label)
+    v = int(labelled[np.argsort(q[labelled])[len(labelled) // 2]])
+    moved = oos.copy()
+    moved[v] += 1.0
+    _, again, _ = answer_scores("shrinkage", q, measured, moved, r)
+    rest = np.isnan(measured)
+    assert np.array_equal(again[rest], base[rest])  # (the others move a little: one value of the estimate changed)
+    assert again[v] - base[v] > 10 * np.abs(np.delete(again - base, v)).max()
+    # without one it falls back to the fitted prediction
+    fitted = oos.copy()
+    fitted[v] = np.nan
+    assert not np.isclose(answer_scores("shrinkage", q, measured, fitted, r)[1][v], base[v])
+    # a row whose label and out-of-sample prediction are both the highest ranks above every prediction, not tied
+    top = int(labelled[0])
+    best_y, best_q = measured.copy(), oos.copy()
+    best_y[top], best_q[top] = y.max() + 3, q.max() + 3
+    _, score, _ = answer_scores("shrinkage", q, best_y, best_q, r)
+    assert score[top] > q.max() and np.argmax(score) == top

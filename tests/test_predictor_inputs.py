@@ -92,3 +92,21 @@ def test_an_ensemble_averages_its_members_and_refuses_a_bad_count():
                for v, x in history["out_of_sample"].items())
     with pytest.raises(PredictorError, match="ensemble"):
         predict_space(space, labels, ensemble=0, **options)
+
+
+def test_a_cross_fitted_ensemble_holds_every_label_out_of_exactly_one_member():
+    space = chain(4)
+    rng = np.random.default_rng(1)
+    labels = {int(i): float(rng.random()) for i in rng.choice(space.size, 30, replace=False)}
+    options = dict(features="onehot+cost", epochs=10, eval_every=5, hidden=(16, 16), calibrate=False)
+    pred, history = predict_space(space, labels, seed=2, ensemble=3, cross_fit=True, **options)
+    folds = [set(h["val_ids"].tolist()) for h in history["members"]]
+    assert sorted(len(f) for f in folds) == [10, 10, 10] and set().union(*folds) == set(labels)
+    assert history["out_of_sample"].keys() == set(labels)
+    # the out-of-sample value of a label is the prediction of the one member that held it out
+    member, _ = predict_space(space, labels, seed=3, val_ids=sorted(folds[1]), **options)
+    assert all(np.isclose(history["out_of_sample"][v], member[v]) for v in folds[1])
+    with pytest.raises(PredictorError, match="cross_fit needs an ensemble"):
+        predict_space(space, labels, cross_fit=True, **options)
+    with pytest.raises(PredictorError, match="val_ids must be distinct labelled nodes"):
+        predict_space(space, labels, val_ids=[next(i for i in range(space.size) if i not in labels)], **options)

@@ -53,7 +53,8 @@ def _ladder() -> list[tuple[str, str, dict]]:
              ("short", "300 epochs, patience 100, validation every 5 (speed)",
               {"epochs": 300, "patience": 100, "eval_every": 5}),
              ("ens5", "+ average of 5 members", {"ensemble": 5}),
-             ("path", "+ path encoding = `accurate`", {"features": "onehot+cost+path"})]
+             ("path", "+ path encoding", {"features": "onehot+cost+path"}),
+             ("xfit", "+ cross-fitted folds (member k early-stops on the k-th fifth) = `accurate`", {"cross_fit": True})]
     options = dict(base)
     for key, label, change in steps:
         options = {**options, **change}
@@ -65,7 +66,7 @@ def _ladder() -> list[tuple[str, str, dict]]:
 def _variants(n: int) -> list[tuple[str, str, dict]]:
     """Single changes to ``accurate`` measured at ``n`` labels (width 512 at the smallest count only: 4x the time)."""
     final = recipe("accurate")
-    one = {k: v for k, v in final.items() if k != "ensemble"}
+    one = {k: v for k, v in final.items() if k not in ("ensemble", "cross_fit")}
     rows = [("accurate-rank3", "`accurate` with ranking loss x3", {**final, "rank_weight": 3.0}),
             ("accurate-mlp", "`accurate` with an MLP instead of the GCN", {**final, "model": "mlp"})]
     if n == min(ABLATION_LABELS):

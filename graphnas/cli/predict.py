@@ -45,8 +45,9 @@ def cmd_predict(args) -> int:
         latency = LatencyModel.load(args.latency_table)
         latency.check_space(space)
     labels = read_labels(args.labels, space)
-    if len(labels) < MIN_LABELS_TO_VALIDATE:
+    if len(labels) < MIN_LABELS_TO_VALIDATE:  # too few to hold any out: no early-stopping split, no folds
         options["val_fraction"] = 0.0
+        options.pop("cross_fit", None)
     if args.epochs is not None:
         options.update(epochs=args.epochs, patience=max(1, args.epochs // 3))
     pred, history = predict_space(space, labels, seed=args.seed, progress=True, **options)

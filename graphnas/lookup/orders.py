@@ -18,7 +18,13 @@ their measurements). With the truth ``a`` standard normal, ``z_y = rho_y a + noi
 (independent noises), the posterior mean of ``a`` is::
 
     unmeasured:  rho_p z_p
-    measured:    (l_y z_y + l_p z_p) / (1 + l_y rho_y + l_p rho_p),   l = rho / (1 - rho^2)
+    measured:    (l_y z_y + l_p z_q) / (1 + l_y rho_y + l_p rho_p),   l = rho / (1 - rho^2)
+
+where ``z_q`` is the measured row's *out-of-sample* prediction on the same scale: the fitted prediction of a
+labelled row has seen its label and carries part of its noise, which the formula would count twice (the
+winner's curse again). A row without an out-of-sample value uses its fitted prediction. The ``accurate``
+recipe cross-fits its ensemble so that every label has one (:func:`graphnas.predictor.predict_space`,
+``cross_fit``); one GCN holds out a tenth.
 
 The reliabilities ``rho_y`` (of the labels) and ``rho_p`` (of the predictions) are estimated by *triple
 collocation*: three measures of the same accuracy with independent errors determine each one's correlation
@@ -32,8 +38,7 @@ back to ``measured-first`` and records why. Estimates are clipped to [0.05, 0.99
 
 The predictor's errors are not fully independent of the parameter count's (it sees the same costs), and its
 out-of-sample values come from members whose early stopping chose their state on those same labels; both
-bias ``rho_q`` up (by up to about 0.1 in BENCHMARKS.md, "lookup-nb201-noisy", which compares the estimates
-with the truth; ``rho_y`` came within about 0.05).
+bias ``rho_q`` up (BENCHMARKS.md, "lookup-nb201-noisy", compares the estimates with the truth).
 
 **When labels are trusted.** The Gaussian model is right on average but not in the top tail, where a table's
 answers come from: the highest of thousands of predictions is mostly over-predicted, by more than a single
@@ -156,7 +161,8 @@ def answer_scores(order: str, predicted, measured=None, out_of_sample=None, inst
                            f"vs {est['predictions']:.2f}): measured values rank first")
         elif est["fallback"] is None:
             info["name"] = "shrinkage"
-            return np.zeros(n, dtype=np.int64), _shrunk(predicted, known, y, est["labels"], est["predictions"]), info
+            return np.zeros(n, dtype=np.int64), _shrunk(predicted, known, y, q[known], est["labels"],
+                                                        est["predictions"]), info
     elif order == "shrinkage" and known.all():
         info["why"] = "every row is measured"
     tier = known.astype(np.int64)
@@ -166,14 +172,32 @@ def answer_scores(order: str, predicted, measured=None, out_of_sample=None, inst
     return tier, score, info
 
 
-def _shrunk(predicted: np.ndarray, known: np.ndarray, y: np.ndarray, ry: float, rp: float) -> np.ndarray:
+def _shrunk(predicted: np.ndarray, known: np.ndarray, y: np.ndarray, q: np.ndarray, ry: float,
+            rp: float) -> np.ndarray:
     zp = _normal_scores(predicted)
-    zpk = zp[known]
-    zy = np.empty_like(zpk)
-    zy[np.argsort(y, kind="stable")] = np.sort(zpk)  # the labels' ranks on the predictions' scale
-    ly, lp = ry / (1 - ry ** 2), rp / (1 - rp ** 2)
-    post = (ly * zy + lp * zpk) / (1 + ly * ry + lp * rp)
     order = np.argsort(zp, kind="stable")
+    zy = np.empty(len(y))
+    zy[np.argsort(y, kind="stable")] = np.sort(zp[known])  # the labels' ranks on the predictions' scale
+    # a measured row's prediction: its out-of-sample value where it has one (its error independent of the label's
+    # noise), placed on the same scale; else the fitted one
+    zq = zp[known].copy()
+    held = np.isfinite(q)
+    zq[held] = np.interp(q[held], predicted[order], zp[order])
+    ly, lp = ry / (1 - ry ** 2), rp / (1 - rp ** 2)
+    post = (ly * zy + lp * zq) / (1 + ly * ry + lp * rp)
     score = predicted.copy()
-    score[known] = np.interp(post / rp, zp[order], predicted[order])
+    score[known] = _extrapolated(post / rp, zp[order], predicted[order])
     return score
+
+
+def _extrapolated(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp`` continued linearly past both ends (slope over the outer 1% of points), so an estimate above
+    every prediction ranks above it instead of tying with it."""
+    out = np.interp(x, xp, fp)
+    k = max(2, len(xp) // 100)
+    for end, beyond in ((slice(-k, None), x > xp[-1]), (slice(None, k), x < xp[0])):
+        dx = xp[end][-1] - xp[end][0]
+        slope = (fp[end][-1] - fp[end][0]) / dx if dx > 0 else 0.0
+        edge = xp[-1] if end.start is not None else xp[0]
+        out[beyond] = np.interp(edge, xp, fp) + slope * (x[beyond] - edge)
+    return out

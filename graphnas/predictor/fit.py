@@ -70,14 +70,16 @@ MIN_LABELS_TO_VALIDATE = 40
 
 
 def job_options(options: dict | None, n_labels: int, space=None) -> dict:
-    """:data:`SEARCH_OPTIONS` updated with ``options``, without a validation split under
+    """:data:`SEARCH_OPTIONS` updated with ``options``, without a validation split (nor ``cross_fit``) under
     :data:`MIN_LABELS_TO_VALIDATE` labels, and (given ``space``) without the extra inputs it cannot give."""
     from .recipes import available
 
     out = {**SEARCH_OPTIONS, **(options or {})}
     if space is not None:
         out["features"] = available(out.get("features", "gray"), space)
-    return out if n_labels >= MIN_LABELS_TO_VALIDATE else {**out, "val_fraction": 0.0}
+    if n_labels >= MIN_LABELS_TO_VALIDATE:
+        return out
+    return {**{k: v for k, v in out.items() if k != "cross_fit"}, "val_fraction": 0.0}
 
 Features = torch.Tensor | Callable[[np.ndarray], torch.Tensor]
 
@@ -159,7 +161,7 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
                   weight_decay: float = 5e-4, val_fraction: float = 0.1, patience: int | None = 200,
                   rank_weight: float = 1.0, seed: int = 0, batch_size: int | None = None, eval_every: int = 1,
                   reset: bool = True, chunk: int = 1 << 15, verbose: bool = False,
-                  progress: bool | str = False) -> tuple[np.ndarray, dict]:
+                  progress: bool | str = False, val_ids=None) -> tuple[np.ndarray, dict]:
     """Train ``model`` on the labelled nodes and predict every node (transductive).
 
     Args:
@@ -182,6 +184,8 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
         chunk (int): rows per chunk when predicting all nodes of an implicit graph.
         verbose (bool): print one line per validation check.
         progress (bool or str): show a tqdm bar over the epochs (a string: the bar's label).
+        val_ids (array_like, optional): hold out exactly these labelled nodes for early stopping instead of a
+            random ``val_fraction`` (a cross-fitted ensemble gives each member one fold).
 
     Returns:
         ``(predictions, history)``: float64 ``[N]`` scores of every node in the labels' units, and a
@@ -219,7 +223,13 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(ids))
     n_val = int(round(val_fraction * len(ids)))
-    if val_fraction > 0 and n_val < 2 or len(ids) - n_val < 2:
+    if val_ids is not None:
+        held = np.isin(ids, np.asarray(val_ids, dtype=np.int64))
+        if held.sum() != len(np.unique(np.asarray(val_ids, dtype=np.int64))):
+            raise PredictorError("val_ids must be distinct labelled nodes")
+        perm = np.concatenate([perm[held[perm]], perm[~held[perm]]])
+        n_val = int(held.sum())
+    if (val_fraction > 0 or val_ids is not None) and n_val < 2 or len(ids) - n_val < 2:
         raise PredictorError(f"{len(ids)} labels are too few for val_fraction={val_fraction}: need at least 2 "
                              f"training and (with validation) 2 validation nodes")
     val_ids, train_ids = ids[perm[:n_val]], ids[perm[n_val:]]
@@ -339,7 +349,7 @@ def _label_ids(space, labels) -> dict[int, float]:
 
 def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", weights: str = "assigned",
                   hidden=HIDDEN, dropout: float = DROPOUT, implicit: bool = True, seed: int = 0, ensemble: int = 1,
-                  progress: bool = False, calibrate: bool = True, **fit_options) -> tuple[np.ndarray, dict]:
+                  cross_fit: bool = False, progress: bool = False, calibrate: bool = True, **fit_options) -> tuple[np.ndarray, dict]:
     """Predict the accuracy of every architecture of ``space`` from a few labelled ones.
 
     Args:
@@ -358,6 +368,9 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
         ensemble (int): fit this many predictors (seeds ``seed``, ``seed + 1``, ...: each with its own
             validation split and initialisation) and average their predictions (default 1); the history
             then holds ``members`` (each member's).
+        cross_fit (bool): with an ensemble, split the labels into ``ensemble`` disjoint folds and hold fold ``k``
+            out of member ``k`` (its early-stopping split, a ``1/ensemble`` share) instead of a random
+            ``val_fraction`` per member: every label then has exactly one out-of-sample prediction.
         progress (bool): a progress bar over each member's epochs.
         calibrate (bool): map the (averaged) predictions by the least-squares line of the labels on them
             (default): the order is kept and the values are in the labels' units, which the ranking loss
@@ -369,7 +382,7 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
         ``(predictions [space.size], history)`` as :func:`fit_predictor`; ``predictions[i]`` is the score
         of ``space.from_index(i)``. ``history["out_of_sample"]``: labelled node id -> the mean prediction of
         the members whose validation split held it out (10% of the labels with one member, about 41% with
-        five), what :mod:`graphnas.lookup.orders` estimates the label noise from.
+        five, every label with ``cross_fit``), what :mod:`graphnas.lookup.orders` estimates the label noise from.
 
     Example::
 
@@ -381,10 +394,17 @@ def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", 
         raise PredictorError(f"unknown predictor {model!r}; use 'gcn' or 'mlp'")
     if isinstance(ensemble, bool) or not isinstance(ensemble, int) or ensemble < 1:
         raise PredictorError(f"ensemble={ensemble!r} must be an integer >= 1 (predictors averaged)")
+    if cross_fit and (ensemble < 2 or "val_ids" in fit_options):
+        raise PredictorError(f"cross_fit needs an ensemble of at least 2 members (got {ensemble}) and no val_ids")
     if ensemble > 1:
+        folds = [None] * ensemble
+        if cross_fit:
+            ids = np.array(sorted(_label_ids(space, labels) if hasattr(space, "radices") else labels), dtype=np.int64)
+            folds = np.array_split(ids[np.random.default_rng(seed).permutation(len(ids))], ensemble)
         runs = [predict_space(space, labels, model, features=features, weights=weights, hidden=hidden, dropout=dropout,
                               implicit=implicit, seed=seed + k, progress=progress and f"predictor {k + 1}/{ensemble}",
-                              calibrate=False, **fit_options) for k in range(ensemble)]
+                              calibrate=False, **fit_options, **({} if folds[k] is None else {"val_ids": folds[k]}))
+                 for k in range(ensemble)]
         members = [h for _, h in runs]
         pred, history = np.mean([p for p, _ in runs], axis=0), {
             "members": members, "seconds": sum(h["seconds"] for h in members),

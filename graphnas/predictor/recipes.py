@@ -5,9 +5,11 @@ measured, so callers ask for one by name rather than repeating a dozen options.
   one GCN of two 128-wide layers, 600 epochs (patience 200), MSE + 1 x pairwise ranking loss.
 * ``"accurate"``: the recipe of the label-budget benchmark (BENCHMARKS.md, "predictor-labels"): one-hot
   features with the analytic cost columns and, where the space is a small cell, the path encoding;
-  ranking loss x10; 300 epochs (patience 100) per member; an average of 5 members. About 5x the
-  seconds of one ``gcn-nas`` fit, and ahead of it at every label budget measured on NAS-Bench-201.
-* ``"fast"``: one member of ``"accurate"``, a fifth of its time. A job's predictor
+  ranking loss x10; 300 epochs (patience 100) per member; an average of 5 members, cross-fitted (member ``k``
+  holds the ``k``-th fifth of the labels out for early stopping, so every label gets one out-of-sample
+  prediction, which a lookup table's shrinkage order combines with it). About 5x the seconds of one
+  ``gcn-nas`` fit, and ahead of it at every label budget measured on NAS-Bench-201.
+* ``"fast"``: one member of ``"accurate"`` (a random tenth held out), a fifth of its time. A job's predictor
   (:data:`~graphnas.predictor.fit.SEARCH_OPTIONS`) has its inputs and loss with half the epochs, since a
   lookup table or a search fits several times.
 
@@ -23,8 +25,8 @@ __all__ = ["RECIPES", "recipe", "available"]
 
 RECIPES: dict[str, dict] = {
     "gcn-nas": {"features": "gray"},
-    "accurate": {"features": "onehot+cost+path", "rank_weight": 10.0, "ensemble": 5, "epochs": 300, "patience": 100,
-                 "eval_every": 5},
+    "accurate": {"features": "onehot+cost+path", "rank_weight": 10.0, "ensemble": 5, "cross_fit": True, "epochs": 300,
+                 "patience": 100, "eval_every": 5},
     "fast": {"features": "onehot+cost+path", "rank_weight": 10.0, "epochs": 300, "patience": 100, "eval_every": 5},
 }
 
