@@ -20,11 +20,11 @@ their measurements). With the truth ``a`` standard normal, ``z_y = rho_y a + noi
     unmeasured:  rho_p z_p
     measured:    (l_y z_y + l_p z_q) / (1 + l_y rho_y + l_p rho_p),   l = rho / (1 - rho^2)
 
-where ``z_q`` is the measured row's *out-of-sample* prediction on the same scale: the fitted prediction of a
-labelled row has seen its label and carries part of its noise, which the formula would count twice (the
-winner's curse again). A row without an out-of-sample value uses its fitted prediction. The ``accurate``
-recipe cross-fits its ensemble so that every label has one (:func:`graphnas.predictor.predict_space`,
-``cross_fit``); one GCN holds out a tenth.
+where ``z_q`` is the measured row's *out-of-sample* prediction (its rank among them, mapped onto the same scale as
+the labels' ranks): the fitted prediction of a labelled row has seen its label and carries part of its noise,
+which the formula would count twice (the winner's curse again). A row without an out-of-sample value uses its
+fitted prediction. The ``accurate`` recipe cross-fits its ensemble so that every label has one
+(:func:`graphnas.predictor.predict_space`, ``cross_fit``); one GCN holds out a tenth.
 
 The reliabilities ``rho_y`` (of the labels) and ``rho_p`` (of the predictions) are estimated by *triple
 collocation*: three measures of the same accuracy with independent errors determine each one's correlation
@@ -179,10 +179,11 @@ def _shrunk(predicted: np.ndarray, known: np.ndarray, y: np.ndarray, q: np.ndarr
     zy = np.empty(len(y))
     zy[np.argsort(y, kind="stable")] = np.sort(zp[known])  # the labels' ranks on the predictions' scale
     # a measured row's prediction: its out-of-sample value where it has one (its error independent of the label's
-    # noise), placed on the same scale; else the fitted one
+    # noise), its ranks placed on the same scale as the labels' (one member's values spread wider than the
+    # ensemble's mean); else the fitted one
     zq = zp[known].copy()
-    held = np.isfinite(q)
-    zq[held] = np.interp(q[held], predicted[order], zp[order])
+    held = np.flatnonzero(np.isfinite(q))
+    zq[held[np.argsort(q[held], kind="stable")]] = np.sort(zq[held])
     ly, lp = ry / (1 - ry ** 2), rp / (1 - rp ** 2)
     post = (ly * zy + lp * zq) / (1 + ly * ry + lp * rp)
     score = predicted.copy()
