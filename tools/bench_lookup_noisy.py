@@ -173,23 +173,24 @@ def report(done: dict, args, wall: float) -> str:
              f"Gaussian noise fixed per cell, its size set so the labels rank all 15,625 cells at the tau shown "
              f"(1.00: exact labels). {args.labels:,} labels per table; predictor recipes {names}; latency limits "
              f"{', '.join(f'{v:g}' for v in args.limits)} ms (`metric_latency`). Percentile: share of the cells "
-             f"within the limit truly better than the answer (0% = the true best), mean over limits and seeds "
-             f"{', '.join(map(str, args.seeds))}, then per seed. Tool's doc: tools/bench_lookup_noisy.py.", "",
-             "| label tau | noise s.d. (points) | predictor | its tau (unlabelled) | random labels: measured-first | "
+             f"within the limit truly better than the answer (0% = the true best), mean over limits and the seeds "
+             f"recorded of {', '.join(map(str, args.seeds))} (column *seeds*), then per seed. Tool's doc: "
+             f"tools/bench_lookup_noisy.py.", "",
+             "| label tau | noise s.d. (points) | predictor | seeds | its tau (unlabelled) | random labels: measured-first | "
              "**shrinkage** | predicted only | GCN-NAS front: measured-first | **shrinkage** |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     est_lines, search_lines = [], []
     for noise in args.noise:
         for name in args.recipes:
-            runs = [done.get(_key(noise, s, _options(args, name))) for s in args.seeds]
-            if any(r is None for r in runs):
+            runs = [r for r in (done.get(_key(noise, s, _options(args, name))) for s in args.seeds) if r is not None]
+            if not runs:
                 continue
             tau = np.mean([r["tau_labels"] for r in runs])
 
             def cell(part, order):
                 return mean_of([float(np.mean(r[part][order])) for r in runs])
 
-            lines.append(f"| {tau:.2f} | {100 * np.mean([r['sigma'] for r in runs]):.2f} | `{name}` | "
+            lines.append(f"| {tau:.2f} | {100 * np.mean([r['sigma'] for r in runs]):.2f} | `{name}` | {len(runs)} | "
                          f"{np.mean([r['tau_predicted'] for r in runs]):.3f} | {cell('random', 'measured-first')} | "
                          f"{cell('random', 'shrinkage')} | {cell('random', 'predicted')} | "
                          f"{cell('front', 'measured-first')} | {cell('front', 'shrinkage')} |")
