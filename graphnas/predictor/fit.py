@@ -230,8 +230,9 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
         perm = np.concatenate([perm[held[perm]], perm[~held[perm]]])
         n_val = int(held.sum())
     if (val_fraction > 0 or val_ids is not None) and n_val < 2 or len(ids) - n_val < 2:
-        raise PredictorError(f"{len(ids)} labels are too few for val_fraction={val_fraction}: need at least 2 "
-                             f"training and (with validation) 2 validation nodes")
+        split = f"{n_val} val_ids" if val_ids is not None else f"val_fraction={val_fraction}"
+        raise PredictorError(f"{len(ids)} labels are too few for {split}: need at least 2 training and (with "
+                             f"validation) 2 validation nodes")
     val_ids, train_ids = ids[perm[:n_val]], ids[perm[n_val:]]
     val_y, train_y = y[perm[:n_val]], y[perm[n_val:]]
     mean, std = float(train_y.mean()), float(train_y.std()) or 1.0
@@ -349,7 +350,8 @@ def _label_ids(space, labels) -> dict[int, float]:
 
 def predict_space(space, labels, model: str = "gcn", *, features: str = "gray", weights: str = "assigned",
                   hidden=HIDDEN, dropout: float = DROPOUT, implicit: bool = True, seed: int = 0, ensemble: int = 1,
-                  cross_fit: bool = False, progress: bool = False, calibrate: bool = True, **fit_options) -> tuple[np.ndarray, dict]:
+                  cross_fit: bool = False, progress: bool = False, calibrate: bool = True,
+                  **fit_options) -> tuple[np.ndarray, dict]:
     """Predict the accuracy of every architecture of ``space`` from a few labelled ones.
 
     Args:
