@@ -22,7 +22,9 @@ Figures: the answer's percentile, the share of the cells within the latency limi
 the true best), mean over limits and seeds; for the search, over all cells. Each (noise, seed) is
 recorded in ``--record`` as it finishes (resumable; no per-cell data).
 
-    OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --jobs 2       # ~3 h on 2 cores (accurate: 2.5 h)
+    OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --jobs 2       # ~50 min on 2 cores (5 min a run)
+    OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --recipes accurate --noise 0.7 --seeds 3 4 --jobs 2
+    python tools/bench_lookup_noisy.py --report-only --seeds 0 1 2 3 4   # the tables, each row over its seeds
     python tools/bench_lookup_noisy.py --noise 0.7 --seeds 0 --recipes fast --labels 200 --budget 300 --no-write \
         --record /tmp/n.json                                               # a smoke run
 """
@@ -168,7 +170,9 @@ def report(done: dict, args, wall: float) -> str:
 
     names = ", ".join(f"`{n}` ({json.dumps(recipe(n))})" for n in args.recipes)
     lines = ["## Lookup and selection with noisy labels on NAS-Bench-201 (issue 17)", "",
-             f"`OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --recipes {' '.join(args.recipes)}`", "",
+             f"`OMP_NUM_THREADS=1 python tools/bench_lookup_noisy.py --recipes {' '.join(args.recipes)}` (default seeds "
+             f"0 1 2; a row with more seeds ran the extra ones with `--seeds` at its recipe and noise, as the tool's doc "
+             f"shows)", "",
              f"Ground truth read in place from `{NB201_DATA.relative_to(ROOT.parent)}`. Labels: true accuracy + "
              f"Gaussian noise fixed per cell, its size set so the labels rank all 15,625 cells at the tau shown "
              f"(1.00: exact labels). {args.labels:,} labels per table; predictor recipes {names}; latency limits "
