@@ -110,3 +110,19 @@ def test_a_cross_fitted_ensemble_holds_every_label_out_of_exactly_one_member():
         predict_space(space, labels, cross_fit=True, **options)
     with pytest.raises(PredictorError, match="val_ids must be distinct labelled nodes"):
         predict_space(space, labels, val_ids=[next(i for i in range(space.size) if i not in labels)], **options)
+
+
+def test_too_few_labels_to_hold_out_drop_the_validation_split_and_the_folds():
+    from graphnas.predictor import MIN_LABELS_TO_VALIDATE, for_labels, job_options
+    from graphnas.predictor.recipes import recipe
+
+    accurate = recipe("accurate")
+    assert for_labels(accurate, MIN_LABELS_TO_VALIDATE) == accurate
+    few = for_labels(accurate, MIN_LABELS_TO_VALIDATE - 1)
+    assert few["val_fraction"] == 0.0 and "cross_fit" not in few and accurate["cross_fit"] is True
+    assert job_options(accurate, 12) == for_labels({**job_options(accurate, 100)}, 12)
+    # the accurate recipe then fits on 12 labels (its folds would hold out 2-3 labels a member)
+    space = chain(3)
+    labels = {int(i): float(i % 7) / 10 for i in range(12)}
+    pred, history = predict_space(space, labels, **{**few, "epochs": 5, "hidden": (8, 8)})
+    assert pred.shape == (space.size,) and history["out_of_sample"] == {}

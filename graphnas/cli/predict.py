@@ -25,7 +25,7 @@ def cmd_predict(args) -> int:
     from ..lookup import LookupTable
     from ..lookup.orders import DEFAULT_ORDER
     from ..options import parse_pairs
-    from ..predictor import MIN_LABELS_TO_VALIDATE, out_of_sample_array, predict_space
+    from ..predictor import for_labels, out_of_sample_array, predict_space
     from ..lookup.label_file import read_labels
     from ..predictor.recipes import recipe
     from ..space.registry import get_space
@@ -45,9 +45,7 @@ def cmd_predict(args) -> int:
         latency = LatencyModel.load(args.latency_table)
         latency.check_space(space)
     labels = read_labels(args.labels, space)
-    if len(labels) < MIN_LABELS_TO_VALIDATE:  # too few to hold any out: no early-stopping split, no folds
-        options["val_fraction"] = 0.0
-        options.pop("cross_fit", None)
+    options = for_labels(options, len(labels))
     if args.epochs is not None:
         options.update(epochs=args.epochs, patience=max(1, args.epochs // 3))
     pred, history = predict_space(space, labels, seed=args.seed, progress=True, **options)

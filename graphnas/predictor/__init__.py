@@ -27,7 +27,7 @@ Example::
 
 from .features import FEATURES, feature_width, gray_features, node_features, onehot_features, parse_features
 from .inputs import EXTRAS, cost_columns, path_columns
-from .fit import (MIN_LABELS_TO_VALIDATE, SEARCH_OPTIONS, fit_predictor, job_options, out_of_sample_array,
+from .fit import (MIN_LABELS_TO_VALIDATE, SEARCH_OPTIONS, fit_predictor, for_labels, job_options, out_of_sample_array,
                   predict_all, predict_space, subgraph_forward)
 from .gcn import GCNPredictor, MLPPredictor
 from .hamming import (ASSIGNED_WEIGHT, BYTES_PER_ENTRY, HammingGraph, hamming_graph, measured_weights, neighbours,
@@ -39,6 +39,6 @@ __all__ = [
     "HammingGraph", "hamming_graph", "measured_weights", "neighbours", "radices_of",
     "ASSIGNED_WEIGHT", "BYTES_PER_ENTRY", "FEATURES", "feature_width", "gray_features", "onehot_features",
     "node_features", "parse_features", "EXTRAS", "cost_columns", "path_columns", "GCNPredictor", "MLPPredictor", "fit_predictor", "predict_space", "predict_all",
-    "subgraph_forward", "SEARCH_OPTIONS", "MIN_LABELS_TO_VALIDATE", "job_options", "Labelled", "label_fit_rescore",
+    "subgraph_forward", "SEARCH_OPTIONS", "MIN_LABELS_TO_VALIDATE", "job_options", "for_labels", "Labelled", "label_fit_rescore",
     "RECIPES", "recipe", "available", "out_of_sample_array",
 ]

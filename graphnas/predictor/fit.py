@@ -56,7 +56,7 @@ from .gcn import DROPOUT, HIDDEN, GCNPredictor, MLPPredictor
 from .hamming import HammingGraph, _ids, _labels, hamming_graph, radices_of
 
 __all__ = ["fit_predictor", "predict_space", "predict_all", "subgraph_forward", "SEARCH_OPTIONS", "out_of_sample_array",
-           "MIN_LABELS_TO_VALIDATE", "job_options"]
+           "MIN_LABELS_TO_VALIDATE", "job_options", "for_labels"]
 
 #: :func:`predict_space` options where a predictor runs inside a job (the gcn search's segments, the lookup
 #: table of ``graphnas run``): the inputs and loss of ``recipe("fast")`` (one-hot, cost and, for a small cell,
@@ -70,16 +70,22 @@ MIN_LABELS_TO_VALIDATE = 40
 
 
 def job_options(options: dict | None, n_labels: int, space=None) -> dict:
-    """:data:`SEARCH_OPTIONS` updated with ``options``, without a validation split (nor ``cross_fit``) under
-    :data:`MIN_LABELS_TO_VALIDATE` labels, and (given ``space``) without the extra inputs it cannot give."""
+    """:data:`SEARCH_OPTIONS` updated with ``options``, fitted to ``n_labels`` (:func:`for_labels`) and (given
+    ``space``) without the extra inputs it cannot give."""
     from .recipes import available
 
     out = {**SEARCH_OPTIONS, **(options or {})}
     if space is not None:
         out["features"] = available(out.get("features", "gray"), space)
+    return for_labels(out, n_labels)
+
+
+def for_labels(options: dict, n_labels: int) -> dict:
+    """``options`` as they are, or under :data:`MIN_LABELS_TO_VALIDATE` labels (too few to hold any out) without a
+    validation split and without ``cross_fit``'s folds."""
     if n_labels >= MIN_LABELS_TO_VALIDATE:
-        return out
-    return {**{k: v for k, v in out.items() if k != "cross_fit"}, "val_fraction": 0.0}
+        return options
+    return {**{k: v for k, v in options.items() if k != "cross_fit"}, "val_fraction": 0.0}
 
 Features = torch.Tensor | Callable[[np.ndarray], torch.Tensor]
 
@@ -224,8 +230,9 @@ def fit_predictor(model: nn.Module, features: Features, adj, labels, *, epochs: 
     perm = rng.permutation(len(ids))
     n_val = int(round(val_fraction * len(ids)))
     if val_ids is not None:
-        held = np.isin(ids, np.asarray(val_ids, dtype=np.int64))
-        if held.sum() != len(np.unique(np.asarray(val_ids, dtype=np.int64))):
+        val_ids = np.asarray(val_ids, dtype=np.int64)
+        held = np.isin(ids, val_ids)
+        if held.sum() != len(np.unique(val_ids)):
             raise PredictorError("val_ids must be distinct labelled nodes")
         perm = np.concatenate([perm[held[perm]], perm[~held[perm]]])
         n_val = int(held.sum())
