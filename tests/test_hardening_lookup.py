@@ -343,6 +343,10 @@ def _first(table):
     (lambda t: t["archs"][_first(t)].update(arch=[1]) or t, r"\['arch'\] is \[1\], expected an architecture object"),
     (lambda t: t.update(summary={_first(t): {"mean": 0.5, "std": -1, "seeds": 2}}) or t, r"\['std'\] is -1"),
     (lambda t: t.update(summary=[]) or t, r"summary is \[\], expected an object"),
+    (lambda t: t.update(selected=[_first(t)]) or t, r"selected is \[.*\], expected a list of at least 2 distinct"),
+    (lambda t: t.update(selected=[_first(t), _first(t)]) or t, r"expected a list of at least 2 distinct"),
+    (lambda t: t.update(selected="all") or t, r"selected is \"all\", expected a list"),
+    (lambda t: t.update(selected=[_first(t), "f" * 16]) or t, r"selected lists \"f{16}\", which archs does not"),
 ])
 def test_a_bad_ground_truth_table_is_refused_with_one_line(tmp_path, space, damage, match):
     path = write_json(tmp_path / "gt.json", damage(ground_truth(space)))

@@ -12,8 +12,20 @@ share it; on CPU give each one thread with ``--threads``).
         --seeds 0 1 2 --epochs 15 --table runs/ground_truth.json [--device cuda --workers 8]
 
 Architectures come from ``--archs FILE`` (a JSON list of architecture objects, as written by
-``Architecture.to_json``) or ``--sample N``: N architectures of the space spread evenly over its
-MAdds range (the N quantiles of 4,000 uniform samples), so that the ground truth spans real gaps.
+``Architecture.to_json``), ``--sample N``: N architectures of the space spread evenly over its
+MAdds range (the N quantiles of 4,000 uniform samples), ``--design N``: N architectures spread over
+depth, topology and operator size (:func:`graphnas.estimate.spread.designed_archs`), or ``--spread K``:
+the K architectures of the table whose pilot accuracy spreads most evenly. The ranking ground truth
+(issue 18) is built in two steps, a pilot and the seeds of the kept architectures::
+
+    python tools/train_standalone.py --design 40 --seeds 0 --epochs 4 --batch-size 256 --lr 0.2 \
+        --workers 2 --table benchmarks/ranking_ground_truth_stnas.json
+    python tools/train_standalone.py --spread 32 --seeds 0 1 2 --epochs 4 --batch-size 256 --lr 0.2 \
+        --workers 2 --table benchmarks/ranking_ground_truth_stnas.json
+
+``--spread`` picks on the pilot's *validation* accuracy (:func:`graphnas.estimate.spread.pick_spread`), so
+the test accuracy the ranking is scored on does not choose its own architectures, and writes the choice
+into the table (``selected``); later runs train the same selection.
 """
 
 from __future__ import annotations
@@ -129,6 +141,32 @@ def load_table(path: Path, meta: dict) -> dict:
     return table
 
 
+def selection(table: dict, space, k: int, path: Path) -> list:
+    """The table's selection of ``k`` architectures: the one it holds, or (made now and kept in the table)
+    the ``k`` whose mean pilot validation accuracy spreads most evenly."""
+    from graphnas.estimate.groundtruth import ground_truth_archs
+    from graphnas.estimate.spread import pick_spread
+    from graphnas.errors import GraphnasError
+
+    chosen = table.get("selected")
+    if chosen is not None and len(chosen) != k:
+        sys.exit(f"train_standalone: error: table {path} already selected {len(chosen)} architectures, not {k}; "
+                 f"pass --spread {len(chosen)}, or another --table")
+    if chosen is None:
+        val: dict[str, list[float]] = {}
+        for run in table["runs"]:
+            val.setdefault(run["hash"], []).append(run["val_accuracy"])
+        try:
+            chosen = pick_spread({h: statistics.fmean(v) for h, v in val.items()}, k)
+        except GraphnasError as err:
+            sys.exit(f"train_standalone: error: {err}")
+        table["selected"] = chosen
+        print(f"selected {k} of {len(val)} architectures, pilot validation accuracy "
+              f"{min(statistics.fmean(val[h]) for h in chosen):.4f}-{max(statistics.fmean(val[h]) for h in chosen):.4f}",
+              flush=True)
+    return ground_truth_archs(table, space, chosen, path)
+
+
 def summarise(table: dict) -> dict:
     """Per architecture: mean and standard deviation of test accuracy over seeds."""
     by = {}
@@ -151,6 +189,10 @@ def main(argv=None) -> int:
     group = ap.add_mutually_exclusive_group(required=True)
     group.add_argument("--archs", help="JSON list of architectures")
     group.add_argument("--sample", type=int, help="this many architectures spread over the MAdds range")
+    group.add_argument("--spread", type=int, help="the table's architectures whose pilot validation accuracy "
+                                                  "spreads most evenly, this many (kept as the table's selection)")
+    group.add_argument("--design", type=int, help="this many architectures spread over depth, topology and operator "
+                                                  "size (graphnas.estimate.spread.designed_archs)")
     ap.add_argument("--sample-seed", type=int, default=0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=15)
@@ -183,13 +225,19 @@ def main(argv=None) -> int:
         except (OSError, ValueError, RecursionError, GraphnasError) as err:
             text = "nested too deeply" if isinstance(err, RecursionError) else " ".join(str(err).split())[:300]
             sys.exit(f"train_standalone: error: cannot read architectures from {args.archs} ({text})")
-    else:
+    elif args.design:
+        from graphnas.estimate.spread import designed_archs
+
+        archs = designed_archs(space, args.design, args.sample_seed)
+    elif args.sample:
         archs = spread_archs(space, args.sample, args.sample_seed)
     meta = {"space": space.name, "fingerprint": space.fingerprint, "scale": space.scale, "data": args.data,
             "train_size": args.train_size, "data_seed": args.data_seed,
             "recipe": {k: getattr(args, k) for k in RECIPE_KEYS}}
     path = Path(args.table)
     table = load_table(path, meta)
+    if args.spread:
+        archs = selection(table, space, args.spread, path)
     for a in archs:
         cost = arch_cost(a)
         table["archs"].setdefault(a.hash, {"arch": json.loads(a.to_json()), "madds": cost.madds, "params": cost.params})

@@ -8,7 +8,14 @@ Written by ``tools/train_standalone.py`` and read by it (to resume) and by ``too
      "archs": {HASH: {"arch": <Architecture.to_json object>, "madds": N, "params": N}, ...},
      "runs": [{"hash", "seed", "val_accuracy", "test_accuracy", "train_accuracy_last_epoch", "seconds",
                "device"}, ...],
-     "summary": {HASH: {"mean", "std", "seeds"}, ...}}            (optional: written at the end of a run)
+     "summary": {HASH: {"mean", "std", "seeds"}, ...},            (optional: written at the end of a run)
+     "selected": [HASH, ...]}                                    (optional: the architectures a pilot kept)
+
+``selected`` is written by ``tools/train_standalone.py --spread K``: after a pilot trained every candidate with
+one seed, the K whose accuracy spreads most evenly (:func:`graphnas.estimate.spread.pick_spread`) are the
+ground truth and get the further seeds; the other candidates stay in the table with their one run.
+:func:`ground_truth_stats` gives a table's own figures: range, seed noise, standard errors against the
+neighbour gaps, and the seed-to-seed Kendall tau (the ceiling any estimator's tau can reach).
 
 A table is untrusted: :func:`load_ground_truth` checks every field's type and range (accuracies in
 [0, 1], counts and seconds finite and >= 0, every run of a listed architecture, no (architecture, seed)
@@ -34,7 +41,8 @@ if TYPE_CHECKING:
     from ..space.architecture import Architecture
     from ..space.searchspace import SearchSpace
 
-__all__ = ["RECIPE_KEYS", "load_ground_truth", "mean_accuracy", "ground_truth_archs"]
+__all__ = ["RECIPE_KEYS", "load_ground_truth", "mean_accuracy", "ground_truth_archs", "ground_truth_hashes",
+           "ground_truth_stats"]
 
 #: Training-recipe fields of ``meta["recipe"]``.
 RECIPE_KEYS = ("epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing")
@@ -156,6 +164,16 @@ def load_ground_truth(path: str | os.PathLike) -> dict:
                 raise EstimatorError(f"ground-truth table {path}: summary lists {shown(h)}, which archs does not; "
                                      f"{FIX}")
             _check(entry, _SUMMARY, f"summary['{h}']", path)
+    selected = table.get("selected")
+    if selected is not None:
+        if (not isinstance(selected, list) or len(selected) < 2 or not all(isinstance(h, str) for h in selected)
+                or len(set(selected)) != len(selected)):
+            raise EstimatorError(f"ground-truth table {path}: selected is {shown(selected)}, expected a list of at "
+                                 f"least 2 distinct architecture hashes; {FIX}")
+        missing = [h for h in selected if h not in table["archs"]]
+        if missing:
+            raise EstimatorError(f"ground-truth table {path}: selected lists {shown(missing[0])}, which archs does "
+                                 f"not; {FIX}")
     return table
 
 
@@ -168,6 +186,65 @@ def mean_accuracy(table: dict, min_seeds: int = 2) -> tuple[list[str], dict[str,
     hashes = sorted(h for h in by if len(by[h]) >= min_seeds)
     return hashes, {h: statistics.fmean(by[h]) for h in hashes}, [statistics.stdev(by[h]) for h in hashes
                                                                    if len(by[h]) > 1]
+
+
+def ground_truth_hashes(table: dict, min_seeds: int = 2) -> list[str]:
+    """The ground truth's architectures, sorted: the ``selected`` ones when the table has a selection (whether
+    or not all their seeds are in yet), else every architecture with at least ``min_seeds`` runs."""
+    if table.get("selected") is not None:
+        return sorted(table["selected"])
+    return mean_accuracy(table, min_seeds)[0]
+
+
+def ground_truth_stats(table: dict, hashes=None) -> dict:
+    """The figures of a ground truth (test accuracy in points, 0-100): how finely it can rank.
+
+    Over ``hashes`` (default :func:`ground_truth_hashes`) with at least 2 runs each: ``n``; ``runs``; ``seeds``
+    (the smallest and largest count per architecture); ``low``/``high``/``range`` of the means;
+    ``seed_std`` (median over architectures of the standard deviation over seeds); ``std_error`` (median of
+    std / sqrt(seeds)); ``neighbour_gap`` (median gap between architectures adjacent in the ranking of means);
+    ``se_over_gap`` (std_error / neighbour_gap; under 1/3 means the means rank above their noise);
+    ``seed_tau`` (Kendall tau between two seeds' accuracies over the architectures both trained, mean over
+    seed pairs: how well one training run ranks like another, the ceiling an estimator can reach against a
+    one-seed truth) and ``seed_pairs``; ``mean_vs_seed_tau`` (mean over seeds of the tau between that seed's
+    run and the mean of the other seeds, for the ceiling against a multi-seed mean).
+    """
+    from scipy.stats import kendalltau
+
+    hashes = ground_truth_hashes(table) if hashes is None else list(hashes)
+    runs: dict[str, dict[int, float]] = {}
+    for run in table["runs"]:
+        if run["hash"] in hashes:
+            runs.setdefault(run["hash"], {})[run["seed"]] = 100.0 * run["test_accuracy"]
+    kept = [h for h in hashes if len(runs.get(h, {})) >= 2]
+    if len(kept) < 2:
+        raise EstimatorError(f"ground truth has {len(kept)} architectures with 2 or more seeds; its figures need at "
+                             f"least 2 (train more seeds with tools/train_standalone.py)")
+    means = sorted(statistics.fmean(runs[h].values()) for h in kept)
+    stds = [statistics.stdev(runs[h].values()) for h in kept]
+    ses = [statistics.stdev(runs[h].values()) / math.sqrt(len(runs[h])) for h in kept]
+    gaps = [b - a for a, b in zip(means, means[1:])]
+    seeds = sorted({s for h in kept for s in runs[h]})
+    taus = []
+    for i, a in enumerate(seeds):
+        for b in seeds[i + 1:]:
+            both = [h for h in kept if a in runs[h] and b in runs[h]]
+            if len(both) >= 3:
+                taus.append(float(kendalltau([runs[h][a] for h in both], [runs[h][b] for h in both])[0]))
+    vs_mean = []
+    for s in seeds:
+        both = [h for h in kept if s in runs[h] and len(runs[h]) >= 2]
+        if len(both) >= 3:
+            rest = [statistics.fmean(v for t, v in runs[h].items() if t != s) for h in both]
+            vs_mean.append(float(kendalltau([runs[h][s] for h in both], rest)[0]))
+    gap = statistics.median(gaps)
+    return {"n": len(kept), "runs": sum(len(runs[h]) for h in kept),
+            "seeds": [min(len(runs[h]) for h in kept), max(len(runs[h]) for h in kept)],
+            "low": means[0], "high": means[-1], "range": means[-1] - means[0],
+            "seed_std": statistics.median(stds), "std_error": statistics.median(ses), "neighbour_gap": gap,
+            "se_over_gap": statistics.median(ses) / gap if gap > 0 else math.inf,
+            "seed_tau": statistics.fmean(taus) if taus else None, "seed_pairs": len(taus),
+            "mean_vs_seed_tau": statistics.fmean(vs_mean) if vs_mean else None}
 
 
 def ground_truth_archs(table: dict, space: "SearchSpace", hashes, path="") -> list["Architecture"]:

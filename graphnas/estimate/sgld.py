@@ -80,8 +80,9 @@ def noise_std(noise: str, alpha: float, num_images: int, temperature: float | No
 
 def sgld_samples(supernet, weights, train_set, sampler: Sampler, alpha: float, num_samples: int = 4,
                  batch_size: int = 64, seed: int = 0, noise: str = "tempered", temperature: float | None = None,
-                 weight_decay: float = 0.0, progress: bool = True, desc: str = "sgld") -> list[dict[str, Tensor]]:
-    """Samples of the shared weights by SGLD, one kept after each pass over the data.
+                 weight_decay: float = 0.0, progress: bool = True, desc: str = "sgld",
+                 steps_per_sample: int | None = None) -> list[dict[str, Tensor]]:
+    """Samples of the shared weights by SGLD, one kept after each pass over the data (or ``steps_per_sample`` steps).
 
     Continues training from ``weights``, one path from ``sampler`` per step, with the update
     ``theta <- theta - alpha * (g + weight_decay * theta) + std * xi`` on the tensors that received a
@@ -96,7 +97,8 @@ def sgld_samples(supernet, weights, train_set, sampler: Sampler, alpha: float, n
         train_set (Dataset): training images; ``N = len(train_set)``.
         sampler (callable): ``sampler(rng) -> Architecture``, as in training.
         alpha (float): step size: the final learning rate of supernet training, > 0.
-        num_samples (int, optional): ``K``: epochs to run, one sample kept after each. (default: 4)
+        num_samples (int, optional): ``K``: samples to keep, one after each epoch (or each ``steps_per_sample``
+            steps). (default: 4)
         batch_size (int, optional): images per step (last incomplete batch dropped). (default: 64)
         seed (int, optional): seeds the batch order, the paths and the noise. (default: 0)
         noise (str, optional): ``"eq9"`` or ``"tempered"`` (:data:`NOISE`). (default: ``"tempered"``)
@@ -105,9 +107,12 @@ def sgld_samples(supernet, weights, train_set, sampler: Sampler, alpha: float, n
         weight_decay (float, optional): L2 term (a Gaussian prior) on tensors with ``ndim > 1``, as
             :func:`graphnas.train.loop.make_optimizer` applies it. (default: 0.0)
         progress (bool, optional): show a tqdm bar. (default: ``True``)
+        steps_per_sample (int, optional): steps between samples; ``None``: one epoch (the batches continue
+            across epoch ends, each epoch in a new order). ST-NAS keeps 20 samples; at one per epoch that is
+            20 passes over the data, so a shorter interval makes many samples affordable. (default: None)
 
     Returns:
-        list of dict: ``K`` state_dicts (copies), the ``k``-th taken after epoch ``k + 1``.
+        list of dict: ``K`` state_dicts (copies), the ``k``-th taken after ``(k + 1) * steps_per_sample`` steps.
     """
     alpha = check_float("alpha (the final learning rate of supernet training)", alpha, 0, lo_open=True,
                         error=EstimatorError)
@@ -119,6 +124,8 @@ def sgld_samples(supernet, weights, train_set, sampler: Sampler, alpha: float, n
     loader = make_loader(train_set, batch_size, shuffle=True, seed=seed, drop_last=True)
     if len(loader) == 0:
         raise EstimatorError(f"batch_size {batch_size} exceeds the {n} training images: pass batch_size <= {n}")
+    every = len(loader) if steps_per_sample is None else check_int("steps_per_sample", steps_per_sample, 1,
+                                                                   error=EstimatorError)
     start = _clone(supernet.state_dict() if weights is None else weights)
     _load(supernet, start)
     device = _device(supernet) or torch.device("cpu")
@@ -128,10 +135,16 @@ def sgld_samples(supernet, weights, train_set, sampler: Sampler, alpha: float, n
     was_training = supernet.training
     supernet.train()
     samples = []
-    bar = tqdm(total=num_samples * len(loader), desc=desc, disable=not progress, leave=False, unit="step")
+    bar = tqdm(total=num_samples * every, desc=desc, disable=not progress, leave=False, unit="step")
+
+    def batches():
+        while True:  # a DataLoader with shuffle draws a new order each pass
+            yield from loader
+
+    stream = batches()
     try:
         for _ in range(num_samples):
-            for x, y in loader:
+            for _, (x, y) in zip(range(every), stream):
                 x, y = x.to(device), y.to(device)
                 supernet.zero_grad(set_to_none=True)
                 loss_fn(supernet(x, sampler(rng)), y).backward()

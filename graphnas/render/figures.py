@@ -40,12 +40,14 @@ def new_figure(width: float, height: float, dpi: int = 120):
     return fig
 
 
-def save_figure(fig, ax, path: str | Path, fmt: str, legend_loc: str = "best", *,
+def save_figure(fig, ax, path: str | Path, fmt: str, legend_loc: str | None = "best", *,
                 legend_anchor: tuple[float, float] | None = None, grid: bool = True) -> Path:
     """Legend (and grid, unless ``grid=False``) on ``ax``, tight layout, then ``fig`` written to ``path``
     atomically; returns ``path``. ``legend_anchor`` (axes coordinates) places the legend's ``legend_loc``
-    corner there, e.g. ``(1.02, 1)`` with ``"upper left"`` for a legend right of the axes."""
-    ax.legend(loc=legend_loc, fontsize=8, bbox_to_anchor=legend_anchor)
+    corner there, e.g. ``(1.02, 1)`` with ``"upper left"`` for a legend right of the axes; ``legend_loc=None``
+    draws no legend."""
+    if legend_loc is not None:
+        ax.legend(loc=legend_loc, fontsize=8, bbox_to_anchor=legend_anchor)
     if grid:
         ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -552,9 +552,11 @@ def read_sampler_state(path: str | Path):
     return blob.get("sampler_state")
 
 
-def read_trained(path: str | Path, averaged: bool = False) -> Trained:
+def read_trained(path: str | Path, averaged: bool = False, unfinished: bool = False) -> Trained:
     """Read a finished supernet: the training checkpoint of ``graphnas train`` or ``graphnas run``
     (``checkpoint.pt``): its final weights, or with ``averaged`` the mean over its last epoch.
+    ``unfinished=True`` also reads a checkpoint of an epoch before the last (one ``fit`` kept with
+    ``keep_epochs``, say); its ``history`` then ends at that epoch.
 
     Raises:
         CheckpointError: missing, not a regular file or unreadable file, not a training checkpoint, a field of
@@ -580,7 +582,7 @@ def read_trained(path: str | Path, averaged: bool = False) -> Trained:
         done = _int_field(blob.get("epoch"), "epoch", 0, total)
         if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
             raise _Bad(f"history is {shown(history)}, expected a list of dicts")
-        if done < total:
+        if done < total and not unfinished:
             raise CheckpointError(f"checkpoint {path} is at epoch {done} of {total}; finish training first with "
                                   f"`graphnas train --resume` (same options)")
         state = blob.get("averaged_state_dict") if averaged else blob.get("model")

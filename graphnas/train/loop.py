@@ -27,6 +27,7 @@ resumed ends with bitwise the same weights as an uninterrupted one (``tests/test
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,11 +48,13 @@ from ..errors import CheckpointError, GraphnasError
 from ..files import regular_file
 from ..options import Choice, Float, Int, check_fields, option
 from .samplers import Sampler
-from ..utils import atomic_write_json
+from ..utils import atomic_target, atomic_write_json
 
-__all__ = ["TrainConfig", "TrainResult", "train", "fit", "make_optimizer", "epoch_order", "CHECKPOINT", "LOG"]
+__all__ = ["TrainConfig", "TrainResult", "train", "fit", "make_optimizer", "epoch_order", "CHECKPOINT", "LOG",
+           "EPOCHS_DIR", "kept_checkpoint"]
 
 CHECKPOINT = "checkpoint.pt"  #: file name of the training checkpoint under ``out``
+EPOCHS_DIR = "epochs"  #: folder under ``out`` of the checkpoints kept at chosen epochs (``keep_epochs``)
 LOG = "train_log.json"  #: file name of the JSON log under ``out``
 
 
@@ -168,6 +171,11 @@ def train(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | N
     return fit(model, train_set, config, sampler, progress=progress, desc=desc, **options).history
 
 
+def kept_checkpoint(out: str | Path, epoch: int) -> Path:
+    """Where :func:`fit` with ``keep_epochs`` keeps the checkpoint of the end of ``epoch`` (1-based) under ``out``."""
+    return Path(out) / EPOCHS_DIR / f"epoch{epoch:03d}.pt"
+
+
 def _say(message: str) -> None:
     if dist.is_main():
         print(f"graphnas: {message}", file=sys.stderr)
@@ -193,7 +201,8 @@ def _resume_path(out: Path | None, resume) -> Path | None:
 
 def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | None = None, *,
         progress: bool = True, desc: str = "train", out: str | Path | None = None, resume: bool | str | Path = False,
-        average_last_epoch: bool = False, checkpoint_every: int = 0, stop_after_steps: int | None = None) -> TrainResult:
+        average_last_epoch: bool = False, checkpoint_every: int = 0, stop_after_steps: int | None = None,
+        keep_epochs=()) -> TrainResult:
     """Train with checkpoints, exact resume, weight averaging and (under torchrun) data parallelism.
 
     Args:
@@ -208,6 +217,10 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
             floating-point tensors averaged, BN statistics included); returned and stored as
             ``averaged_state_dict``.
         checkpoint_every (int): also checkpoint every this many global steps (0: epoch ends only).
+        keep_epochs (iterable of int): epochs (1-based) whose end-of-epoch checkpoint is also kept, as
+            ``out/epochs/epoch<NNN>.pt`` (:func:`kept_checkpoint`; read with
+            :func:`~graphnas.train.checkpoint.read_trained` ``(..., unfinished=True)``): the weights a
+            ranking reads at several points of one run (ST-NAS's last 10 checkpoints). Needs ``out``.
         stop_after_steps (int, optional): test hook; return after this many steps of this call, without
             writing anything more, as a killed run would.
 
@@ -215,6 +228,9 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
         ``train_set`` items ``(C, H, W)`` float images and 0-dim long labels.
     """
     config.validate()
+    keep_epochs = frozenset(keep_epochs)
+    if keep_epochs and (out is None or not all(isinstance(e, int) and 1 <= e <= config.epochs for e in keep_epochs)):
+        raise GraphnasError(f"keep_epochs={sorted(keep_epochs)} needs an out folder and epochs in 1..{config.epochs}")
     if checkpoint_every < 0:
         raise GraphnasError(f"checkpoint_every={checkpoint_every} must be >= 0 (0: at epoch ends only)")
     device = next(model.parameters()).device
@@ -347,6 +363,9 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
             averaged = {k: v.cpu() for k, v in avg.state_dict().items()}
             avg = None  # the running mean is not needed once taken
         save()
+        if epoch + 1 in keep_epochs and dist.is_main():
+            with atomic_target(kept_checkpoint(out, epoch + 1)) as tmp:
+                shutil.copyfile(out / CHECKPOINT, tmp)
         if out is not None and dist.is_main():
             atomic_write_json(out / LOG, {"meta": meta, "config": options, "world_size": world, "step": step,
                                           "total_steps": total, "history": history})
