@@ -127,8 +127,12 @@ def _run_dir(seed: int, budget: int) -> Path:
 
 
 def _kept(budget: int) -> list[int]:
+    """Epochs whose checkpoints a run keeps: for the main (longest) runs the last ``--last`` and the shorter
+    budgets (the same run read part-way); the shorter runs need only their final checkpoint."""
     a = _S["args"]
-    return sorted({e for e in range(max(1, budget - a.last + 1), budget + 1)} | {b for b in a.budgets if b <= budget})
+    if budget != max(a.budgets):
+        return []
+    return sorted(set(range(max(1, budget - a.last + 1), budget + 1)) | {b for b in a.budgets if b < budget})
 
 
 # -------------------------------------------------------------------------------------------- the jobs

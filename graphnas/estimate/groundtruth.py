@@ -1,7 +1,9 @@
 """Ground-truth tables: architectures trained from scratch, their accuracy per seed (the labels rankings are scored on).
 
 Written by ``tools/train_standalone.py`` and read by it (to resume) and by ``tools/bench_ranking.py``
-(see ``benchmarks/ranking_ground_truth.json``). The JSON object::
+(see ``benchmarks/ranking_ground_truth_stnas.json``, the ranking benchmark's, and
+``benchmarks/ranking_ground_truth.json``, issue 5's 16 random architectures that the search benchmarks read).
+The JSON object::
 
     {"meta": {"space", "fingerprint", "scale", "data", "train_size", "data_seed",
               "recipe": {"epochs", "batch_size", "lr", "momentum", "nesterov", "weight_decay", "label_smoothing"}},
