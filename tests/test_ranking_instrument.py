@@ -240,3 +240,28 @@ def test_train_standalone_selects_once_on_validation_accuracy(tmp_path, stnas, m
     with pytest.raises(SystemExit, match="6 candidates measured, fewer than the 7"):
         train_standalone.selection(table, stnas, 7, tmp_path / "gt.json")
     assert "train_standalone" in sys.modules
+
+
+# ------------------------------------------------------------------------------ the benchmark's plan
+def test_bench_ranking_plans_its_jobs(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    import bench_ranking
+
+    args = bench_ranking.parse(["--budgets", "10", "20", "40", "--seeds", "0", "1", "2", "--curve-seeds", "0"])
+    monkeypatch.setitem(bench_ranking._S, "args", args)
+    assert bench_ranking._kept(40) == [10, 20] + list(range(31, 41))  # the last 10 and the shorter budgets
+    assert bench_ranking._kept(20) == []  # a shorter run is read at its end only
+    train = [key for key, _ in bench_ranking.train_jobs(args)]
+    assert train == ["train/seed0/epochs40", "train/seed1/epochs40", "train/seed2/epochs40", "train/seed0/epochs10",
+                     "train/seed0/epochs20"]
+    jobs = dict(bench_ranking.score_jobs(args))
+    for s in (0, 1, 2):
+        assert all(f"checkpoint/seed{s}/epochs40/at{e}" in jobs for e in [10, 20] + list(range(31, 41)))
+        assert jobs[f"checkpoint/seed{s}/epochs40/at40"]["recal"] == [0, 250, 2000, 20000]  # the size ablation
+        assert jobs[f"checkpoint/seed{s}/epochs40/at35"]["recal"] == [0, 2000]
+        assert {f"sgld/seed{s}/epochs40/{n}" for n in ("eq9", "tempered")} <= set(jobs)
+        assert jobs[f"sgld/seed{s}/epochs40/eq9"]["counts"] == [1, 2, 5, 10, 20]
+    assert "checkpoint/seed0/epochs10/at10" in jobs and "checkpoint/seed1/epochs10/at10" not in jobs
+    digest = bench_ranking.settings_digest(args, ["b", "a"])
+    assert digest == bench_ranking.settings_digest(args, ["a", "b"])  # the set of architectures, not its order
+    assert digest != bench_ranking.settings_digest(bench_ranking.parse(["--eval-size", "500"]), ["a", "b"])
