@@ -121,6 +121,12 @@ def test_ground_truth_stats_are_the_figures_of_the_table():
     assert stats["se_over_gap"] == pytest.approx(stats["std_error"] / stats["neighbour_gap"])
     assert stats["seed_pairs"] == 1
     assert stats["seed_tau"] == pytest.approx(kendall_tau([80, 84, 86, 90], [81, 86, 84, 90]))
+    assert 0 < stats["ceiling_tau"] < 1 and stats == ground_truth_stats(table_of(acc), hashes=list(acc))  # seeded
+    exact = ground_truth_stats(table_of({h: [v[0], v[0]] for h, v in acc.items()}))
+    assert exact["ceiling_tau"] == pytest.approx(1.0) and exact["seed_tau"] == pytest.approx(1.0)  # no seed noise: the means are the truth
+    means = {"a": 0.80, "b": 0.82, "c": 0.84, "d": 0.86, "e": 0.88, "f": 0.90}
+    quiet, loud = ({h: [m - d, m + d] for h, m in means.items()} for d in (0.002, 0.02))
+    assert ground_truth_stats(table_of(quiet))["ceiling_tau"] > ground_truth_stats(table_of(loud))["ceiling_tau"]
     assert ground_truth_hashes(table_of(acc)) == ["a", "b", "c", "d"]  # >= 2 seeds without a selection
     assert ground_truth_hashes(table_of(acc, selected=["d", "a", "e"])) == ["a", "d", "e"]
     with pytest.raises(EstimatorError, match="figures need at least 2"):

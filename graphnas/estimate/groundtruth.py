@@ -35,6 +35,8 @@ import re
 import statistics
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..checks import shown
 from ..errors import EstimatorError
 from ..files import regular_file
@@ -198,7 +200,7 @@ def ground_truth_hashes(table: dict, min_seeds: int = 2) -> list[str]:
     return mean_accuracy(table, min_seeds)[0]
 
 
-def ground_truth_stats(table: dict, hashes=None) -> dict:
+def ground_truth_stats(table: dict, hashes=None, ceiling_draws: int = 500, seed: int = 0) -> dict:
     """The figures of a ground truth (test accuracy in points, 0-100): how finely it can rank.
 
     Over ``hashes`` (default :func:`ground_truth_hashes`) with at least 2 runs each: ``n``; ``runs``; ``seeds``
@@ -209,7 +211,13 @@ def ground_truth_stats(table: dict, hashes=None) -> dict:
     ``seed_tau`` (Kendall tau between two seeds' accuracies over the architectures both trained, mean over
     seed pairs: how well one training run ranks like another, the ceiling an estimator can reach against a
     one-seed truth) and ``seed_pairs``; ``mean_vs_seed_tau`` (mean over seeds of the tau between that seed's
-    run and the mean of the other seeds, for the ceiling against a multi-seed mean).
+    run and the mean of the other seeds); ``ceiling_tau``: the Kendall tau that the architectures' true
+    (infinitely many seeds) accuracies would score against this table's means, the ceiling of an estimator
+    scored against them. It is simulated (``ceiling_draws`` draws, seeded by ``seed``): true accuracies are
+    the means shrunk toward their average until their spread is the means' spread less the noise
+    (variance of the means minus the mean squared standard error), and each draw adds to them Gaussian
+    noise of a mean's standard error (the seed variance pooled over architectures, over each one's seed
+    count), as the table's own means carry.
     """
     from scipy.stats import kendalltau
 
@@ -240,13 +248,23 @@ def ground_truth_stats(table: dict, hashes=None) -> dict:
             rest = [statistics.fmean(v for t, v in runs[h].items() if t != s) for h in both]
             vs_mean.append(float(kendalltau([runs[h][s] for h in both], rest)[0]))
     gap = statistics.median(gaps)
+    mean_of = np.array([statistics.fmean(runs[h].values()) for h in kept])
+    pooled = statistics.fmean(statistics.variance(runs[h].values()) for h in kept)  # one seed's noise variance
+    se_of = np.sqrt(pooled / np.array([len(runs[h]) for h in kept]))
+    spread = max(0.0, float(mean_of.var(ddof=1) - np.mean(se_of ** 2)))
+    truth = mean_of.mean() + (mean_of - mean_of.mean()) * math.sqrt(spread / mean_of.var(ddof=1)) \
+        if mean_of.var(ddof=1) > 0 else mean_of
+    rng = np.random.default_rng(seed)
+    ceiling = [float(kendalltau(truth, truth + rng.normal(0.0, 1.0, len(kept)) * se_of)[0])
+               for _ in range(ceiling_draws)] if spread > 0 else [0.0]
     return {"n": len(kept), "runs": sum(len(runs[h]) for h in kept),
             "seeds": [min(len(runs[h]) for h in kept), max(len(runs[h]) for h in kept)],
             "low": means[0], "high": means[-1], "range": means[-1] - means[0],
             "seed_std": statistics.median(stds), "std_error": statistics.median(ses), "neighbour_gap": gap,
             "se_over_gap": statistics.median(ses) / gap if gap > 0 else math.inf,
             "seed_tau": statistics.fmean(taus) if taus else None, "seed_pairs": len(taus),
-            "mean_vs_seed_tau": statistics.fmean(vs_mean) if vs_mean else None}
+            "mean_vs_seed_tau": statistics.fmean(vs_mean) if vs_mean else None,
+            "ceiling_tau": statistics.fmean(ceiling)}
 
 
 def ground_truth_archs(table: dict, space: "SearchSpace", hashes, path="") -> list["Architecture"]:

@@ -4,7 +4,7 @@
   checkpoints, one line per architecture coloured by its true rank: lines that cross from one checkpoint to
   the next are the fluctuation that makes a single checkpoint an unreliable judge.
 * :func:`plot_curve`: Kendall tau against supernet training epochs, one line per series (estimator or kind of
-  run), the points of every seed and the median joined, with the ground truth's own ceiling as a band.
+  run), the points of every seed and the median joined, with the ground truth's own ceiling as a dashed line.
 
 Both are drawn on matplotlib's Agg canvas without pyplot and written atomically (:mod:`graphnas.render.figures`).
 """
@@ -72,14 +72,15 @@ def plot_fluctuation(scores: Sequence[Sequence[float]], true: Sequence[float], p
 
 
 def plot_curve(series: Mapping[str, Mapping[float, Sequence[float]]], path, ceiling: float | None = None,
-               xlabel: str = "supernet epochs", ylabel: str = "Kendall tau vs ground truth",
+               ceiling_label: str = "ground truth's ceiling", xlabel: str = "supernet epochs", ylabel: str = "Kendall tau vs ground truth",
                title: str | None = None) -> Path:
     """Lines of a metric against epochs: for each series, every seed's value as a dot and the median joined.
 
     Args:
         series: ``{label: {epochs: [value per seed]}}``.
         path: output file (``.png``, ``.svg``, ``.pdf``).
-        ceiling (float, optional): drawn as a dashed line (the ground truth's seed-to-seed tau).
+        ceiling (float, optional): drawn as a dashed line labelled ``ceiling_label`` (the tau a perfect estimator
+            reaches against the ground truth, :func:`~graphnas.estimate.groundtruth.ground_truth_stats`).
         xlabel, ylabel, title: labels.
 
     Returns:
@@ -99,7 +100,7 @@ def plot_curve(series: Mapping[str, Mapping[float, Sequence[float]]], path, ceil
             ax.scatter([x] * len(vals), vals, s=10, color=color, alpha=0.5, edgecolors="none")
         ax.plot(xs, [float(np.median(points[x])) for x in xs], color=color, marker="o", ms=4, label=label)
     if ceiling is not None:
-        ax.axhline(ceiling, color="k", ls="--", lw=1, label="ground truth seed-to-seed tau")
+        ax.axhline(ceiling, color="k", ls="--", lw=1, label=ceiling_label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
