@@ -288,18 +288,15 @@ def _metric_rows(scores, true, k=5):
 
 
 def report(args, recorded: dict, started: float) -> dict:
-    from graphnas.estimate.groundtruth import ground_truth_stats
+    from graphnas.estimate.groundtruth import ground_truth_stats, mean_accuracy
     from graphnas.estimate.ranking import kendall_tau, plot_ranking
     from graphnas.estimate.ranking_plots import plot_curve, plot_fluctuation
 
     table, hashes = _S["table"], _S["hashes"]
     stats = ground_truth_stats(table, hashes)
-    by: dict[str, list[float]] = {}
-    for run in table["runs"]:
-        if run["hash"] in hashes:
-            by.setdefault(run["hash"], []).append(100 * run["test_accuracy"])
-    have = [i for i, h in enumerate(hashes) if len(by.get(h, [])) >= 2]
-    true = np.array([statistics.fmean(by[hashes[i]]) for i in have])
+    _, truth, _ = mean_accuracy(table, min_seeds=2)
+    have = [i for i, h in enumerate(hashes) if h in truth]
+    true = np.array([100 * truth[hashes[i]] for i in have])
     top = max(args.budgets)
     out = Path(args.out)
 

@@ -17,7 +17,8 @@ The JSON object::
 one seed, the K whose accuracy spreads most evenly (:func:`graphnas.estimate.spread.pick_spread`) are the
 ground truth and get the further seeds; the other candidates stay in the table with their one run.
 :func:`ground_truth_stats` gives a table's own figures: range, seed noise, standard errors against the
-neighbour gaps, and the seed-to-seed Kendall tau (the ceiling any estimator's tau can reach).
+neighbour gaps, the seed-to-seed Kendall tau, and the ceiling: the tau a perfect estimator would reach
+against the table's means.
 
 A table is untrusted: :func:`load_ground_truth` checks every field's type and range (accuracies in
 [0, 1], counts and seconds finite and >= 0, every run of a listed architecture, no (architecture, seed)
@@ -230,9 +231,11 @@ def ground_truth_stats(table: dict, hashes=None, ceiling_draws: int = 500, seed:
     if len(kept) < 2:
         raise EstimatorError(f"ground truth has {len(kept)} architectures with 2 or more seeds; its figures need at "
                              f"least 2 (train more seeds with tools/train_standalone.py)")
-    means = sorted(statistics.fmean(runs[h].values()) for h in kept)
+    mean_of = np.array([statistics.fmean(runs[h].values()) for h in kept])
+    count = np.array([len(runs[h]) for h in kept])
     stds = [statistics.stdev(runs[h].values()) for h in kept]
-    ses = [statistics.stdev(runs[h].values()) / math.sqrt(len(runs[h])) for h in kept]
+    ses = [sd / math.sqrt(c) for sd, c in zip(stds, count)]
+    means = sorted(mean_of.tolist())
     gaps = [b - a for a, b in zip(means, means[1:])]
     seeds = sorted({s for h in kept for s in runs[h]})
     taus = []
@@ -248,17 +251,15 @@ def ground_truth_stats(table: dict, hashes=None, ceiling_draws: int = 500, seed:
             rest = [statistics.fmean(v for t, v in runs[h].items() if t != s) for h in both]
             vs_mean.append(float(kendalltau([runs[h][s] for h in both], rest)[0]))
     gap = statistics.median(gaps)
-    mean_of = np.array([statistics.fmean(runs[h].values()) for h in kept])
-    pooled = statistics.fmean(statistics.variance(runs[h].values()) for h in kept)  # one seed's noise variance
-    se_of = np.sqrt(pooled / np.array([len(runs[h]) for h in kept]))
+    pooled = statistics.fmean(sd ** 2 for sd in stds)  # one seed's noise variance
+    se_of = np.sqrt(pooled / count)
     spread = max(0.0, float(mean_of.var(ddof=1) - np.mean(se_of ** 2)))
     truth = mean_of.mean() + (mean_of - mean_of.mean()) * math.sqrt(spread / mean_of.var(ddof=1)) \
         if mean_of.var(ddof=1) > 0 else mean_of
     rng = np.random.default_rng(seed)
     ceiling = [float(kendalltau(truth, truth + rng.normal(0.0, 1.0, len(kept)) * se_of)[0])
                for _ in range(ceiling_draws)] if spread > 0 else [0.0]
-    return {"n": len(kept), "runs": sum(len(runs[h]) for h in kept),
-            "seeds": [min(len(runs[h]) for h in kept), max(len(runs[h]) for h in kept)],
+    return {"n": len(kept), "runs": int(count.sum()), "seeds": [int(count.min()), int(count.max())],
             "low": means[0], "high": means[-1], "range": means[-1] - means[0],
             "seed_std": statistics.median(stds), "std_error": statistics.median(ses), "neighbour_gap": gap,
             "se_over_gap": statistics.median(ses) / gap if gap > 0 else math.inf,
