@@ -265,8 +265,12 @@ def test_bench_ranking_plans_its_jobs(monkeypatch):
         assert all(f"checkpoint/seed{s}/epochs40/at{e}" in jobs for e in [10, 20] + list(range(31, 41)))
         assert jobs[f"checkpoint/seed{s}/epochs40/at40"]["recal"] == [0, 250, 2000, 20000]  # the size ablation
         assert jobs[f"checkpoint/seed{s}/epochs40/at35"]["recal"] == [0, 2000]
-        assert {f"sgld/seed{s}/epochs40/{n}" for n in ("eq9", "tempered")} <= set(jobs)
         assert jobs[f"sgld/seed{s}/epochs40/eq9"]["counts"] == [1, 2, 5, 10, 20]
+        assert (f"sgld/seed{s}/epochs40/tempered" in jobs) == (s == 0)  # the tempered ablation: --tempered-seeds
+        assert {bench_ranking._needs(j)[0] for k, j in jobs.items() if f"seed{s}/epochs40" in k} == \
+            {f"train/seed{s}/epochs40"}  # a score waits for its own supernet only
+    assert bench_ranking._needs(jobs["checkpoint/seed0/epochs10/at10"]) == ["train/seed0/epochs10"]
+    assert bench_ranking._needs({"kind": "train", "seed": 0, "budget": 40}) == []
     assert "checkpoint/seed0/epochs10/at10" in jobs and "checkpoint/seed1/epochs10/at10" not in jobs
     digest = bench_ranking.settings_digest(args, ["b", "a"])
     assert digest == bench_ranking.settings_digest(args, ["a", "b"])  # the set of architectures, not its order

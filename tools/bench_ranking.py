@@ -71,6 +71,8 @@ def parse(argv=None):
                     help="recalibration sizes of the ablation (final checkpoint)")
     ap.add_argument("--sgld-samples", type=int, default=20)
     ap.add_argument("--sgld-steps", type=int, default=50, help="SGLD steps between samples")
+    ap.add_argument("--tempered-seeds", type=int, nargs="*", default=[0],
+                    help="supernet seeds SGLD also samples with the tempered noise (an ablation; Eq. 9 runs on all)")
     ap.add_argument("--sgld-counts", type=int, nargs="+", default=[1, 2, 5, 10, 20])
     ap.add_argument("--finetune-size", type=int, default=5000, help="training images one fine-tuning epoch covers")
     ap.add_argument("--workers", type=int, default=2)
@@ -239,6 +241,11 @@ def train_jobs(args) -> list[tuple[str, dict]]:
             for s, b in pairs]
 
 
+def _needs(job: dict) -> list[str]:
+    """A score waits for the supernet it reads (and no longer for every supernet)."""
+    return [] if job["kind"] == "train" else [f"train/seed{job['seed']}/epochs{job['budget']}"]
+
+
 def score_jobs(args) -> list[tuple[str, dict]]:
     top = max(args.budgets)
     jobs = []
@@ -247,7 +254,11 @@ def score_jobs(args) -> list[tuple[str, dict]]:
         jobs.append((key, {**job, "key": key}))
 
     base = [0, args.recal_samples]
-    for s in args.seeds:
+    for s in args.seeds:  # the longest jobs (SGLD) first, so the last worker to finish is not left with one
+        for noise in NOISE_FORMS:
+            if s in _sgld_seeds(args, noise):
+                add(f"sgld/seed{s}/epochs{top}/{noise}", kind="sgld", seed=s, budget=top, noise=noise,
+                    counts=[c for c in args.sgld_counts if c <= args.sgld_samples], recal=base)
         for e in range(max(1, top - args.last + 1), top + 1):
             recal = sorted(set(base + (args.recal_sizes if e == top else [])))
             add(f"checkpoint/seed{s}/epochs{top}/at{e}", kind="checkpoint", seed=s, budget=top, epoch=e, recal=recal)
@@ -256,9 +267,6 @@ def score_jobs(args) -> list[tuple[str, dict]]:
                 add(f"checkpoint/seed{s}/epochs{top}/at{b}", kind="checkpoint", seed=s, budget=top, epoch=b, recal=base)
         add(f"averaged/seed{s}/epochs{top}", kind="averaged", seed=s, budget=top, recal=base)
         add(f"fine_tune/seed{s}/epochs{top}", kind="fine_tune", seed=s, budget=top)
-        for noise in NOISE_FORMS:
-            add(f"sgld/seed{s}/epochs{top}/{noise}", kind="sgld", seed=s, budget=top, noise=noise,
-                counts=[c for c in args.sgld_counts if c <= args.sgld_samples], recal=base)
     for b in args.budgets:
         if b != top:
             for s in args.curve_seeds:
@@ -274,6 +282,10 @@ def settings_digest(args, hashes) -> str:
 
 
 # --------------------------------------------------------------------------------------------- report
+
+
+def _sgld_seeds(args, noise: str) -> list[int]:
+    return args.seeds if noise == "eq9" else [s for s in args.seeds if s in args.tempered_seeds]
 
 
 def _metric_rows(scores, true, k=5):
@@ -329,8 +341,8 @@ def report(args, recorded: dict, started: float) -> dict:
     for noise, label in NOISE_FORMS.items():
         n = args.sgld_samples
         for recal in (0, R):
-            exp = [recorded.get(f"sgld/seed{s}/epochs{top}/{noise}") for s in args.seeds]
-            if all(exp):
+            exp = [recorded.get(f"sgld/seed{s}/epochs{top}/{noise}") for s in _sgld_seeds(args, noise)]
+            if exp and all(exp):
                 if recal == 0:
                     se = np.array([np.mean([np.array(e["scores"][f"sample{k}/recal0"]) for k in range(1, n + 1)],
                                            axis=0)[have] * 100 for e in exp])
@@ -355,8 +367,8 @@ def report(args, recorded: dict, started: float) -> dict:
                                     "mean_accuracy": float(got.mean())}
     sample_ablation = {}
     for noise in NOISE_FORMS:
-        exp = [recorded.get(f"sgld/seed{s}/epochs{top}/{noise}") for s in args.seeds]
-        if not all(exp):
+        exp = [recorded.get(f"sgld/seed{s}/epochs{top}/{noise}") for s in _sgld_seeds(args, noise)]
+        if not (exp and all(exp)):
             continue
         for count in args.sgld_counts:
             if count > args.sgld_samples:
@@ -436,12 +448,9 @@ def main(argv=None) -> int:
     print(f"ground truth: {len(_S['hashes'])} architectures, median MAdds {_S['target'] / 1e6:.2f}M, "
           f"p_drop {_S['sampler'].p_drop:.3f}; record {record}", flush=True)
     describe = lambda r: f"{r['key']}: {r['seconds']:.0f} s"  # noqa: E731
-    recorded = run_recorded(train_jobs(args), _work, _init_args(args), args.workers, record, lambda r: r["key"],
-                            describe, desc="supernets", run=not args.report_only)
-    trained = all(k in recorded for k, _ in train_jobs(args))
-    if trained or args.report_only:
-        recorded = run_recorded(score_jobs(args), _work, _init_args(args), args.workers, record, lambda r: r["key"],
-                                describe, desc="scores", run=not args.report_only and trained)
+    jobs = train_jobs(args) + score_jobs(args)
+    recorded = run_recorded(jobs, _work, _init_args(args), args.workers, record, lambda r: r["key"], describe,
+                            desc="jobs", run=not args.report_only, needs=_needs)
     made = report(args, recorded, started)
     if not args.no_write:
         write_section(args, made)
@@ -484,7 +493,8 @@ def write_section(args, made) -> None:
         f"python tools/train_standalone.py --spread {len(_S['hashes'])} --seeds 0 1 2 --epochs {recipe['epochs']} "
         f"--batch-size {recipe['batch_size']} --lr {recipe['lr']} --workers 2 --table {args.ground_truth}",
         f"python tools/bench_ranking.py --ground-truth {args.ground_truth} --budgets "
-        f"{' '.join(map(str, args.budgets))} --seeds {' '.join(map(str, args.seeds))} --lr {args.lr} --workers 2",
+        f"{' '.join(map(str, args.budgets))} --seeds {' '.join(map(str, args.seeds))} --tempered-seeds "
+        f"{' '.join(map(str, args.tempered_seeds))} --lr {args.lr} --workers 2",
         "```",
         "",
         f"**Ground truth** (`{args.ground_truth}`): {gt['n']} architectures of the ST-NAS space "
@@ -560,7 +570,8 @@ def write_section(args, made) -> None:
               "its mean path accuracy |", "|---|---|---|---|---|---|"]
     for key, v in res["sample_ablation"].items():
         noise, count = key.split("/")
-        lines.append(f"| {NOISE_FORMS[noise]} | {count} | {float(np.median(v['score'])):.2f} | "
+        on = ", ".join(str(s) for s in _sgld_seeds(args, noise))
+        lines.append(f"| {NOISE_FORMS[noise]} (seeds {on}) | {count} | {float(np.median(v['score'])):.2f} | "
                      f"{float(np.median(v['param'])):.2f} | {float(np.median(v['sample_alone'])):.2f} | "
                      f"{v['sample_mean_accuracy']:.1f}% |")
     lines += ["", "**Rank fluctuation** (ST-NAS Fig. 5): the rank the single checkpoint gives each architecture at "

@@ -107,16 +107,22 @@ def mean_and_runs(values, unit: str = "", digits: int = 2) -> str:
     return f"{np.mean(values):.{digits}f}{unit} ({', '.join(f'{v:.{digits}f}' for v in values)})"
 
 
-def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: str = "runs", run: bool = True) -> dict:
+def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: str = "runs", run: bool = True,
+                 needs=None) -> dict:
     """Run ``work(job)`` for every job whose result ``record`` (a JSON list) lacks, ``workers`` processes at a
     time (spawned, each set up by ``init``), and return every result by ``key(result)``.
 
     Each result is added to ``record`` (atomically) as it arrives, so an interrupted benchmark resumes where it
     stopped; ``describe(result)`` is the line printed for it under the progress bar. ``run=False`` only reads
     ``record`` (a report of what is there).
+
+    ``needs(job)`` (optional) names the keys a job must wait for (a score waits for the supernet it reads):
+    a free worker takes the first job, in the order given, whose needs are all recorded, so later stages start
+    while earlier ones still run instead of waiting for the slowest job of a stage.
     """
     import json
     import multiprocessing as mp
+    import queue
     import sys
 
     from tqdm import tqdm
@@ -125,13 +131,35 @@ def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: st
     done = {key(r): r for r in json.loads(record.read_text())} if record.exists() else {}
     todo = [j for j in jobs if j[0] not in done]
     print(f"{len(done)} recorded, {len(todo)} to run", flush=True)
-    if todo and run:
-        with mp.get_context("spawn").Pool(workers, initializer=init) as pool:
-            for r in tqdm(pool.imap_unordered(work, [j[1] for j in todo]), total=len(todo), desc=desc,
-                          file=sys.stdout):
-                done[key(r)] = r
-                tmp = record.with_suffix(".tmp")
-                tmp.write_text(json.dumps([done[k] for k in sorted(done)], indent=1, default=list) + "\n")
-                tmp.replace(record)
-                tqdm.write(describe(r), file=sys.stdout)
+    if not (todo and run):
+        return done
+    wants = {name: set(needs(job) if needs else ()) for name, job in todo}
+    unknown = {n for w in wants.values() for n in w} - set(done) - {name for name, _ in todo}
+    if unknown:
+        raise ValueError(f"run_recorded: jobs need {sorted(unknown)}, which is neither recorded nor a job")
+    finished: queue.Queue = queue.Queue()
+    with mp.get_context("spawn").Pool(workers, initializer=init) as pool, \
+            tqdm(total=len(todo), desc=desc, file=sys.stdout) as bar:
+        waiting, running = list(todo), 0
+        while waiting or running:
+            while running < workers:
+                ready = next((j for j in waiting if wants[j[0]] <= done.keys()), None)
+                if ready is None:
+                    break
+                waiting.remove(ready)
+                pool.apply_async(work, (ready[1],), callback=lambda r: finished.put((True, r)),
+                                 error_callback=lambda e: finished.put((False, e)))
+                running += 1
+            if not running:  # cannot happen with needs drawn from the jobs: a guard against a cycle
+                raise ValueError(f"run_recorded: {[j[0] for j in waiting]} wait on each other")
+            ok, r = finished.get()
+            running -= 1
+            if not ok:
+                raise r
+            done[key(r)] = r
+            tmp = record.with_suffix(".tmp")
+            tmp.write_text(json.dumps([done[k] for k in sorted(done)], indent=1, default=list) + "\n")
+            tmp.replace(record)
+            bar.update(1)
+            tqdm.write(describe(r), file=sys.stdout)
     return done
