@@ -275,3 +275,60 @@ def test_bench_ranking_plans_its_jobs(monkeypatch):
     digest = bench_ranking.settings_digest(args, ["b", "a"])
     assert digest == bench_ranking.settings_digest(args, ["a", "b"])  # the set of architectures, not its order
     assert digest != bench_ranking.settings_digest(bench_ranking.parse(["--eval-size", "500"]), ["a", "b"])
+
+
+def test_bench_ranking_reports_what_is_recorded(tmp_path, monkeypatch):
+    """report() and write_section() on a synthetic record: a sharp estimator ranks above a blurred one, the
+    tempered ablation is reported for its seeds only, the pictures and the section are written."""
+    monkeypatch.syspath_prepend(str(ROOT / "tools"))
+    import bench_ranking
+
+    rng = np.random.default_rng(0)
+    hashes = [f"{i:016x}" for i in range(12)]
+    acc = dict(zip(hashes, np.linspace(0.86, 0.90, 12)))
+    table = {"meta": {"space": "st_nas/test", "scale": {"resolution": 16, "width": 0.25},
+                      "recipe": {"epochs": 4, "batch_size": 256, "lr": 0.2, "momentum": 0.9}},
+             "archs": {h: {"madds": 1e6} for h in hashes}, "selected": hashes,
+             "runs": [{"hash": h, "seed": s, "test_accuracy": float(acc[h] + rng.normal(0, 0.001))}
+                      for h in hashes for s in (0, 1)]}
+    args = bench_ranking.parse(["--budgets", "2", "4", "--seeds", "0", "1", "--last", "3", "--sgld-samples", "4",
+                                "--sgld-counts", "1", "2", "4", "--recal-sizes", "250", "2000",
+                                "--out", str(tmp_path / "out")])
+    sampler = type("S", (), {"p_drop": 0.3})()
+    monkeypatch.setattr(bench_ranking, "_S", {"args": args, "table": table, "hashes": hashes, "target": 1e6,
+                                              "reached": 1e6, "sampler": sampler})
+
+    def scores(blur):  # the truth, blurred: checkpoints rank it well, SGLD samples badly
+        return [float(acc[h] + rng.normal(0, blur)) for h in hashes]
+
+    recorded = {k: {"key": k, "seconds": 60.0, "history": []} for k, _ in bench_ranking.train_jobs(args)}
+    for key, job in bench_ranking.score_jobs(args):
+        if job["kind"] == "sgld":
+            got = {f"sample{k}/recal0": scores(0.05) for k in range(1, 5)}
+            got.update({f"param{c}/recal{r}": scores(0.05) for c in job["counts"] for r in job["recal"]})
+        else:
+            got = {f"recal{r}": scores(0.001) for r in job.get("recal", [0, 2000])}
+        recorded[key] = {"key": key, "scores": got, "seconds": 1.0}
+    made = bench_ranking.report(args, recorded, started=0.0)
+    rows = made["result"]["rows"]
+    sharp, blurred = rows["single checkpoint (median over the last 3 checkpoints)"], \
+        rows["parameter expectation, ST-NAS Eq. 9 noise, 4 samples"]
+    assert sharp["tau"] > 0.8 > 0.5 > blurred["tau"]
+    low, high = blurred["ci"]["kendall_tau"]
+    assert low < blurred["tau"] < high and high - low > 0.3  # a blurred ranking of 12: a wide interval
+    assert len(sharp["taus_per_seed"]) == 2 and len(blurred["taus"]) == 2
+    assert len(rows["score expectation, tempered noise, T = 1, 4 samples"]["taus"]) == 1  # seed 0 only
+    assert set(made["result"]["sample_ablation"]) == {f"{n}/{c}" for n in ("eq9", "tempered") for c in (1, 2, 4)}
+    assert set(made["result"]["curve"]["annealed run, no recal"]) == {2, 4}
+    assert {int(k) for k in made["result"]["recal_ablation"]} == {0, 250, 2000}
+    assert json.loads((tmp_path / "out" / "ranking.json").read_text())["best"] == made["result"]["best"]
+    assert set(made["pictures"]) == {"ranking_epochs.png", "ranking_fluctuation.png", "ranking.png"}
+
+    written = {}
+    monkeypatch.setattr(bench_ranking, "ROOT", tmp_path)
+    monkeypatch.setattr(bench_ranking, "update_section", lambda name, body: written.update({name: body}))
+    bench_ranking.write_section(args, made)
+    body = written["ranking"]
+    assert "| tempered noise, T = 1 (seeds 0) | 4 |" in body and "| ST-NAS Eq. 9 noise (seeds 0, 1) | 4 |" in body
+    assert f"**{sharp['tau']:.2f}**" in body and "--tempered-seeds 0" in body
+    assert all((tmp_path / "docs" / "img" / name).read_bytes()[:4] == b"\x89PNG" for name in made["pictures"])

@@ -414,8 +414,6 @@ def report(args, recorded: dict, started: float) -> dict:
               "train": {k: v for k, v in recorded.items() if k.startswith("train/")},
               "wall_seconds": time.perf_counter() - started}
     out.mkdir(parents=True, exist_ok=True)
-    from graphnas.utils import atomic_write_json
-    atomic_write_json(out / "ranking.json", result)
     pictures = {}
     if curve:
         pictures["ranking_epochs.png"] = plot_curve(curve, out / "ranking_epochs.png", ceiling=stats["ceiling_tau"],
@@ -431,6 +429,9 @@ def report(args, recorded: dict, started: float) -> dict:
         result["best"] = best
         pictures["ranking.png"] = plot_ranking(rows[best]["first"], true, out / "ranking.png",
                                                title=f"{best}\n(first supernet seed) vs standalone test accuracy")
+    from graphnas.utils import atomic_write_json
+
+    atomic_write_json(out / "ranking.json", result)
     print(json.dumps({k: result[k] for k in ("ground_truth", "curve", "recal_ablation")}, indent=1))
     for name, row in rows.items():
         print(f"{name}: tau {row['tau']:.3f} {row['ci']['kendall_tau']}, rho {row['rho']:.3f}, top5 {row['top5']:.2f}")
