@@ -14,6 +14,8 @@ Commands::
     graphnas sample   write a random architecture of a space as JSON
     graphnas cost     analytic MAdds and parameters of an architecture
     graphnas render   draw an architecture (or a whole space) with graphviz
+    graphnas retrain  train a found architecture from scratch (or from the supernet), at any scale, on any data
+    graphnas export   TorchScript and ONNX of a retrained model or a found architecture, checked against PyTorch
 
 A :class:`~graphnas.errors.GraphnasError` is printed as one line on stderr and exits with status 2.
 """
@@ -248,7 +250,10 @@ JOB_EXAMPLES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = _Parser(prog="graphnas", description="Graph-centric one-shot neural architecture search.")
+    parser.add_argument("--version", action="version", version=f"graphnas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     jobs = {"run": ("train a supernet, search under limits, report and render the best architecture, and build a "
@@ -304,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .predict import add_predict_parser
 
     add_predict_parser(sub)
+
+    from .deploy import add_deploy_parsers
+
+    add_deploy_parsers(sub)
     return parser
 
 

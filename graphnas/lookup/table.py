@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -169,7 +168,7 @@ class LookupTable:
 
     def _rebuild_space(self) -> "SearchSpace":
         from ..errors import GraphnasError
-        from ..space.registry import space_named_by_file
+        from ..space.registry import space_named_by_file, with_candidates
 
         m = self.meta
         fail = (f"cannot rebuild space '{m['space']}' of lookup table {self.path} from its metadata; "
@@ -178,13 +177,9 @@ class LookupTable:
             space = space_named_by_file(m.get("root"), m.get("scale"), f"lookup table {self.path}", self._root)
         except GraphnasError as e:
             raise LookupTableError(f"{e} (in Python, pass it: LookupTable.open(path, space))") from None
-        try:
+        try:  # in-degree constraints dropped where the table's subspace meets them by construction
             if space.fingerprint != m["fingerprint"]:
-                allowed = {i: c for i, (e, c) in enumerate(zip(space.edges, m["candidates"]))
-                           if list(e.candidates) != c}
-                space = space.subspace(allowed=allowed, name=m["space"])
-                if space.in_degree and not m["in_degree"]:  # constraints met by construction (frozen_topology)
-                    space = replace(space, in_degree={})
+                space = with_candidates(space, m["candidates"], m["space"], in_degree=bool(m["in_degree"]) or None)
         except (GraphnasError, KeyError, TypeError, IndexError):
             raise LookupTableError(fail) from None
         if space.fingerprint != m["fingerprint"] or list(space.input_shape) != m["input_shape"]:
@@ -411,6 +406,13 @@ class LookupTable:
         rows = self._execute(f"SELECT {SELECTED} FROM archs WHERE idx = ?", (int(index),))
         if not rows:
             raise LookupTableError(f"lookup table {self.path} has no architecture with index {index}")
+        return self._rows(rows)[0]
+
+    def row_by_hash(self, arch_hash: str) -> Row:
+        """The row of the architecture with hash ``arch_hash`` (``LookupTableError`` if the table has none)."""
+        rows = self._execute(f"SELECT {SELECTED} FROM archs WHERE hash = ?", (str(arch_hash),))
+        if not rows:
+            raise LookupTableError(f"lookup table {self.path} has no architecture with hash {str(arch_hash)[:40]}")
         return self._rows(rows)[0]
 
     def describe(self) -> dict:

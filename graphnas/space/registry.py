@@ -19,7 +19,7 @@ from ..errors import GraphnasError, SpaceError
 from .searchspace import SearchSpace
 
 __all__ = ["register_space", "get_space", "space_names", "space_factory", "SpaceInfo", "space_info",
-           "space_named_by_file"]
+           "space_named_by_file", "with_candidates", "rescaled"]
 
 _REGISTRY: dict[str, Callable[..., SearchSpace]] = {}
 
@@ -192,3 +192,37 @@ def space_named_by_file(name, scale, source: str, given: str | None = None) -> S
                          f"trust that file, pass it yourself with --space (or the space argument)")
     raise SpaceError(f"{source} names the unknown space '{name}'; register it (graphnas.register_space) or pass "
                      f"it with --space")
+
+
+def with_candidates(root: SearchSpace, candidates, name: str, in_degree: bool | None = None) -> SearchSpace:
+    """The subspace of ``root`` whose edges keep ``candidates`` (one list of operator names per edge), named
+    ``name``: how a file that stores a subspace's candidates (a lookup table) and :func:`rescaled` rebuild it.
+    ``in_degree=False`` drops the root's in-degree constraints (a subspace that meets them by construction).
+    ``root`` itself when nothing differs. Raises :class:`SpaceError` for candidates the root does not have."""
+    candidates = [list(c) for c in candidates]
+    if len(candidates) != root.num_edges:
+        raise SpaceError(f"space '{root.name}' has {root.num_edges} choice edges, not {len(candidates)}")
+    allowed = {i: c for i, (e, c) in enumerate(zip(root.edges, candidates)) if list(e.candidates) != c}
+    space = root.subspace(allowed=allowed, name=name) if allowed else root
+    if in_degree is False and space.in_degree:
+        from dataclasses import replace
+
+        space = replace(space, in_degree={})
+    return space
+
+
+def rescaled(space: SearchSpace, given: str | None = None, **scale) -> SearchSpace:
+    """``space`` (a registered space or a subspace cut from one) at another scale: the root space built again
+    with ``scale`` over its own scale arguments, cut to the same candidates. Its fingerprint, so every
+    architecture's hash, is unchanged (:attr:`SearchSpace.fingerprint` is scale-free); a space defined in a
+    ``.py`` file is rebuilt from ``given`` (the user's own ``--space``), never from a path the space names."""
+    root = space
+    while root.parent is not None:
+        root = root.parent
+    new_root = get_space(given, **{**root.scale, **scale}) if given is not None else \
+        space_named_by_file(root.name, {**root.scale, **scale}, f"space '{space.name}'")
+    out = with_candidates(new_root, [e.candidates for e in space.edges], space.name, bool(space.in_degree))
+    if out.fingerprint != space.fingerprint:
+        raise SpaceError(f"space '{space.name}' rebuilt at {scale} has another structure (fingerprint "
+                         f"{out.fingerprint}, not {space.fingerprint}); the scale arguments change its edges")
+    return out

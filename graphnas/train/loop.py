@@ -202,7 +202,7 @@ def _resume_path(out: Path | None, resume) -> Path | None:
 def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | None = None, *,
         progress: bool = True, desc: str = "train", out: str | Path | None = None, resume: bool | str | Path = False,
         average_last_epoch: bool = False, checkpoint_every: int = 0, stop_after_steps: int | None = None,
-        keep_epochs=()) -> TrainResult:
+        keep_epochs=(), on_epoch=None) -> TrainResult:
     """Train with checkpoints, exact resume, weight averaging and (under torchrun) data parallelism.
 
     Args:
@@ -221,6 +221,9 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
             ``out/epochs/epoch<NNN>.pt`` (:func:`kept_checkpoint`; read with
             :func:`~graphnas.train.checkpoint.read_trained` ``(..., unfinished=True)``): the weights a
             ranking reads at several points of one run (ST-NAS's last 10 checkpoints). Needs ``out``.
+        on_epoch (callable, optional): ``on_epoch(epoch, model) -> dict`` after every epoch (1-based), before
+            its checkpoint: the numbers it returns join the epoch's ``history`` entry (a retrained network's
+            validation accuracy), so they are checkpointed and survive a resume. Every rank calls it.
         stop_after_steps (int, optional): test hook; return after this many steps of this call, without
             writing anything more, as a killed run would.
 
@@ -359,6 +362,9 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
         history.append({"epoch": epoch + 1, "loss": loss_sum / max(1, seen), "accuracy": correct / max(1, seen),
                         "lr": optimizer.param_groups[0]["lr"], "seconds": stats[3]})
         stats = [0.0, 0, 0, 0.0]
+        if on_epoch is not None:
+            history[-1].update(on_epoch(epoch + 1, model))
+            model.train()
         if last and avg is not None:
             averaged = {k: v.cpu() for k, v in avg.state_dict().items()}
             avg = None  # the running mean is not needed once taken
