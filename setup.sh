@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up graphnas on a fresh machine: OS packages (graphviz's `dot`, Fashion-MNIST), a virtual
+# Set up graphnas on a fresh machine: OS packages (graphviz's `dot`, Fashion-MNIST, Chromium), a virtual
 # environment in .venv with pinned torch, and graphnas itself (editable, with test and onnx extras).
 # Safe to run again: finished steps are skipped.
 set -euo pipefail
@@ -8,6 +8,8 @@ cd "$(dirname "$0")"
 need_apt=()
 command -v dot >/dev/null 2>&1 || need_apt+=(graphviz)
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
+# headless Chromium: the test that renders `graphnas report`'s page (graphnas itself never needs it)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing OS packages: ${need_apt[*]}"

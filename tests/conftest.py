@@ -169,3 +169,14 @@ def interrupt_after(monkeypatch):
         return real
 
     return patch
+
+
+@pytest.fixture(scope="session")
+def found_run(tmp_path_factory):
+    """A tiny graphnas run with a lookup table (best_arch.json, report.json, report.html, lookup.db,
+    checkpoint.pt): what retrain, export and report read. ``(out folder, report)``."""
+    from graphnas.jobs import run
+    from test_job import config
+
+    out = tmp_path_factory.mktemp("deploy") / "run"
+    return out, run(config(out, lookup=True, lookup_labels=16, lookup_rows=300))

@@ -12,24 +12,15 @@ import torch
 import graphnas
 from graphnas import GraphnasError
 from graphnas.cli.main import main
-from graphnas.jobs import run
 from graphnas.jobs.found import FoundError, read_found
 from graphnas.jobs.retrain import FoundSetup, RetrainConfig, read_model, retrain
 from graphnas.lookup import LookupTable
 from graphnas.nets.export import CHECK_BATCHES, ExportError, export_network, read_export_metadata
 from graphnas.space.registry import rescaled
 
-from test_job import OPS, config as job_config
+from test_job import OPS
 
 TWO = {"epochs": 2, "batch_size": 64, "lr": 0.05}
-
-
-@pytest.fixture(scope="module")
-def found_run(tmp_path_factory):
-    """A tiny graphnas run with a lookup table: best_arch.json, report.json, lookup.db, checkpoint.pt."""
-    out = tmp_path_factory.mktemp("deploy") / "run"
-    report = run(job_config(out, lookup=True, lookup_labels=16, lookup_rows=300))
-    return out, report
 
 
 def retrained(out, source, **kw) -> dict:

@@ -15,6 +15,7 @@ Commands::
     graphnas cost     analytic MAdds and parameters of an architecture
     graphnas render   draw an architecture (or a whole space) with graphviz
     graphnas retrain  train a found architecture from scratch (or from the supernet), at any scale, on any data
+    graphnas report   one self-contained HTML page of a run
     graphnas export   TorchScript and ONNX of a retrained model or a found architecture, checked against PyTorch
 
 A :class:`~graphnas.errors.GraphnasError` is printed as one line on stderr and exits with status 2.
@@ -106,6 +107,7 @@ def _print_report(report: dict, config) -> None:
               f"{ex['command']}")
     pictures = report["files"]["pictures"] + ([lookup["picture"]] if lookup else [])
     print(f"wrote {Path(config.out) / 'report.json'}, {', '.join(pictures)}")
+    print(f"the run's page: {report['files']['page']} (one self-contained HTML file)")
 
 
 def cmd_run(args) -> int:
@@ -130,6 +132,13 @@ def cmd_train(args) -> int:
         print(f"epoch {last['epoch']}: loss {last['loss']:.4f}, train acc {last['accuracy']:.4f}, lr {last['lr']:.3g}"
               + ("; averaged weights of the last epoch stored" if result.averaged_state_dict is not None else ""))
         print(f"wrote {result.checkpoint} and {result.checkpoint.parent / 'train_log.json'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ..jobs.html_report import write_run_report
+
+    print(f"wrote {write_run_report(args.run_dir, args.out, args.space)}")
     return 0
 
 
@@ -313,6 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     from .deploy import add_deploy_parsers
 
     add_deploy_parsers(sub)
+
+    text = "write one self-contained HTML page of a run (graphnas run, search, train or retrain output folder)"
+    p = sub.add_parser("report", help=text, description=text[0].upper() + text[1:] + ".",
+                       epilog="examples:\n  graphnas report runs/demo            # runs/demo/report.html\n"
+                              "  graphnas report runs/retrain --out retrain.html",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", help="the run's --out folder")
+    p.add_argument("--out", default=None, help="the page to write (default: <run_dir>/report.html)")
+    p.add_argument("--space", default=None, help="the run's space when it is a .py file (graphnas never imports a "
+                   "file a report names), to draw its architectures")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

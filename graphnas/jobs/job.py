@@ -4,13 +4,13 @@
               -> data and space (:mod:`.setup`)
               -> supernet: trained (:mod:`.training`, exact --resume) or read from --checkpoint
               -> search (:mod:`.search`): estimator, strategy under limits, best architecture, lookup table
-              -> <out>/report.json
+              -> <out>/report.json, <out>/report.html (the run's page: :mod:`.html_report`)
 
 :func:`train` stops after training; :func:`run` goes on to search, and searches ``config.search.checkpoint``
 instead of training when it is given (``graphnas search``). Everything is written under ``config.out``:
 ``job.json`` (the resolved config), ``checkpoint.pt`` and ``train_log.json`` (training), ``report.json``,
-``best_arch.json``, ``best_arch.svg``/``.png``, ``latency.db`` (the measured latency table), ``lookup.db`` and
-``lookup.png``.
+``best_arch.json``, ``best_arch.svg``/``.png``, ``latency.db`` (the measured latency table), ``lookup.db``,
+``lookup.png`` and ``report.html``.
 """
 
 from __future__ import annotations
@@ -163,5 +163,9 @@ def _run(config: JobConfig, device) -> dict | None:
                      "correction": latency.meta.get("correction")} if latency is not None else None),
         "timings": timings,
     }
+    atomic_write_json(Path(config.out) / "report.json", report)
+    from .html_report import write_run_report
+
+    report["files"]["page"] = str(write_run_report(config.out, space=space))
     atomic_write_json(Path(config.out) / "report.json", report)
     return report
