@@ -22,7 +22,7 @@ HEADER = """# Search spaces
 
 Every space is a module `spaces/<name>.py` with `make_space(**scale)`; its defaults are the paper's
 scale, and `CPU_SCALE` in the module is a scale that trains in minutes on a laptop CPU (`graphnas
-run --space NAME` uses it). `graphnas spaces` prints the same figures; `graphnas render NAME
+run --space NAME` uses it). `graphnas spaces` prints the same figures; `graphnas render --space NAME
 --random` draws a random architecture. The sections below are written by `python tools/spaces_table.py`.
 """
 

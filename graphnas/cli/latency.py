@@ -11,6 +11,7 @@ import json
 
 from ..checks import INT64_MAX, float_arg, int_arg
 from ..errors import LatencyError
+from .common import add_command, space_flag, space_name
 
 __all__ = ["add_latency_parser"]
 
@@ -26,7 +27,8 @@ def _space_of(args, meta: dict | None = None):
 
     from ..options import parse_pairs
 
-    if getattr(args, "space", None):
+    if getattr(args, "space_positional", None) or getattr(args, "space", None):
+        space_name(args)
         scale = dict(space_info(args.space).cpu_scale) if getattr(args, "cpu_scale", False) else {}
         space = get_space(args.space, **{**scale, **parse_pairs(args.scale)})
     else:  # the table is untrusted: only a built-in or registered space by its name
@@ -52,6 +54,7 @@ def _backend(args, device: dict | None = None):
 
 
 def cmd_build(args) -> int:
+    space_name(args)  # --space (or the positional form), or one line saying to give it
     from ..cost.latency import build_latency_table, space_entries
     from ..cost.timing import TimingConfig
 
@@ -128,8 +131,11 @@ def cmd_predict(args) -> int:
 
 def add_latency_parser(sub) -> None:
     """Add ``latency build|validate|predict`` to the ``graphnas`` subcommands."""
-    p = sub.add_parser("latency", help="measured latency tables: build one for a space on this device, validate it "
-                       "against whole networks, predict an architecture's latency")
+    p = add_command(sub, "latency", "measured latency tables: build one for a space on this device, validate it "
+                    "against whole networks, predict an architecture's latency", """
+        graphnas latency build --space st_nas --cpu-scale --out latency.db
+        graphnas latency validate --table latency.db
+        graphnas latency predict --table latency.db --arch arch.json""")
     lsub = p.add_subparsers(dest="latency_command", required=True)
 
     def device_args(q, what: str) -> None:
@@ -137,9 +143,11 @@ def add_latency_parser(sub) -> None:
         q.add_argument("--device", help=f"cpu or cuda ({what})")
         q.add_argument("--threads", type=int_arg(-INT64_MAX), help=f"CPU threads ({what})")
 
-    q = lsub.add_parser("build", help="time every distinct operator instance of a space and fit the correction")
-    q.add_argument("space", help="space name (see `graphnas spaces`) or a path to a .py file with make_space()")
-    q.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments, e.g. resolution=32 width=0.25")
+    q = add_command(lsub, "build", "time every distinct operator instance of a space and fit the correction", """
+        graphnas latency build --space st_nas --cpu-scale --out latency.db
+        graphnas latency build --space fairnas --scale resolution=32 width=0.25 --batch 8 --out fair.db
+        graphnas latency build --space st_nas --cpu-scale --backend onnxruntime --out latency_ort.db""")
+    space_flag(q)
     q.add_argument("--cpu-scale", action="store_true", help="start from the space's laptop scale (CPU_SCALE)")
     q.add_argument("--ops", nargs="+", help="keep only these operators on every edge")
     q.add_argument("--out", required=True, help="SQLite file to write (resumed if it exists for the same "
@@ -155,7 +163,8 @@ def add_latency_parser(sub) -> None:
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_build)
 
-    q = lsub.add_parser("validate", help="time random whole networks and report the prediction's error and tau")
+    q = add_command(lsub, "validate", "time random whole networks and report the prediction's error and tau", """
+        graphnas latency validate --table latency.db --archs 50 --plot validate.png""")
     q.add_argument("--table", required=True)
     q.add_argument("--space", help="space to draw from (default: the table's, at its scale)")
     q.add_argument("--scale", nargs="*", metavar="KEY=VALUE")
@@ -170,7 +179,9 @@ def add_latency_parser(sub) -> None:
     q.add_argument("--quiet", action="store_true")
     q.set_defaults(func=cmd_validate)
 
-    q = lsub.add_parser("predict", help="predicted latency of an architecture")
+    q = add_command(lsub, "predict", "predicted latency of an architecture", """
+        graphnas latency predict --table latency.db --arch arch.json
+        graphnas latency predict --table latency.db --random --seed 3 --json""")
     q.add_argument("--table", required=True)
     g = q.add_mutually_exclusive_group(required=True)
     g.add_argument("--arch", help="architecture JSON file")

@@ -106,9 +106,14 @@ def cmd_lookup(args) -> int:
 
 def add_lookup_parser(sub) -> None:
     """Add ``lookup`` to the ``graphnas`` subcommands."""
-    p = sub.add_parser("lookup", help="the best architectures of a lookup table (every architecture of a space with "
-                       "its predicted or measured accuracy and costs) under latency, MAdds and parameter limits, in the "
-                       "table's answer order (shrinkage or measured-first)")
+    from .common import add_command
+
+    p = add_command(sub, "lookup", "the best architectures of a lookup table (every architecture of a space with its "
+                    "predicted or measured accuracy and costs) under latency, MAdds and parameter limits, in the "
+                    "table's answer order (shrinkage or measured-first)", """
+        graphnas lookup --table runs/demo/lookup.db --latency 17ms
+        graphnas lookup --table runs/demo/lookup.db --madds 1.5M --params 300K --top 5 --json
+        graphnas lookup --table runs/demo/lookup.db --latency 4ms --render best.svg --plot table.png""")
     p.add_argument("--table", required=True, help="SQLite lookup table written by graphnas.lookup.LookupTable.build")
     p.add_argument("--space", metavar="NAME_OR_FILE", help="the table's space, when it is defined in a .py file "
                    "(graphnas never imports a file a table names; its fingerprint must match the table's)")

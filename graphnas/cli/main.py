@@ -32,12 +32,9 @@ from ..checks import int_arg
 from .inputs import load_arch
 from ..options import parse_pairs
 from ..errors import GraphnasError
+from .common import UsageError, add_command, space_flag, space_name
 
 __all__ = ["main", "build_parser", "UsageError"]
-
-
-class UsageError(GraphnasError):
-    """A flag argparse refuses (unknown, missing, out of range): printed as one line like every GraphnasError."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,15 +44,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def _space_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("space", help="space name (see `graphnas spaces`) or a path to a .py file with make_space()")
-    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments, e.g. resolution=32 width=0.25")
-
-
 def _load_space(args):
     from ..space.registry import get_space
 
-    return get_space(args.space, **parse_pairs(args.scale))
+    return get_space(space_name(args), **parse_pairs(args.scale))
 
 
 #: Output folder of each job command when neither --out nor --config gives one.
@@ -280,28 +272,37 @@ def build_parser() -> argparse.ArgumentParser:
         _job_flags(p, command)
         p.set_defaults(func=func)
 
-    p = sub.add_parser("spaces", help="list the search spaces: exact size, MAdds and parameters of the smallest "
-                       "and largest architecture at the default (paper) scale")
-    p.add_argument("--json", action="store_true")
+    p = add_command(sub, "spaces", "list the search spaces: exact size, MAdds and parameters of the smallest and "
+                    "largest architecture at the default (paper) scale", """
+        graphnas spaces
+        graphnas spaces --json""")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_spaces)
 
-    p = sub.add_parser("sample", help="write a random architecture of a space as JSON")
-    _space_args(p)
-    p.add_argument("--seed", type=int_arg(0), default=None)
+    p = add_command(sub, "sample", "write a random architecture of a space as JSON", """
+        graphnas sample --space st_nas --seed 1 --out arch.json
+        graphnas sample --space my_space.py --scale resolution=32     # print it""")
+    space_flag(p)
+    p.add_argument("--seed", type=int_arg(0), default=None, help="which random architecture (default: any)")
     p.add_argument("--out", default=None, help="file to write (default: print)")
     p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("cost", help="analytic MAdds and parameters of an architecture")
-    _space_args(p)
+    p = add_command(sub, "cost", "analytic MAdds and parameters of an architecture", """
+        graphnas cost --space st_nas --arch arch.json                          # at the paper scale (224 px)
+        graphnas cost --space st_nas --arch arch.json --scale resolution=32 width=0.5""")
+    space_flag(p)
     p.add_argument("--arch", required=True, help="architecture JSON file")
     p.set_defaults(func=cmd_cost)
 
-    p = sub.add_parser("render", help="draw an architecture (or the whole space) with graphviz")
-    _space_args(p)
+    p = add_command(sub, "render", "draw an architecture (or the whole space) with graphviz", """
+        graphnas render --space st_nas --arch arch.json --out arch      # arch.svg, arch.png
+        graphnas render --space nb201 --random --seed 3 --formats pdf
+        graphnas render --space st_nas --out st_nas_space               # the whole space""")
+    space_flag(p)
     group = p.add_mutually_exclusive_group()
     group.add_argument("--arch", help="architecture JSON file")
     group.add_argument("--random", action="store_true", help="draw a random architecture")
-    p.add_argument("--seed", type=int_arg(0), default=None)
+    p.add_argument("--seed", type=int_arg(0), default=None, help="which random architecture (with --random)")
     p.add_argument("--out", default=None, help="output path without extension")
     p.add_argument("--formats", nargs="+", default=["svg", "png"], help="image formats (svg, png, pdf, ...; "
                    "default: svg png)")
@@ -323,11 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_deploy_parsers(sub)
 
-    text = "write one self-contained HTML page of a run (graphnas run, search, train or retrain output folder)"
-    p = sub.add_parser("report", help=text, description=text[0].upper() + text[1:] + ".",
-                       epilog="examples:\n  graphnas report runs/demo            # runs/demo/report.html\n"
-                              "  graphnas report runs/retrain --out retrain.html",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "report", "write one self-contained HTML page of a run (the --out folder of graphnas run, "
+                    "search, train or retrain)", """
+        graphnas report runs/demo                          # runs/demo/report.html (graphnas run writes it too)
+        graphnas report runs/retrain --out retrain.html
+        graphnas report runs/mine --space my_space.py      # a space defined in a .py file""")
     p.add_argument("run_dir", help="the run's --out folder")
     p.add_argument("--out", default=None, help="the page to write (default: <run_dir>/report.html)")
     p.add_argument("--space", default=None, help="the run's space when it is a .py file (graphnas never imports a "

@@ -30,7 +30,9 @@ def cmd_predict(args) -> int:
     from ..predictor.recipes import recipe
     from ..space.registry import get_space
 
-    space = get_space(args.space, **parse_pairs(args.scale))
+    from .common import space_name
+
+    space = get_space(space_name(args), **parse_pairs(args.scale))
     if space.in_degree:
         raise PredictorError(f"space '{space.name}' has in-degree constraints, which the Hamming-graph predictor "
                              f"does not cover; predict a subspace without them")
@@ -79,10 +81,13 @@ ORDER_NAMES = ("shrinkage", "measured-first")
 
 def add_predict_parser(sub) -> None:
     """Add ``predict`` to the ``graphnas`` subcommands."""
-    p = sub.add_parser("predict", help="fit the accuracy predictor on labelled architectures (JSON or CSV) and write "
-                       "a lookup table over the whole space for graphnas lookup / tools/lookup.py")
-    p.add_argument("--space", required=True, help="space name (see `graphnas spaces`) or a .py file with make_space()")
-    p.add_argument("--scale", nargs="*", metavar="KEY=VALUE", help="scale arguments, e.g. resolution=32 width=0.25")
+    from .common import add_command, space_flag
+
+    p = add_command(sub, "predict", "fit the accuracy predictor on labelled architectures (JSON or CSV) and write a "
+                    "lookup table over the whole space for graphnas lookup / tools/lookup.py", """
+        graphnas predict --space nb201 --labels labels.json --out pred.db
+        graphnas predict --space fairnas --scale resolution=32 width=0.25 --labels scores.csv --out pred.db --recipe fast""")
+    space_flag(p)
     p.add_argument("--labels", required=True, help="labelled architectures: .json (a list of {\"ops\": [...] or "
                    "\"hash\": ..., \"accuracy\": x}) or .csv (columns ops or hash, and accuracy)")
     p.add_argument("--out", required=True, help="the lookup table to write (SQLite), e.g. pred.db")
