@@ -136,6 +136,17 @@ def test_retrain_killed_resumes_to_the_same_weights(found_run, tmp_path, interru
         [h["val_accuracy"] for h in json.loads((tmp_path / "whole" / "retrain.json").read_text())["history"]]
 
 
+def test_a_retraining_repeats_for_its_seed(found_run, tmp_path):
+    source = found_run[0] / "best_arch.json"
+    torch.randn(5)  # whatever the global random state was before
+    retrained(tmp_path / "a", source, train={**TWO, "epochs": 1})
+    retrained(tmp_path / "b", source, train={**TWO, "epochs": 1})
+    retrained(tmp_path / "c", source, train={**TWO, "epochs": 1}, seed=1)
+    a, b, c = (read_model(tmp_path / d / "model.pt").net.state_dict() for d in "abc")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
 def test_init_supernet_starts_from_the_paths_shared_weights(found_run, tmp_path, monkeypatch):
     from graphnas.nets.supernet import Supernet
     from graphnas.train.checkpoint import read_trained

@@ -5,7 +5,8 @@
 
 1. **Genuine files.** graphnas makes one small file of each kind in ``--out`` (a tiny space, the
    ``nb201`` space at its laptop scale): an architecture JSON, a training checkpoint (mid-run and
-   finished), a latency table, a lookup table, an image folder, and the ranking
+   finished), a latency table, a lookup table, an image folder, a finished run (report.json,
+   best_arch.json, its page), a retrained model.pt and its ONNX and TorchScript exports, and the ranking
    ground truth when a validated loader (``load_ground_truth``) exists.
 2. **Fuzzer.** Each file is damaged (truncation at a random offset, byte flips, zero fill; for JSON
    wrong types per field, deleted/foreign keys, deep nesting, huge ints, NaN/Infinity; for SQLite
@@ -14,8 +15,8 @@
    then read through the public API and the CLI (``graphnas.cli.main`` in this process). Bad
    ``KEY=VALUE`` configs go through the CLI too. Each attempt is classified by :mod:`fuzzlib`: clean
    refusal, accepted with the undamaged file's answer, traceback, hang, code executed, silent wrong answer.
-3. **Kills.** ``graphnas train``, ``graphnas search``, ``graphnas latency build``, a lookup-table build
-   and ``graphnas run`` run in subprocesses, get SIGKILL at a random moment (sometimes twice), are
+3. **Kills.** ``graphnas train``, ``graphnas search``, ``graphnas latency build``, a lookup-table build,
+   ``graphnas run`` and ``graphnas retrain`` run in subprocesses, get SIGKILL at a random moment (sometimes twice), are
    resumed until they finish, and are compared with an uninterrupted run of the same seed (what is
    compared is in :data:`COMPARED`). Temporaries left behind count as orphans.
 4. **Concurrent writers.** Two writers of one output: exactly one may run; the other must fail at once
@@ -64,6 +65,7 @@ def make_space(resolution=8, num_classes=10, in_channels=1):
 '''
 TIMEOUT = 10.0  # seconds an in-process attempt may take before it counts as a hang
 COMPARED = {
+    "retrain": "every tensor of model.pt, every epoch's loss, accuracies and learning rate, and the test accuracy",
     "train": "every tensor of the final checkpoint's model, optimizer and averaged weights (torch.equal), and its step",
     "search": "report.json: the best architecture (hash, ops, validation/test accuracy, MAdds, params) and the search "
               "record (evaluations, Pareto front)",
@@ -161,7 +163,8 @@ class Genuine:
         for name, fn in (("arch", self._arch), ("checkpoint", self._checkpoint),
                          ("latency", self._latency), ("lookup", self._lookup), ("images", self._images),
                          ("labels", self._labels), ("history", self._history),
-                         ("predictor labels", self._predictor_labels)):
+                         ("predictor labels", self._predictor_labels), ("run", self._run),
+                         ("model", self._model)):
             try:
                 fn()
             except Exception as e:  # noqa: BLE001 - recorded as a failure of the run, the rest goes on
@@ -193,7 +196,7 @@ class Genuine:
 
     def _latency(self):
         path = self.folder / "latency.db"
-        rc, out, err = fz.run_cli(["latency", "build", "nb201", "--cpu-scale", "--out", str(path), "--threads", "1",
+        rc, out, err = fz.run_cli(["latency", "build", "--space", "nb201", "--cpu-scale", "--out", str(path), "--threads", "1",
                                    "--budget", "0.05", "--fit-networks", "4", "--quiet"])
         if rc != 0:
             raise RuntimeError(f"graphnas latency build failed ({rc}): {last_line(err)}")
@@ -247,6 +250,29 @@ class Genuine:
         rows = [{"ops": list(self.nb201.from_index(i * 1999).ops), "accuracy": 0.5 + i / 100} for i in range(MIN_LABELS)]
         path.write_text(json.dumps(rows))
         self.files["predictor labels"] = path
+
+    def _run(self):
+        """A finished graphnas run of the tiny space (report.json, best_arch.json, report.html)."""
+        folder = self.folder / "run"
+        rc, out, err = fz.run_cli(["run", "--space", str(self.space_file), "--epochs", "1", "--batch-size", "64",
+                                   "--resolution", "8", "--budget", "4", "--population", "2", "--no-lookup",
+                                   "--seed", "1", "--quiet", "--out", str(folder)])
+        if rc != 0:
+            raise RuntimeError(f"graphnas run failed ({rc}): {last_line(err)}")
+        self.files["report"], self.files["best_arch"] = folder / "report.json", folder / "best_arch.json"
+
+    def _model(self):
+        """graphnas retrain's model.pt of the run's best architecture, and its two exported files."""
+        folder = self.folder / "retrained"
+        rc, out, err = fz.run_cli(["retrain", str(self.files["best_arch"]), "--space", str(self.space_file),
+                                   "--epochs", "1", "--batch-size", "64", "--quiet", "--out", str(folder)])
+        if rc != 0:
+            raise RuntimeError(f"graphnas retrain failed ({rc}): {last_line(err)}")
+        self.files["model"] = folder / "model.pt"
+        rc, out, err = fz.run_cli(["export", str(folder / "model.pt"), "--space", str(self.space_file)])
+        if rc != 0:
+            raise RuntimeError(f"graphnas export failed ({rc}): {last_line(err)}")
+        self.files["onnx"], self.files["torchscript"] = folder / "model.onnx", folder / "model.torchscript.pt"
 
     def _history(self):
         from graphnas.search import random_search
@@ -324,6 +350,11 @@ class Target:
         return answer
 
 
+def work_folder(g: Genuine) -> Path:
+    """The harness's work folder (the genuine files' parent)."""
+    return g.folder.parent
+
+
 def _state_digest(module) -> dict:
     return {k: fz.digest_tensor(v) for k, v in module.state_dict().items()}
 
@@ -389,7 +420,7 @@ def build_targets(g: Genuine) -> list[Target]:
         targets.append(Target("arch JSON: SearchSpace.from_json", f["arch"], "json", fn=arch,
                               payloads=lambda p, m: _json_payloads(p, g)))
         targets.append(Target("arch JSON: graphnas cost --arch", f["arch"], "json",
-                              argv=lambda p: ["cost", "st_nas", "--arch", str(p)],
+                              argv=lambda p: ["cost", "--space", "st_nas", "--arch", str(p)],
                               payloads=lambda p, m: _json_payloads(p, g)))
     if "checkpoint" in f:
         targets.append(Target("checkpoint: fit(resume=)", f["checkpoint"], "torch", fn=resume,
@@ -418,6 +449,53 @@ def build_targets(g: Genuine) -> list[Target]:
         targets.append(Target("ranking ground truth: load_ground_truth", f["labels"], "json", fn=labels))
     if "history" in f:
         targets.append(Target("search history: SearchHistory(resume=True)", f["history"], "json", fn=history))
+    space_file = str(g.space_file)
+
+    def found(path):
+        from graphnas.jobs.found import read_found
+
+        a = read_found(path, given=space_file).arch
+        return [a.hash, list(a.ops)]
+
+    def model(path):
+        from graphnas.jobs.retrain import read_model
+
+        m = read_model(path, space_file)
+        return [_state_digest(m.net), m.info]
+
+    def page(path):  # the run folder with this report.json: the page's sections and pictures
+        from graphnas.jobs.html_report import write_run_report
+
+        folder = Path(path).parent / f"run_{Path(path).stem}"
+        _remove(folder)
+        shutil.copytree(f["report"].parent, folder)
+        shutil.copyfile(path, folder / "report.json")
+        (folder / "report.html").unlink(missing_ok=True)
+        try:
+            text = write_run_report(folder, space=space_file).read_text()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        import re
+
+        return [re.findall(r"<h2>([^<(]*)", text), text.count("<img ")]
+
+    def metadata(path):
+        from graphnas.nets.export import read_export_metadata
+
+        return read_export_metadata(path)
+
+    if "report" in f:
+        targets.append(Target("report.json: read_found", f["report"], "json", fn=found))
+        targets.append(Target("report.json: graphnas report's page", f["report"], "json", fn=page))
+        targets.append(Target("best_arch.json: read_found", f["best_arch"], "json", fn=found))
+    if "model" in f:
+        targets.append(Target("retrained model: read_model", f["model"], "torch", fn=model, payloads=_torch_payloads))
+        export_to = work_folder(g) / "export" / "x"
+        targets.append(Target("retrained model: graphnas export", f["model"], "torch",
+                              argv=lambda p: ["export", str(p), "--space", space_file, "--formats", "onnx",
+                                              "--out", str(export_to)], payloads=_torch_payloads))
+        targets.append(Target("exported ONNX: read_export_metadata", f["onnx"], "bytes", fn=metadata))
+        targets.append(Target("exported TorchScript: read_export_metadata", f["torchscript"], "bytes", fn=metadata))
     if "predictor labels" in f:
         targets.append(Target("predictor labels: read_labels", f["predictor labels"], "json",
                               fn=lambda p: sorted(read_labels(p, g.nb201).items())))
@@ -591,7 +669,7 @@ def jobs(g: Genuine, work: Path) -> list[Job]:
     ref_ckpt = work / "kill" / "train_ref" / "checkpoint.pt"
     search = ["search", "--checkpoint", str(ref_ckpt), "--space", space, "--resolution", "8", "--budget", "6",
               "--population", "2", "--no-lookup", "--seed", "1", "--quiet"]
-    latency = ["latency", "build", "nb201", "--cpu-scale", "--threads", "1", "--budget", "0.2", "--tolerance",
+    latency = ["latency", "build", "--space", "nb201", "--cpu-scale", "--threads", "1", "--budget", "0.2", "--tolerance",
                "0.001", "--fit-networks", "4", "--quiet"]
     run = ["run", "--space", space, "--epochs", "2", "--batch-size", "64", "--resolution", "8", "--budget", "4",
            "--population", "2", "--seed", "1", "--quiet", "--lookup-labels", "8"]
@@ -601,7 +679,12 @@ def jobs(g: Genuine, work: Path) -> list[Job]:
     senas = ["run", "--space", space, "--epochs", "4", "--batch-size", "32", "--resolution", "8", "--seed", "1",
              "--quiet", "--no-lookup", "--strategy", "senas", "--strategy-option", "stages=2", "stage_epochs=1", "k=1",
              "t=4", "samples=3", "images=32", "--checkpoint-every", "5", "--budget", "4", "--population", "2"]
+    retrain = ["retrain", str(g.files.get("best_arch", "")), "--space", space, "--epochs", "3", "--batch-size", "32",
+               "--seed", "1", "--quiet"]
     return [
+        Job("retrain", lambda d: graphnas_cmd(*retrain, "--out", d), lambda d: graphnas_cmd(*retrain, "--out", d,
+                                                                                             "--resume"),
+            _retrain_result, lambda d: d),
         Job("train", lambda d: graphnas_cmd(*train, "--out", d), lambda d: graphnas_cmd(*train, "--out", d, "--resume"),
             _train_result, lambda d: d),
         Job("search", lambda d: graphnas_cmd(*search, "--out", d), lambda d: graphnas_cmd(*search, "--out", d),
@@ -617,6 +700,18 @@ def jobs(g: Genuine, work: Path) -> list[Job]:
         Job("senas job", lambda d: graphnas_cmd(*senas, "--out", d),
             lambda d: graphnas_cmd(*senas, "--out", d, "--resume"), _senas_result, lambda d: d),
     ]
+
+
+def _retrain_result(folder: Path):
+    """The retrained weights and every epoch's numbers but its wall-clock seconds."""
+    import torch
+
+    blob = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    summary = json.loads((folder / "retrain.json").read_text())
+    tensors = {}
+    _tensors(blob["state_dict"], "model", tensors)
+    return {"tensors": tensors, "history": [{k: v for k, v in h.items() if k != "seconds"} for h in summary["history"]],
+            "test_accuracy": summary["test_accuracy"]}
 
 
 def _senas_result(folder: Path):
@@ -861,7 +956,7 @@ def lookup_child(table: str, latency: str) -> int:
 
 # ---------------------------------------------------------------------- the whole run and its report
 SIZES = {  # fuzzed inputs per target, config cases, kills per job, concurrent rounds
-    "quick": dict(per_target=12, configs=6, kills=1, kill_jobs=("train",), rounds=1, race_jobs=("train",)),
+    "quick": dict(per_target=12, configs=6, kills=1, kill_jobs=("train", "retrain"), rounds=1, race_jobs=("train",)),
     "full": dict(per_target=150, configs=90, kills=12, kill_jobs=None, rounds=2, race_jobs=None),
 }
 

@@ -1,6 +1,6 @@
 """``graphnas latency build|validate|predict``: measured latency tables from the command line.
 
-    graphnas latency build st_nas --cpu-scale --threads 2 --out st_nas.lat.db
+    graphnas latency build --space st_nas --cpu-scale --threads 2 --out st_nas.lat.db
     graphnas latency validate --table st_nas.lat.db --archs 100 --plot latency.png
     graphnas latency predict --table st_nas.lat.db --arch best_arch.json
 """

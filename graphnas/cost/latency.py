@@ -274,7 +274,7 @@ class LatencyModel:
         have = (root.name, _jsonable(space.scale), list(space.input_shape))
         if want != have:
             raise LatencyError(f"latency table {self.path} was built for space '{want[0]}' at scale {want[1]}, "
-                               f"not '{have[0]}' at {have[1]}; build one with `graphnas latency build {have[0]}` "
+                               f"not '{have[0]}' at {have[1]}; build one with `graphnas latency build --space {have[0]}` "
                                f"and the same scale")
 
     def check_device(self, backend: Backend | dict) -> None:

@@ -131,7 +131,7 @@ def run_setup(folder: Path) -> dict:
     from .config import JobConfig
 
     setup = JobConfig.load(job).setup
-    kept = {"data": setup.data, "resolution": setup.resolution, "ops": setup.ops}
+    kept = {"data": setup.data, "data_root": setup.data_root, "resolution": setup.resolution, "ops": setup.ops}
     return {k: v for k, v in kept.items() if v is not None and v != ["all"]}
 
 
@@ -158,7 +158,7 @@ def _report(data: dict, path: Path, given, ops) -> Found:
         raise FoundError(f"{source}: its best architecture has hash {_short(best.get('hash'))} but its ops give "
                          f"{arch.hash} in space '{space.name}' here: pass the search's --space and --ops")
     supernet = data.get("files", {}).get("supernet") if isinstance(data.get("files"), dict) else None
-    keep = {k: setup[k] for k in ("data", "resolution", "train_size") if k in setup}
+    keep = {k: setup[k] for k in ("data", "data_root", "resolution") if isinstance(setup.get(k), (str, int))}
     if isinstance(shape, list):
         keep["input_shape"] = shape
     return Found(space, arch, source, keep, supernet if isinstance(supernet, str) else None)

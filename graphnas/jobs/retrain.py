@@ -187,7 +187,9 @@ def retrain(config: RetrainConfig) -> dict:
     resolution = setup.resolution or setup.scale.get("resolution") or found.setup.get("resolution") \
         or found.space.scale.get("resolution")
     data_name = setup.data or found.setup.get("data") or "digits"
-    data = load_dataset(data_name, root=setup.data_root, resolution=resolution, seed=config.seed,
+    # the search's data folder only with the search's data set (another set needs its own --data-root)
+    root = setup.data_root or (found.setup.get("data_root") if data_name == found.setup.get("data") else None)
+    data = load_dataset(data_name, root=root, resolution=resolution, seed=config.seed,
                         bad_images=setup.bad_images)
     if setup.train_size is not None:
         data = subsample_train(data, setup.train_size, config.seed)
@@ -199,6 +201,9 @@ def retrain(config: RetrainConfig) -> dict:
     device = pick_device(config.device)
     out = Path(config.out)
     with output_lock(out, "graphnas retrain"):
+        import torch
+
+        torch.manual_seed(config.seed)  # the fresh weights are the seed's: a run repeats, a killed one resumes to it
         net = Network(arch)
         init_from = _supernet_weights(config, found, space, arch, net) if config.init == "supernet" else None
         net.to(device)

@@ -10,7 +10,8 @@ error names the format, the batch size and the difference.
 
 Both files carry the architecture: TorchScript an extra file ``graphnas.json``, ONNX the metadata entry
 ``graphnas`` (the same JSON: the architecture's hash, space, fingerprint, scale, ops and choices, the input
-shape, and what the check measured). :func:`read_export_metadata` reads it back from either.
+shape, and what the caller adds), with its SHA-256 beside it (``graphnas.sha256``; a zip archive checks its
+own CRCs). :func:`read_export_metadata` reads it back from either, without loading the model.
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ def _compare(fmt: str, run, reference: list[np.ndarray], inputs) -> float:
     return worst
 
 
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @contextmanager
 def _quiet_jit():
     """torch 2.14 marks torch.jit deprecated (FutureWarning on every call); TorchScript is still what many
@@ -133,8 +140,10 @@ def _onnx(net: nn.Module, inputs, meta: dict) -> tuple[bytes, callable]:
         torch.onnx.export(net, (inputs[0],), buffer, dynamo=False, opset_version=OPSET, input_names=["input"],
                           output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     model = onnx.load_model_from_string(buffer.getvalue())
-    entry = model.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    text = json.dumps(meta)
+    for key, value in ((METADATA_KEY, text), (METADATA_KEY + ".sha256", _sha256(text))):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.checker.check_model(model)
     data = model.SerializeToString()
     options = onnxruntime.SessionOptions()
@@ -210,6 +219,9 @@ def read_export_metadata(path: str | os.PathLike) -> dict:
             model = onnx.load(str(path), load_external_data=False)
             props = {p.key: p.value for p in model.metadata_props}
             text = props.get(METADATA_KEY)
+            if text is not None and props.get(METADATA_KEY + ".sha256") != _sha256(text):
+                raise ExportError(f"{str(path)!r} is damaged: its graphnas metadata does not match its digest; "
+                                  f"export it again")
         else:  # a zip archive: read the extra file, never load (compile) the TorchScript code it holds
             import zipfile
 
