@@ -255,7 +255,7 @@ def test_the_job_under_torchrun_trains_and_searches_on_every_rank_and_writes_on_
     assert json.loads((out / "job.json").read_text()) == report["config"]
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted([
         "best_arch.dot", "best_arch.json", "best_arch.png", "best_arch.svg", "checkpoint.pt", "front.json",
-        "front.png", "job.json", "report.json", "train_log.json"] + FILES[strategy])
+        "front.png", "job.json", "report.html", "report.json", "train_log.json"] + FILES[strategy])
     if strategy == "random":
         assert report["search"]["evaluations"] == 4
     elif strategy == "senas":  # one stage: one operator removed, the same on both ranks (else they would not finish)

@@ -104,7 +104,7 @@ def _space_from_record(record: dict, source: str, given: str | None):
 
     try:
         root = space_named_by_file(record["root"], record["scale"], source, given)
-        space = with_candidates(root, record["candidates"], record["space"], bool(record["in_degree"]) or None)
+        space = with_candidates(root, record["candidates"], record["space"], bool(record["in_degree"]))
     except (KeyError, TypeError, IndexError):
         raise GraphnasError(f"{source} does not describe its space (root, scale, candidates); retrain it again "
                             f"with graphnas retrain") from None

@@ -179,7 +179,7 @@ class LookupTable:
             raise LookupTableError(f"{e} (in Python, pass it: LookupTable.open(path, space))") from None
         try:  # in-degree constraints dropped where the table's subspace meets them by construction
             if space.fingerprint != m["fingerprint"]:
-                space = with_candidates(space, m["candidates"], m["space"], in_degree=bool(m["in_degree"]) or None)
+                space = with_candidates(space, m["candidates"], m["space"], in_degree=bool(m["in_degree"]))
         except (GraphnasError, KeyError, TypeError, IndexError):
             raise LookupTableError(fail) from None
         if space.fingerprint != m["fingerprint"] or list(space.input_shape) != m["input_shape"]:

@@ -197,7 +197,8 @@ def space_named_by_file(name, scale, source: str, given: str | None = None) -> S
 def with_candidates(root: SearchSpace, candidates, name: str, in_degree: bool | None = None) -> SearchSpace:
     """The subspace of ``root`` whose edges keep ``candidates`` (one list of operator names per edge), named
     ``name``: how a file that stores a subspace's candidates (a lookup table) and :func:`rescaled` rebuild it.
-    ``in_degree=False`` drops the root's in-degree constraints (a subspace that meets them by construction).
+    ``in_degree=False`` drops the root's in-degree constraints (a subspace that meets them by construction);
+    ``True`` or ``None`` keeps them.
     ``root`` itself when nothing differs. Raises :class:`SpaceError` for candidates the root does not have."""
     candidates = [list(c) for c in candidates]
     if len(candidates) != root.num_edges:
