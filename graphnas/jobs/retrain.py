@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..checks import MAX_RESOLUTION
 from ..errors import GraphnasError
 from ..options import Choice, Int, check_fields, option
 from ..train.loop import TrainConfig
@@ -46,6 +47,11 @@ class FoundSetup(SetupConfig):
                                      "must be given: graphnas never imports a file a file names)")
     data: str | None = option(None, "digits (built in), fashion_mnist, cifar10 or imagefolder (default: the "
                                     "search's, else digits)")
+    scale: dict = option(help="scale arguments over the search's, e.g. resolution=32 width=0.5 (the architecture "
+                              "keeps its hash)", factory=dict, what="scale argument")
+    ops: list | None = option(None, "the search's --ops, when the file does not say them (a best_arch.json away "
+                                    "from its run folder)")
+    resolution: int | None = option(None, "input resolution (default: the search's)", Int(4, MAX_RESOLUTION))
 
 
 @dataclass
