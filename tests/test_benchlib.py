@@ -40,8 +40,8 @@ def test_a_job_starts_when_its_needs_are_recorded_not_when_its_stage_ends(tmp_pa
 
 def test_recorded_jobs_are_not_run_again_and_a_failure_keeps_what_finished(tmp_path):
     record = tmp_path / "r.json"
-    jobs = _jobs(train_a=0.05, train_b=0.05, score_a=0.05, score_b=0.05)
-    jobs[3][1]["fail"] = True
+    jobs = _jobs(train_a=1.0, train_b=0.05, score_a=0.05, score_b=0.05)
+    jobs[3][1]["fail"] = True  # fails while train_a still runs: train_a finishes and is recorded first
     with pytest.raises(RuntimeError, match="job score_b failed"):
         _run(record, jobs)
     kept = {r["key"]: r for r in json.loads(record.read_text())}

@@ -118,7 +118,9 @@ def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: st
 
     ``needs(job)`` (optional) names the keys a job must wait for (a score waits for the supernet it reads):
     a free worker takes the first job, in the order given, whose needs are all recorded, so later stages start
-    while earlier ones still run instead of waiting for the slowest job of a stage.
+    while earlier ones still run instead of waiting for the slowest job of a stage. When a job fails, no new
+    job starts, the running ones finish and are recorded (an hour of training is not lost to a failed
+    score), then the first failure is raised.
     """
     import json
     import multiprocessing as mp
@@ -140,9 +142,9 @@ def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: st
     finished: queue.Queue = queue.Queue()
     with mp.get_context("spawn").Pool(workers, initializer=init) as pool, \
             tqdm(total=len(todo), desc=desc, file=sys.stdout) as bar:
-        waiting, running = list(todo), 0
-        while waiting or running:
-            while running < workers:
+        waiting, running, failure = list(todo), 0, None
+        while (waiting and failure is None) or running:
+            while running < workers and failure is None:
                 ready = next((j for j in waiting if wants[j[0]] <= done.keys()), None)
                 if ready is None:
                     break
@@ -155,11 +157,14 @@ def run_recorded(jobs, work, init, workers: int, record, key, describe, desc: st
             ok, r = finished.get()
             running -= 1
             if not ok:
-                raise r
+                failure = failure or r
+                continue
             done[key(r)] = r
             tmp = record.with_suffix(".tmp")
             tmp.write_text(json.dumps([done[k] for k in sorted(done)], indent=1, default=list) + "\n")
             tmp.replace(record)
             bar.update(1)
             tqdm.write(describe(r), file=sys.stdout)
+    if failure is not None:
+        raise failure
     return done
