@@ -241,6 +241,11 @@ def train_jobs(args) -> list[tuple[str, dict]]:
             for s, b in pairs]
 
 
+def _sgld_seeds(args, noise: str) -> list[int]:
+    """The supernet seeds SGLD samples with ``noise``: Eq. 9 on all, the tempered ablation on --tempered-seeds."""
+    return args.seeds if noise == "eq9" else [s for s in args.seeds if s in args.tempered_seeds]
+
+
 def _needs(job: dict) -> list[str]:
     """A score waits for the supernet it reads (and no longer for every supernet)."""
     return [] if job["kind"] == "train" else [f"train/seed{job['seed']}/epochs{job['budget']}"]
@@ -284,10 +289,6 @@ def settings_digest(args, hashes) -> str:
 # --------------------------------------------------------------------------------------------- report
 
 
-def _sgld_seeds(args, noise: str) -> list[int]:
-    return args.seeds if noise == "eq9" else [s for s in args.seeds if s in args.tempered_seeds]
-
-
 def _metric_rows(scores, true, k=5):
     from graphnas.estimate.ranking import bootstrap_ci, kendall_tau, spearman_rho, top_k_overlap
 
@@ -322,6 +323,11 @@ def report(args, recorded: dict, started: float) -> dict:
 
     R = args.recal_samples
     last = range(max(1, top - args.last + 1), top + 1)
+    # each noise's SGLD records over its seeds, or None until all are in
+    sgld = {}
+    for noise in NOISE_FORMS:
+        exp = [recorded.get(f"sgld/seed{s}/epochs{top}/{noise}") for s in _sgld_seeds(args, noise)]
+        sgld[noise] = exp if exp and all(exp) else None
     rows = {}
     for recal, name in ((0, "single checkpoint"), (R, f"single checkpoint, BN recal {R}")):
         per_seed = []
@@ -340,9 +346,9 @@ def report(args, recorded: dict, started: float) -> dict:
             rows[f"{name} (final checkpoint)"] = _metric_rows(final, true)
     for noise, label in NOISE_FORMS.items():
         n = args.sgld_samples
+        exp = sgld[noise]
         for recal in (0, R):
-            exp = [recorded.get(f"sgld/seed{s}/epochs{top}/{noise}") for s in _sgld_seeds(args, noise)]
-            if exp and all(exp):
+            if exp is not None:
                 if recal == 0:
                     se = np.array([np.mean([np.array(e["scores"][f"sample{k}/recal0"]) for k in range(1, n + 1)],
                                            axis=0)[have] * 100 for e in exp])
@@ -366,9 +372,8 @@ def report(args, recorded: dict, started: float) -> dict:
             recal_ablation[size] = {"tau": [kendall_tau(r, true) for r in got],
                                     "mean_accuracy": float(got.mean())}
     sample_ablation = {}
-    for noise in NOISE_FORMS:
-        exp = [recorded.get(f"sgld/seed{s}/epochs{top}/{noise}") for s in _sgld_seeds(args, noise)]
-        if not (exp and all(exp)):
+    for noise, exp in sgld.items():
+        if exp is None:
             continue
         for count in args.sgld_counts:
             if count > args.sgld_samples:

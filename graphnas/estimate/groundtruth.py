@@ -253,9 +253,9 @@ def ground_truth_stats(table: dict, hashes=None, ceiling_draws: int = 500, seed:
     gap = statistics.median(gaps)
     pooled = statistics.fmean(sd ** 2 for sd in stds)  # one seed's noise variance
     se_of = np.sqrt(pooled / count)
-    spread = max(0.0, float(mean_of.var(ddof=1) - np.mean(se_of ** 2)))
-    truth = mean_of.mean() + (mean_of - mean_of.mean()) * math.sqrt(spread / mean_of.var(ddof=1)) \
-        if mean_of.var(ddof=1) > 0 else mean_of
+    variance = float(mean_of.var(ddof=1))
+    spread = max(0.0, variance - float(np.mean(se_of ** 2)))
+    truth = mean_of.mean() + (mean_of - mean_of.mean()) * math.sqrt(spread / variance) if variance > 0 else mean_of
     rng = np.random.default_rng(seed)
     ceiling = [float(kendalltau(truth, truth + rng.normal(0.0, 1.0, len(kept)) * se_of)[0])
                for _ in range(ceiling_draws)] if spread > 0 else [0.0]

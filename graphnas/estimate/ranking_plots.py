@@ -72,8 +72,8 @@ def plot_fluctuation(scores: Sequence[Sequence[float]], true: Sequence[float], p
 
 
 def plot_curve(series: Mapping[str, Mapping[float, Sequence[float]]], path, ceiling: float | None = None,
-               ceiling_label: str = "ground truth's ceiling", xlabel: str = "supernet epochs", ylabel: str = "Kendall tau vs ground truth",
-               title: str | None = None) -> Path:
+               ceiling_label: str = "ground truth's ceiling", xlabel: str = "supernet epochs",
+               ylabel: str = "Kendall tau vs ground truth", title: str | None = None) -> Path:
     """Lines of a metric against epochs: for each series, every seed's value as a dot and the median joined.
 
     Args:
