@@ -158,7 +158,7 @@ def _onnx(net: nn.Module, inputs, meta: dict) -> tuple[bytes, callable]:
 
 def export_network(net: nn.Module, out: str | os.PathLike, formats=tuple(FORMATS), extra: dict | None = None,
                    seed: int = 0) -> list[ExportCheck]:
-    """Export ``net`` (a :class:`~graphnas.nets.compile.Network`) to ``<out>.pt`` (TorchScript) and/or
+    """Export ``net`` (a :class:`~graphnas.nets.compile.Network`) to ``<out>.torchscript.pt`` and/or
     ``<out>.onnx``, each checked against the network before it is written (module docstring).
 
     Args:
@@ -207,7 +207,7 @@ def export_network(net: nn.Module, out: str | os.PathLike, formats=tuple(FORMATS
 
 
 def read_export_metadata(path: str | os.PathLike) -> dict:
-    """The ``graphnas`` metadata of an exported ``.pt`` (TorchScript) or ``.onnx`` file, read without loading
+    """The ``graphnas`` metadata of an exported ``.torchscript.pt`` or ``.onnx`` file, read without loading
     the model (no code in the file is compiled or run)."""
     path = Path(path)
     if not path.is_file():
