@@ -265,8 +265,9 @@ def test_bench_ranking_plans_its_jobs(monkeypatch):
         assert all(f"checkpoint/seed{s}/epochs40/at{e}" in jobs for e in [10, 20] + list(range(31, 41)))
         assert jobs[f"checkpoint/seed{s}/epochs40/at40"]["recal"] == [0, 250, 2000, 20000]  # the size ablation
         assert jobs[f"checkpoint/seed{s}/epochs40/at35"]["recal"] == [0, 2000]
-        assert jobs[f"sgld/seed{s}/epochs40/eq9"]["counts"] == [1, 2, 5, 10, 20]
-        assert (f"sgld/seed{s}/epochs40/tempered" in jobs) == (s == 0)  # the tempered ablation: --tempered-seeds
+        assert jobs[f"sgld/seed{s}/epochs40/tempered"]["counts"] == [1, 2, 5, 10, 20]
+        assert jobs[f"sgld/seed{s}/epochs40/tempered"]["sample_recal"] == [2000]  # every sample recalibrated
+        assert (f"sgld/seed{s}/epochs40/eq9" in jobs) == (s == 0)  # Eq. 9 as written, an ablation: --eq9-seeds
         assert {bench_ranking._needs(j)[0] for k, j in jobs.items() if f"seed{s}/epochs40" in k} == \
             {f"train/seed{s}/epochs40"}  # a score waits for its own supernet only
     assert bench_ranking._needs(jobs["checkpoint/seed0/epochs10/at10"]) == ["train/seed0/epochs10"]
@@ -279,7 +280,7 @@ def test_bench_ranking_plans_its_jobs(monkeypatch):
 
 def test_bench_ranking_reports_what_is_recorded(tmp_path, monkeypatch):
     """report() and write_section() on a synthetic record: a sharp estimator ranks above a blurred one, the
-    tempered ablation is reported for its seeds only, the pictures and the section are written."""
+    Eq. 9 ablation is reported for its seeds only (at the recalibration its samples were scored with), the pictures and the section are written."""
     monkeypatch.syspath_prepend(str(ROOT / "tools"))
     import bench_ranking
 
@@ -304,7 +305,8 @@ def test_bench_ranking_reports_what_is_recorded(tmp_path, monkeypatch):
     recorded = {k: {"key": k, "seconds": 60.0, "history": []} for k, _ in bench_ranking.train_jobs(args)}
     for key, job in bench_ranking.score_jobs(args):
         if job["kind"] == "sgld":
-            got = {f"sample{k}/recal0": scores(0.05) for k in range(1, 5)}
+            at = job["sample_recal"] if job["noise"] == "tempered" else [0]  # Eq. 9's as an older record has them
+            got = {f"sample{k}/recal{r}": scores(0.05) for k in range(1, 5) for r in at}
             got.update({f"param{c}/recal{r}": scores(0.05) for c in job["counts"] for r in job["recal"]})
         else:
             got = {f"recal{r}": scores(0.001) for r in job.get("recal", [0, 2000])}
@@ -312,12 +314,14 @@ def test_bench_ranking_reports_what_is_recorded(tmp_path, monkeypatch):
     made = bench_ranking.report(args, recorded, started=0.0)
     rows = made["result"]["rows"]
     sharp, blurred = rows["single checkpoint (median over the last 3 checkpoints)"], \
-        rows["parameter expectation, ST-NAS Eq. 9 noise, 4 samples"]
+        rows["parameter expectation, tempered noise, T = 1, 4 samples"]
     assert sharp["tau"] > 0.8 > 0.5 > blurred["tau"]
     low, high = blurred["ci"]["kendall_tau"]
     assert low < blurred["tau"] < high and high - low > 0.3  # a blurred ranking of 12: a wide interval
     assert len(sharp["taus_per_seed"]) == 2 and len(blurred["taus"]) == 2
-    assert len(rows["score expectation, tempered noise, T = 1, 4 samples"]["taus"]) == 1  # seed 0 only
+    assert len(rows["score expectation, ST-NAS Eq. 9 noise, 4 samples"]["taus"]) == 1  # seed 0, no recal
+    assert len(rows["score expectation, tempered noise, T = 1, 4 samples, BN recal 2000"]["taus"]) == 2
+    assert "score expectation, tempered noise, T = 1, 4 samples" not in rows  # its samples were not scored so
     assert set(made["result"]["sample_ablation"]) == {f"{n}/{c}" for n in ("eq9", "tempered") for c in (1, 2, 4)}
     assert set(made["result"]["curve"]["annealed run, no recal"]) == {2, 4}
     assert {int(k) for k in made["result"]["recal_ablation"]} == {0, 250, 2000}
@@ -329,6 +333,7 @@ def test_bench_ranking_reports_what_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_ranking, "update_section", lambda name, body: written.update({name: body}))
     bench_ranking.write_section(args, made)
     body = written["ranking"]
-    assert "| tempered noise, T = 1 (seeds 0) | 4 |" in body and "| ST-NAS Eq. 9 noise (seeds 0, 1) | 4 |" in body
-    assert f"**{sharp['tau']:.2f}**" in body and "--tempered-seeds 0" in body
+    assert "| tempered noise, T = 1 (seeds 0, 1) | 2000 | 4 |" in body and "| ST-NAS Eq. 9 noise (seeds 0) | none | 4 |" \
+        in body
+    assert f"**{sharp['tau']:.2f}**" in body and "--eq9-seeds 0" in body
     assert all((tmp_path / "docs" / "img" / name).read_bytes()[:4] == b"\x89PNG" for name in made["pictures"])

@@ -12,8 +12,9 @@ test images the ground truth is measured on):
   supernet (ST-NAS reports the median tau over its last 10 checkpoints) and at the end of shorter runs
   (``--budgets``: the curve of tau against supernet epochs);
 * BN recalibration with ``--recal-sizes`` images (SPOS recalibrates on 20,000);
-* SGLD score and parameter expectation (ST-NAS Eq. 9 as written, and the tempered posterior), up to
-  ``--sgld-samples`` samples ``--sgld-steps`` steps apart, read at every count of ``--sgld-counts``;
+* SGLD score and parameter expectation (the tempered posterior on every supernet; ST-NAS Eq. 9 as written on
+  ``--eq9-seeds``), up to ``--sgld-samples`` samples ``--sgld-steps`` steps apart, each sample scored with BN
+  recalibration, read at every count of ``--sgld-counts``;
 * weight averaging over the last epoch (SE-NAS) and fine-tuning each path alone at the final rate.
 
 Every piece of work is a job recorded as it finishes (supernets resume from their last finished epoch), so
@@ -43,7 +44,7 @@ import numpy as np
 
 from benchlib import ROOT, run_recorded, update_section
 
-NOISE_FORMS = {"eq9": "ST-NAS Eq. 9 noise", "tempered": "tempered noise, T = 1"}
+NOISE_FORMS = {"tempered": "tempered noise, T = 1", "eq9": "ST-NAS Eq. 9 noise"}
 _S: dict = {}
 
 
@@ -71,8 +72,9 @@ def parse(argv=None):
                     help="recalibration sizes of the ablation (final checkpoint)")
     ap.add_argument("--sgld-samples", type=int, default=20)
     ap.add_argument("--sgld-steps", type=int, default=50, help="SGLD steps between samples")
-    ap.add_argument("--tempered-seeds", type=int, nargs="*", default=[0],
-                    help="supernet seeds SGLD also samples with the tempered noise (an ablation; Eq. 9 runs on all)")
+    ap.add_argument("--eq9-seeds", type=int, nargs="*", default=[0],
+                    help="supernet seeds SGLD also samples with ST-NAS Eq. 9's noise as written (an ablation; the "
+                         "tempered posterior, graphnas's default, runs on all)")
     ap.add_argument("--sgld-counts", type=int, nargs="+", default=[1, 2, 5, 10, 20])
     ap.add_argument("--finetune-size", type=int, default=5000, help="training images one fine-tuning epoch covers")
     ap.add_argument("--workers", type=int, default=2)
@@ -219,8 +221,9 @@ def _score_job(job: dict) -> dict:
                                num_samples=a.sgld_samples, batch_size=a.batch_size, seed=seed, noise=job["noise"],
                                weight_decay=_config(seed, budget).weight_decay, progress=False,
                                steps_per_sample=a.sgld_steps)
-        for k, sample in enumerate(samples, 1):
-            scores[f"sample{k}/recal0"] = _evaluate(supernet, sample, 0)
+        for k, sample in enumerate(samples, 1):  # each sample recalibrated: score expectation
+            for recal in job.get("sample_recal", [0]):
+                scores[f"sample{k}/recal{recal}"] = _evaluate(supernet, sample, recal)
         for count in job["counts"]:
             mean = running_average(samples[:count])
             for recal in job["recal"]:
@@ -242,8 +245,8 @@ def train_jobs(args) -> list[tuple[str, dict]]:
 
 
 def _sgld_seeds(args, noise: str) -> list[int]:
-    """The supernet seeds SGLD samples with ``noise``: Eq. 9 on all, the tempered ablation on --tempered-seeds."""
-    return args.seeds if noise == "eq9" else [s for s in args.seeds if s in args.tempered_seeds]
+    """The supernet seeds SGLD samples with ``noise``: the tempered posterior on all, Eq. 9 on --eq9-seeds."""
+    return args.seeds if noise == "tempered" else [s for s in args.seeds if s in args.eq9_seeds]
 
 
 def _needs(job: dict) -> list[str]:
@@ -263,7 +266,8 @@ def score_jobs(args) -> list[tuple[str, dict]]:
         for noise in NOISE_FORMS:
             if s in _sgld_seeds(args, noise):
                 add(f"sgld/seed{s}/epochs{top}/{noise}", kind="sgld", seed=s, budget=top, noise=noise,
-                    counts=[c for c in args.sgld_counts if c <= args.sgld_samples], recal=base)
+                    counts=[c for c in args.sgld_counts if c <= args.sgld_samples], recal=base,
+                    sample_recal=[args.recal_samples])
         for e in range(max(1, top - args.last + 1), top + 1):
             recal = sorted(set(base + (args.recal_sizes if e == top else [])))
             add(f"checkpoint/seed{s}/epochs{top}/at{e}", kind="checkpoint", seed=s, budget=top, epoch=e, recal=recal)
@@ -298,6 +302,15 @@ def _metric_rows(scores, true, k=5):
             "rho": float(np.median([spearman_rho(r, true) for r in rows])),
             f"top{k}": float(np.median([top_k_overlap(r, true, k) for r in rows])),
             "ci": bootstrap_ci(rows, true, k=k, resamples=1000), "first": rows[0].tolist()}
+
+
+def _score_expectation(exp: list, count: int, recal: int, have) -> np.ndarray | None:
+    """Per SGLD record: the mean score of its first ``count`` samples at BN recalibration ``recal`` (in %), or
+    None when a record did not score its samples so."""
+    labels = [f"sample{k}/recal{recal}" for k in range(1, count + 1)]
+    if not exp or not all(lab in e["scores"] for e in exp for lab in labels):
+        return None
+    return np.array([np.mean([e["scores"][lab] for lab in labels], axis=0)[have] * 100 for e in exp])
 
 
 def report(args, recorded: dict, started: float) -> dict:
@@ -344,18 +357,19 @@ def report(args, recorded: dict, started: float) -> dict:
         final = series([(f"checkpoint/seed{s}/epochs{top}/at{top}", f"recal{recal}") for s in args.seeds])
         if final is not None:
             rows[f"{name} (final checkpoint)"] = _metric_rows(final, true)
+    n = args.sgld_samples
     for noise, label in NOISE_FORMS.items():
-        n = args.sgld_samples
         exp = sgld[noise]
+        if exp is None:
+            continue
         for recal in (0, R):
-            if exp is not None:
-                if recal == 0:
-                    se = np.array([np.mean([np.array(e["scores"][f"sample{k}/recal0"]) for k in range(1, n + 1)],
-                                           axis=0)[have] * 100 for e in exp])
-                    rows[f"score expectation, {label}, {n} samples"] = _metric_rows(se, true)
-                pe = np.array([np.array(e["scores"][f"param{n}/recal{recal}"])[have] * 100 for e in exp])
-                rows[f"parameter expectation, {label}, {n} samples" + (f", BN recal {R}" if recal else "")] = \
-                    _metric_rows(pe, true)
+            se = _score_expectation(exp, n, recal, have)
+            if se is not None:
+                rows[f"score expectation, {label}, {n} samples" + (f", BN recal {R}" if recal else "")] = \
+                    _metric_rows(se, true)
+            pe = np.array([np.array(e["scores"][f"param{n}/recal{recal}"])[have] * 100 for e in exp])
+            rows[f"parameter expectation, {label}, {n} samples" + (f", BN recal {R}" if recal else "")] = \
+                _metric_rows(pe, true)
     for recal in (0, R):
         avg = series([(f"averaged/seed{s}/epochs{top}", f"recal{recal}") for s in args.seeds])
         if avg is not None:
@@ -375,16 +389,19 @@ def report(args, recorded: dict, started: float) -> dict:
     for noise, exp in sgld.items():
         if exp is None:
             continue
+        # at the recalibration the samples were scored with (the largest, where several)
+        recal = next((r for r in (R, 0) if _score_expectation(exp, 1, r, have) is not None), None)
+        if recal is None:
+            continue
         for count in args.sgld_counts:
             if count > args.sgld_samples:
                 continue
-            se = [np.mean([np.array(e["scores"][f"sample{k}/recal0"]) for k in range(1, count + 1)], axis=0)[have]
-                  for e in exp]
-            pe = [np.array(e["scores"][f"param{count}/recal0"])[have] for e in exp]
-            per_sample = [np.array(e["scores"][f"sample{count}/recal0"])[have] for e in exp]
+            se = _score_expectation(exp, count, recal, have)
+            pe = [np.array(e["scores"][f"param{count}/recal{recal}"])[have] for e in exp]
+            per_sample = [np.array(e["scores"][f"sample{count}/recal{recal}"])[have] for e in exp]
             sample_ablation[f"{noise}/{count}"] = {
-                "score": [kendall_tau(r, true) for r in se], "param": [kendall_tau(r, true) for r in pe],
-                "sample_alone": [kendall_tau(r, true) for r in per_sample],
+                "recal": recal, "score": [kendall_tau(r, true) for r in se],
+                "param": [kendall_tau(r, true) for r in pe], "sample_alone": [kendall_tau(r, true) for r in per_sample],
                 "sample_mean_accuracy": float(100 * np.mean(per_sample))}
     curve: dict[str, dict[int, list[float]]] = {}
     for recal, name in ((0, "annealed run, no recal"), (R, f"annealed run, BN recal {R}")):
@@ -499,8 +516,8 @@ def write_section(args, made) -> None:
         f"python tools/train_standalone.py --spread {len(_S['hashes'])} --seeds 0 1 2 --epochs {recipe['epochs']} "
         f"--batch-size {recipe['batch_size']} --lr {recipe['lr']} --workers 2 --table {args.ground_truth}",
         f"python tools/bench_ranking.py --ground-truth {args.ground_truth} --budgets "
-        f"{' '.join(map(str, args.budgets))} --seeds {' '.join(map(str, args.seeds))} --tempered-seeds "
-        f"{' '.join(map(str, args.tempered_seeds))} --lr {args.lr} --workers 2",
+        f"{' '.join(map(str, args.budgets))} --seeds {' '.join(map(str, args.seeds))} --eq9-seeds "
+        f"{' '.join(map(str, args.eq9_seeds))} --lr {args.lr} --workers 2",
         "```",
         "",
         f"**Ground truth** (`{args.ground_truth}`): {gt['n']} architectures of the ST-NAS space "
@@ -571,15 +588,16 @@ def write_section(args, made) -> None:
         lines.append(f"| {int(size) or 'none (training statistics)'} | {', '.join(f'{t:.2f}' for t in v['tau'])} | "
                      f"{float(np.median(v['tau'])):.2f} | {v['mean_accuracy']:.1f}% |")
     lines += ["", f"**SGLD samples** ({args.sgld_steps} steps apart, alpha = the final rate "
-              f"{args.lr * args.final_lr_ratio:g}; no recalibration): median tau over the seeds", "",
-              "| noise | samples | score expectation | parameter expectation | the last sample alone | "
-              "its mean path accuracy |", "|---|---|---|---|---|---|"]
+              f"{args.lr * args.final_lr_ratio:g}; each sample and each mean scored with the BN recalibration "
+              f"given): median tau over the seeds", "",
+              "| noise | BN recal | samples | score expectation | parameter expectation | the last sample alone | "
+              "its mean path accuracy |", "|---|---|---|---|---|---|---|"]
     for key, v in res["sample_ablation"].items():
         noise, count = key.split("/")
         on = ", ".join(str(s) for s in _sgld_seeds(args, noise))
-        lines.append(f"| {NOISE_FORMS[noise]} (seeds {on}) | {count} | {float(np.median(v['score'])):.2f} | "
-                     f"{float(np.median(v['param'])):.2f} | {float(np.median(v['sample_alone'])):.2f} | "
-                     f"{v['sample_mean_accuracy']:.1f}% |")
+        lines.append(f"| {NOISE_FORMS[noise]} (seeds {on}) | {v['recal'] or 'none'} | {count} | "
+                     f"{float(np.median(v['score'])):.2f} | {float(np.median(v['param'])):.2f} | "
+                     f"{float(np.median(v['sample_alone'])):.2f} | {v['sample_mean_accuracy']:.1f}% |")
     lines += ["", "**Rank fluctuation** (ST-NAS Fig. 5): the rank the single checkpoint gives each architecture at "
               f"each of the last {args.last} epochs of supernet seed {args.seeds[0]}, coloured by its true rank:", "",
               "![rank fluctuation over checkpoints](docs/img/ranking_fluctuation.png)", "",
