@@ -307,3 +307,24 @@ def test_the_lookup_table_is_untouched_by_reading_a_row(found_run):
         index = table.query(top=1)[0].index
     assert read_found(path, str(index)).arch.hash
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda b: b.update(val_accuracy=torch.zeros(2)), "val_accuracy must be a number in \\[0, 1\\]"),
+    (lambda b: b.update(test_accuracy="x"), "test_accuracy must be a number"),
+    (lambda b: b.update(test_accuracy=1.5), "test_accuracy must be a number"),
+    (lambda b: b["data"].update(std=[0.0]), "std must be 1 numbers \\(one per channel, above 0\\)"),
+    (lambda b: b["data"].update(mean=[0.1, 0.2]), "mean must be 1 numbers"),
+    (lambda b: b["data"].update(input_shape=[1, -3, 16]), "lacks a name, an input shape"),
+    (lambda b: b.update(data=[]), "data record is not an object"),
+])
+def test_a_model_whose_record_is_wrong_is_one_line(retrained_dir, tmp_path, change, message):
+    """A model.pt whose digest is renewed after a change (so only the field checks can catch it) is refused."""
+    from graphnas.errors import GraphnasError
+    from graphnas.train.checkpoint import save_checkpoint
+
+    blob = torch.load(retrained_dir / "model.pt", weights_only=True)
+    change(blob)
+    save_checkpoint(tmp_path / "model.pt", blob)
+    with pytest.raises(GraphnasError, match=message):
+        read_model(tmp_path / "model.pt")

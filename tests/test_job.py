@@ -340,6 +340,9 @@ def test_flags_are_the_config_fields_and_config_file_is_read_under_them(first_ru
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe{")
     assert main(["run", "--config", str(tmp_path / "bin.json")]) == 2
     assert "is not JSON" in capsys.readouterr().err
+    (tmp_path / "huge.json").write_text('{"seed": 1' + "0" * 5000 + "}")  # past Python's int-text limit
+    assert main(["run", "--config", str(tmp_path / "huge.json")]) == 2
+    assert "is not JSON (ValueError)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

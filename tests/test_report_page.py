@@ -43,6 +43,10 @@ def test_a_retraining_gets_its_own_page(found_run, tmp_path, capsys):
     (lambda d: (d / "report.json").write_text("[]"), "holds a JSON list"),
     (lambda d: (d / "report.json").write_text('{"best": 3, "space": {}, "data": {}}'), "not what graphnas writes"),
     (lambda d: [p.unlink() for p in d.glob("*.json")], "not the --out folder"),
+    (lambda d: _edit_report(d, lambda r: r["best"]["ops"].append("conv")), "one per choice edge"),
+    (lambda d: _edit_report(d, lambda r: r["space"].update(scale=2 ** 64)), "report.json"),
+    (lambda d: _edit_report(d, lambda r: r.update(config=[])), "lacks config.setup"),
+    (lambda d: _edit_report(d, lambda r: r["search"]["pareto"].insert(0, 3)), "pareto\\[0\\] is not an architecture"),
 ])
 def test_a_damaged_run_folder_is_one_line(found_run, tmp_path, damage, message):
     copy = tmp_path / "run"
@@ -52,6 +56,31 @@ def test_a_damaged_run_folder_is_one_line(found_run, tmp_path, damage, message):
     with pytest.raises(ReportError, match=message):
         write_run_report(copy)
     assert not (copy / "report.html").exists()
+
+
+def _edit_report(folder, change):
+    report = json.loads((folder / "report.json").read_text())
+    change(report)
+    (folder / "report.json").write_text(json.dumps(report))
+
+
+def test_each_architecture_is_drawn_once_whatever_its_records_hash(found_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(found_run[0], copy)
+    before = write_run_report(copy).read_text().count("<img ")
+    _edit_report(copy, lambda r: [p.update(hash="0" * 16) for p in r["search"]["pareto"]])
+    assert write_run_report(copy).read_text().count("<img ") == before
+
+
+def test_a_space_in_a_file_is_drawn_only_when_given(found_run, tmp_path):
+    """graphnas never imports a .py file a report names: the page notes it, and --space FILE draws them."""
+    copy = tmp_path / "run"
+    shutil.copytree(found_run[0], copy)
+    _edit_report(copy, lambda r: r["space"].update(name="my_space.py"))
+    text = write_run_report(copy).read_text()
+    assert "not drawn:" in text and "<h2>Overview" in text and "image/svg+xml" not in text
+    with pytest.raises(ReportError, match="report.json"):
+        write_run_report(copy, space=str(tmp_path / "absent.py"))  # a given space that cannot be built: one line
 
 
 def test_missing_run_folder(tmp_path, capsys):

@@ -232,6 +232,8 @@ def test_a_history_of_another_space_or_scorer_or_damaged_is_one_line(tmp_path, c
                   "not an architecture of the space"))
     (tmp_path / "bin.json").write_bytes(b"\xff{")
     cases.append((lambda: SearchHistory(len, chain8, tmp_path / "bin.json", resume=True), "is not JSON"))
+    (tmp_path / "huge.json").write_text('{"records": [[0, 1' + "0" * 5000 + ']]}')  # past Python's int-text limit
+    cases.append((lambda: SearchHistory(len, chain8, tmp_path / "huge.json", resume=True), "is not JSON"))
     for make, msg in cases:
         with pytest.raises(GraphnasError, match=msg) as info:
             make()

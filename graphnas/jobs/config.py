@@ -263,10 +263,11 @@ class JobConfig:
 
         file = regular_file(path, "job config", "pass the job.json a graphnas job wrote")
         try:
-            return cls.from_dict(json.loads(file.read_text(encoding="utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            data = json.loads(file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: also a huge integer
             raise GraphnasError(f"job config {path} is not JSON ({type(err).__name__}); pass the job.json a graphnas "
                                 f"job wrote") from None
+        return cls.from_dict(data)
 
 
 def resolve(config: JobConfig) -> JobConfig:

@@ -260,7 +260,10 @@ def _sections(folder: Path, report, job, train_log, retrain, given_space) -> tup
     if report is not None:
         try:
             searched = _run_space(folder, given_space)
-        except GraphnasError as err:  # a space in a .py file the report cannot name: a note, not a failed page
+        except GraphnasError as err:
+            if given_space is not None or not str(report["space"].get("name", "")).endswith(".py"):
+                raise ReportError(f"{folder / 'report.json'}: {err}") from None
+            # a space in a .py file, which graphnas never imports because a file names it: a note, not a failure
             searched = None
             add("architectures", "Chosen architectures", f'<p class="note">not drawn: {H.esc(err)} (graphnas '
                                                           f'report --space FILE draws them)</p>')
@@ -274,10 +277,16 @@ def _sections(folder: Path, report, job, train_log, retrain, given_space) -> tup
             except GraphnasError:
                 latency = None
         records = [{"label": "best", "ops": report["best"]["ops"], "score": report["best"].get("val_accuracy")}]
-        seen = {report["best"]["hash"]}
-        for r in (report["search"].get("pareto") or []):
-            if isinstance(r, dict) and r.get("hash") not in seen and isinstance(r.get("ops"), list):
-                seen.add(r["hash"])
+        # one drawing per architecture, told apart by the hash of its ops here (a front record's own hash is
+        # its search space's: SE-NAS searches a subspace of the job's)
+        seen = {searched.from_ops(report["best"]["ops"]).hash}
+        for k, r in enumerate(report["search"].get("pareto") or []):
+            if not isinstance(r, dict) or not isinstance(r.get("ops"), list):
+                raise ReportError(f"{folder / 'report.json'}: search.pareto[{k}] is not an architecture record; run "
+                                  f"the job again to rewrite it")
+            h = searched.from_ops(r["ops"]).hash
+            if h not in seen:
+                seen.add(h)
                 records.append({"label": f"front #{len(records)}", "ops": r["ops"], "score": r.get("score")})
         pictures, rows = _drawn(searched, records, latency)
         add("architectures", "Chosen architectures",

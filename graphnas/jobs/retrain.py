@@ -276,4 +276,31 @@ def read_model(path, given: str | None = None) -> Model:
         _state_dict_like(blob["state_dict"], net.state_dict(), "weights")
     net.load_state_dict(blob["state_dict"])
     info = {k: blob.get(k) for k in ("hash", "ops", "data", "val_accuracy", "test_accuracy")}
+    _check_info(info, source, fix)
     return Model(net.eval(), info)
+
+
+def _check_info(info: dict, source: str, fix: str) -> None:
+    """What a model.pt says of its training (exported as metadata): accuracies in [0, 1], the data's name, shape,
+    classes and normalisation of the right types."""
+    def bad(what):
+        return GraphnasError(f"{source}: {what}; {fix}")
+
+    for key in ("val_accuracy", "test_accuracy"):
+        v = info[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            raise bad(f"{key} must be a number in [0, 1], got {str(v)[:40]!r}")
+    data = info["data"]
+    if not isinstance(data, dict):
+        raise bad("its data record is not an object")
+    shape, classes = data.get("input_shape"), data.get("num_classes")
+    if not (isinstance(data.get("name"), str) and len(data["name"]) <= 200 and isinstance(shape, list)
+            and len(shape) == 3 and all(type(n) is int and 0 < n <= 1 << 16 for n in shape)
+            and type(classes) is int and 0 < classes <= 1 << 20):
+        raise bad("its data record lacks a name, an input shape [channels, height, width] or a class count")
+    for key in ("mean", "std"):
+        v = data.get(key)
+        if not (isinstance(v, list) and len(v) == shape[0] and all(
+                type(x) in (int, float) and abs(x) < 1e6 and (x > 0 if key == "std" else x == x) for x in v)):
+            raise bad(f"its data record's {key} must be {shape[0]} numbers (one per channel"
+                      + (", above 0)" if key == "std" else ")"))

@@ -97,7 +97,7 @@ class SearchHistory:
             raise self._fail("is larger than 1 GiB")
         try:
             doc = json.loads(file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: also a huge integer
             raise self._fail(f"is not JSON ({type(err).__name__})") from None
         if not isinstance(doc, dict) or doc.get("format") != HISTORY_FORMAT:
             raise self._fail("is not a graphnas search history")
