@@ -301,6 +301,6 @@ def _check_info(info: dict, source: str, fix: str) -> None:
     for key in ("mean", "std"):
         v = data.get(key)
         if not (isinstance(v, list) and len(v) == shape[0] and all(
-                type(x) in (int, float) and abs(x) < 1e6 and (x > 0 if key == "std" else x == x) for x in v)):
+                type(x) in (int, float) and abs(x) < 1e6 and (key == "mean" or x > 0) for x in v)):  # NaN fails abs
             raise bad(f"its data record's {key} must be {shape[0]} numbers (one per channel"
                       + (", above 0)" if key == "std" else ")"))
