@@ -273,6 +273,11 @@ def test_bench_ranking_plans_its_jobs(monkeypatch):
     assert bench_ranking._needs(jobs["checkpoint/seed0/epochs10/at10"]) == ["train/seed0/epochs10"]
     assert bench_ranking._needs({"kind": "train", "seed": 0, "budget": 40}) == []
     assert "checkpoint/seed0/epochs10/at10" in jobs and "checkpoint/seed1/epochs10/at10" not in jobs
+    only = bench_ranking.parse(["--budgets", "10", "20", "40", "--seeds", "0", "--curve-seeds"])  # no shorter runs
+    assert [key for key, _ in bench_ranking.train_jobs(only)] == ["train/seed0/epochs40"]
+    assert not any("epochs10/at10" in key for key, _ in bench_ranking.score_jobs(only))
+    assert "checkpoint/seed0/epochs40/at10" in dict(bench_ranking.score_jobs(only))  # the 40-epoch run read early
+    assert args.record_dir == "benchmarks"  # the record is committed with the results it makes
     digest = bench_ranking.settings_digest(args, ["b", "a"])
     assert digest == bench_ranking.settings_digest(args, ["a", "b"])  # the set of architectures, not its order
     assert digest != bench_ranking.settings_digest(bench_ranking.parse(["--eval-size", "500"]), ["a", "b"])
@@ -327,6 +332,18 @@ def test_bench_ranking_reports_what_is_recorded(tmp_path, monkeypatch):
     assert {int(k) for k in made["result"]["recal_ablation"]} == {0, 250, 2000}
     assert json.loads((tmp_path / "out" / "ranking.json").read_text())["best"] == made["result"]["best"]
     assert set(made["pictures"]) == {"ranking_epochs.png", "ranking_fluctuation.png", "ranking.png"}
+
+    # without the shorter runs (--curve-seeds none) the curve is the 40-epoch run's own checkpoints
+    only = bench_ranking.parse(["--budgets", "2", "4", "--seeds", "0", "1", "--last", "1", "--curve-seeds",
+                                "--sgld-samples", "4", "--sgld-counts", "1", "2", "4", "--recal-sizes", "250", "2000",
+                                "--out", str(tmp_path / "o2")])
+    monkeypatch.setitem(bench_ranking._S, "args", only)
+    alone = bench_ranking.report(only, {k: v for k, v in recorded.items() if "epochs2/" not in k}, started=0.0)
+    assert set(alone["result"]["curve"]) == {"checkpoints of the 4-epoch run, BN recal 2000",
+                                             "annealed run, no recal", "annealed run, BN recal 2000"}
+    assert set(alone["result"]["curve"]["annealed run, no recal"]) == {4}
+    assert set(alone["result"]["path_accuracy"]) == {4}
+    monkeypatch.setitem(bench_ranking._S, "args", args)
 
     written = {}
     monkeypatch.setattr(bench_ranking, "ROOT", tmp_path)

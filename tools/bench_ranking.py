@@ -19,8 +19,9 @@ test images the ground truth is measured on):
 
 Every piece of work is a job recorded as it finishes (supernets resume from their last finished epoch), so
 an interrupted run resumes; ``--report-only`` writes the report from what is recorded. The trained
-supernets and their kept checkpoints live in ``<out>/supernets``, the scores in ``<out>/scores-<digest>.json``
-(the digest of the settings that change a score).
+supernets and their kept checkpoints live in ``<out>/supernets``, the scores in
+``<record-dir>/ranking_scores-<digest>.json`` (the digest of the settings that change a score; under
+benchmarks/ so that, committed, the finished jobs outlast the machine that ran them).
 
     python tools/bench_ranking.py --ground-truth benchmarks/ranking_ground_truth_stnas.json --workers 2
 
@@ -54,12 +55,15 @@ _S: dict = {}
 def parse(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ground-truth", default="benchmarks/ranking_ground_truth_stnas.json")
-    ap.add_argument("--out", default="runs/ranking")
+    ap.add_argument("--out", default="runs/ranking", help="supernets, ranking.json and the pictures")
+    ap.add_argument("--record-dir", default="benchmarks", help="where the scores record lives: committed, it outlasts "
+                    "the machine (a supernet's scores are recorded with its training, so only unfinished jobs rerun)")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="supernet seeds at the longest budget")
     ap.add_argument("--budgets", type=int, nargs="+", default=[10, 20, 40], help="supernet epochs; the longest is "
                     "the main run, the others are trained with --curve-seeds for the tau-vs-epochs curve")
-    ap.add_argument("--curve-seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--curve-seeds", type=int, nargs="*", default=[0],
+                    help="seeds of the shorter runs (none: only the checkpoints of the longest runs make the curve)")
     ap.add_argument("--train-size", type=int, default=None, help="supernet training images (default: all 50,000; "
                     "fewer only to try the benchmark out)")
     ap.add_argument("--batch-size", type=int, default=128)
@@ -425,7 +429,8 @@ def report(args, recorded: dict, started: float) -> dict:
         curve[f"checkpoints of the {top}-epoch run, BN recal {R}"] = within
     path_acc = {}
     for b in args.budgets:
-        got = sc(f"checkpoint/seed{args.curve_seeds[0] if b != top else args.seeds[0]}/epochs{b}/at{b}", f"recal{R}")
+        seed = args.seeds[0] if b == top else (args.curve_seeds or [None])[0]
+        got = None if seed is None else sc(f"checkpoint/seed{seed}/epochs{b}/at{b}", f"recal{R}")
         if got is not None:
             path_acc[b] = float(got.mean())
 
@@ -467,7 +472,8 @@ def main(argv=None) -> int:
     _init(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    record = out / f"scores-{settings_digest(args, _S['hashes'])}.json"
+    record = Path(args.record_dir) / f"ranking_scores-{settings_digest(args, _S['hashes'])}.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
     print(f"ground truth: {len(_S['hashes'])} architectures, median MAdds {_S['target'] / 1e6:.2f}M, "
           f"p_drop {_S['sampler'].p_drop:.3f}; record {record}", flush=True)
     describe = lambda r: f"{r['key']}: {r['seconds']:.0f} s"  # noqa: E731
