@@ -353,4 +353,5 @@ def test_bench_ranking_reports_what_is_recorded(tmp_path, monkeypatch):
     assert "| tempered noise, T = 1 (seeds 0, 1) | 2000 | 4 |" in body and "| ST-NAS Eq. 9 noise (seeds 0) | none | 4 |" \
         in body
     assert f"**{sharp['tau']:.2f}**" in body and "--eq9-seeds 0" in body
+    assert "--spread 12 --seeds 0 1 --epochs" in body  # the ground truth's seeds, as measured
     assert all((tmp_path / "docs" / "img" / name).read_bytes()[:4] == b"\x89PNG" for name in made["pictures"])

@@ -509,6 +509,8 @@ def write_section(args, made) -> None:
         if path is not None:
             shutil.copyfile(path, img / name)
     seeds = ", ".join(str(s) for s in args.seeds)
+    chosen = set(_S["hashes"])
+    gt_seeds = " ".join(str(s) for s in sorted({r["seed"] for r in table["runs"] if r["hash"] in chosen}))
     trains = [v for k, v in res["train"].items() if k.endswith(f"epochs{top}")]
     train_min = statistics.fmean(t["seconds"] for t in trains) / 60 if trains else float("nan")
     lines = [
@@ -519,7 +521,7 @@ def write_section(args, made) -> None:
         "```",
         f"python tools/train_standalone.py --design 40 --seeds 0 --epochs {recipe['epochs']} --batch-size "
         f"{recipe['batch_size']} --lr {recipe['lr']} --workers 2 --table {args.ground_truth}",
-        f"python tools/train_standalone.py --spread {len(_S['hashes'])} --seeds 0 1 2 --epochs {recipe['epochs']} "
+        f"python tools/train_standalone.py --spread {len(_S['hashes'])} --seeds {gt_seeds} --epochs {recipe['epochs']} "
         f"--batch-size {recipe['batch_size']} --lr {recipe['lr']} --workers 2 --table {args.ground_truth}",
         f"python tools/bench_ranking.py --ground-truth {args.ground_truth} --budgets "
         f"{' '.join(map(str, args.budgets))} --seeds {' '.join(map(str, args.seeds))} --eq9-seeds "
