@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import re
 import sqlite3
@@ -65,6 +66,28 @@ def regular_file(path: str | os.PathLike, what: str, fix: str, error: type[Graph
     if not os.access(path, os.R_OK):
         raise error(f"{what} {path} is not readable (permission denied); {fix}")
     return path
+
+
+def read_json(path: str | os.PathLike, what: str, fix: str, error: type[GraphnasError] = GraphnasError,
+              max_bytes: int = 64 << 20, kind: type | None = None):
+    """The JSON value in the regular UTF-8 file ``path``, no larger than ``max_bytes``; else ``error`` with one
+    line naming ``what`` and saying ``fix``. ``kind`` (dict, list) also requires the top-level value's type.
+
+    The one reader of JSON files graphnas did not just write (job configs, search histories, found
+    architectures, report folders): a huge integer, deep nesting or bad bytes are the same one line.
+    """
+    file = regular_file(path, what, fix, error)
+    size = file.stat().st_size
+    if size > max_bytes:
+        raise error(f"{what} {path} is {size} bytes, more than any graphnas {what} ({max_bytes}); {fix}")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: also an integer of 4,300+ digits
+        raise error(f"{what} {path} is not JSON ({type(err).__name__}); {fix}") from None
+    if kind is not None and not isinstance(data, kind):
+        article = "an object" if kind is dict else f"a {kind.__name__}"
+        raise error(f"{what} {path} holds a JSON {type(data).__name__}, not {article}; {fix}")
+    return data
 
 
 def connect_sqlite(path: str | os.PathLike, mode: str = "ro") -> sqlite3.Connection:

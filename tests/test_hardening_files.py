@@ -58,6 +58,27 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
         files.regular_file(tmp_path / "nope.pt", "checkpoint", "delete it")
 
 
+@pytest.mark.parametrize("content, problem", [
+    (b"{", "is not JSON (JSONDecodeError)"),
+    (b"\xff\xfe{}", "is not JSON (UnicodeDecodeError)"),
+    (b"[" * 100_000, "is not JSON (RecursionError)"),
+    (b"1" * 5000, "is not JSON (ValueError)"),  # an integer past Python's 4,300-digit limit
+    (b"[1, 2]", "holds a JSON list, not an object"),
+    (b" " * 200_001, "is 200001 bytes, more than any graphnas job config (200000)"),
+])
+def test_read_json_gives_one_line_for_any_damage(tmp_path, content, problem):
+    path = tmp_path / "job.json"
+    path.write_bytes(content)
+    with pytest.raises(LookupTableError) as err:
+        files.read_json(path, "job config", "pass the job.json a job wrote", LookupTableError, max_bytes=200_000,
+                        kind=dict)
+    assert str(err.value) == f"job config {path} {problem}; pass the job.json a job wrote"
+    with pytest.raises(GraphnasError, match="is a folder"):
+        files.read_json(tmp_path, "job config", "pass a file")
+    path.write_text('{"a": [1, 2.5, null]}')
+    assert files.read_json(path, "job config", "-", kind=dict) == {"a": [1, 2.5, None]}
+
+
 @pytest.mark.parametrize("name", ["lat#1.db", "pct%41.db", "q?mode=ro.db", "sp ace.db"])
 def test_sqlite_paths_are_paths_not_uris(tmp_path, name):
     decoy = tmp_path / "pctA.db"  # what '%41' would decode to

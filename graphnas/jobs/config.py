@@ -17,7 +17,6 @@ applied; that resolved config is what the job runs and writes as ``<out>/job.jso
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -259,15 +258,9 @@ class JobConfig:
     @classmethod
     def load(cls, path: str | Path) -> "JobConfig":
         """Read a ``job.json`` (a regular UTF-8 JSON file; anything else is one line)."""
-        from ..files import regular_file
+        from ..files import read_json
 
-        file = regular_file(path, "job config", "pass the job.json a graphnas job wrote")
-        try:
-            data = json.loads(file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: also a huge integer
-            raise GraphnasError(f"job config {path} is not JSON ({type(err).__name__}); pass the job.json a graphnas "
-                                f"job wrote") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "job config", "pass the job.json a graphnas job wrote"))
 
 
 def resolve(config: JobConfig) -> JobConfig:

@@ -11,18 +11,16 @@ without changing a hash.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import GraphnasError
-from ..files import regular_file
+from ..files import read_json
 
 __all__ = ["Found", "read_found", "named_space", "run_setup", "FoundError"]
 
 _HASH = re.compile(r"[0-9a-f]{16}")
-_MAX_JSON = 64 << 20
 
 
 class FoundError(GraphnasError):
@@ -49,17 +47,7 @@ class Found:
 
 
 def _read_json(path: Path, what: str, fix: str) -> dict:
-    file = regular_file(path, what, fix, FoundError)
-    if file.stat().st_size > _MAX_JSON:
-        raise FoundError(f"{what} {path} is {file.stat().st_size} bytes, more than any graphnas {what} ({_MAX_JSON}); "
-                         f"{fix}")
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise FoundError(f"{what} {path} is not JSON ({type(err).__name__}); {fix}") from None
-    if not isinstance(data, dict):
-        raise FoundError(f"{what} {path} holds a JSON {type(data).__name__}, not an object; {fix}")
-    return data
+    return read_json(path, what, fix, FoundError, kind=dict)
 
 
 def _text(value, name: str, source: str, limit: int = 200) -> str:

@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 from ..errors import GraphnasError
+from ..files import read_json
 from ..render import html as H
 
 __all__ = ["ReportError", "write_run_report", "PAGE"]
 
 PAGE = "report.html"
-_MAX_JSON = 64 << 20
 #: Architectures drawn besides the best one (ST-NAS picks, the Pareto front's).
 MAX_DRAWN = 6
 
@@ -38,13 +38,7 @@ def _json(folder: Path, name: str):
     path = folder / name
     if not path.is_file():
         return None
-    if path.stat().st_size > _MAX_JSON:
-        raise ReportError(f"{path} is larger than any file graphnas writes ({_MAX_JSON} bytes); remove it or pass "
-                          f"another run folder")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise ReportError(f"{path} is not JSON ({type(err).__name__}); run the job again to rewrite it") from None
+    return read_json(path, "run file", "run the job again to rewrite it, or pass another run folder", ReportError)
 
 
 def _num(value, digits: int = 4) -> str:

@@ -20,7 +20,7 @@ from typing import Callable
 
 from ..digest import content_digest
 from ..errors import ArchitectureError, GraphnasError
-from ..files import regular_file
+from ..files import read_json
 from ..train import distributed as dist
 from ..utils import atomic_write_json
 
@@ -92,13 +92,8 @@ class SearchHistory:
                              f"without --resume")
 
     def _load(self) -> None:
-        file = regular_file(self.path, "search history", "delete it to start the search afresh")
-        if file.stat().st_size > _MAX_BYTES:
-            raise self._fail("is larger than 1 GiB")
-        try:
-            doc = json.loads(file.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as err:  # ValueError: also a huge integer
-            raise self._fail(f"is not JSON ({type(err).__name__})") from None
+        doc = read_json(self.path, "search history", "delete it to start the search afresh, or run without --resume",
+                        max_bytes=_MAX_BYTES)
         if not isinstance(doc, dict) or doc.get("format") != HISTORY_FORMAT:
             raise self._fail("is not a graphnas search history")
         if doc.get("version") != _VERSION:
