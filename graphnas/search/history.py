@@ -29,6 +29,7 @@ __all__ = ["SearchHistory", "HISTORY_FORMAT", "score_all"]
 HISTORY_FORMAT = "graphnas-search-history"
 _VERSION = 1
 _MAX_BYTES = 1 << 30
+_FIX = "delete it to start the search afresh, or run without --resume"
 
 
 def score_all(evaluate: Callable, archs: list) -> list[float]:
@@ -88,12 +89,10 @@ class SearchHistory:
             atomic_write_json(self.path, self._document())
 
     def _fail(self, problem: str) -> GraphnasError:
-        return GraphnasError(f"search history {self.path} {problem}; delete it to start the search afresh, or run "
-                             f"without --resume")
+        return GraphnasError(f"search history {self.path} {problem}; {_FIX}")
 
     def _load(self) -> None:
-        doc = read_json(self.path, "search history", "delete it to start the search afresh, or run without --resume",
-                        max_bytes=_MAX_BYTES)
+        doc = read_json(self.path, "search history", _FIX, max_bytes=_MAX_BYTES)
         if not isinstance(doc, dict) or doc.get("format") != HISTORY_FORMAT:
             raise self._fail("is not a graphnas search history")
         if doc.get("version") != _VERSION:
