@@ -350,8 +350,8 @@ def test_bench_ranking_reports_what_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(bench_ranking, "update_section", lambda name, body: written.update({name: body}))
     bench_ranking.write_section(args, made)
     body = written["ranking"]
-    assert "| tempered noise, T = 1 (seeds 0, 1) | 2000 | 4 |" in body and "| ST-NAS Eq. 9 noise (seeds 0) | none | 4 |" \
+    assert "| tempered noise, T = 1 (seeds 0, 1) | 2000 | 4 |" in body and "| ST-NAS Eq. 9 noise (seed 0) | none | 4 |" \
         in body
-    assert f"**{sharp['tau']:.2f}**" in body and "--eq9-seeds 0" in body
+    assert f"**{sharp['tau']:.2f}**" in body and "--seeds 0 1 --curve-seeds 0 --eq9-seeds 0 --lr" in body
     assert "--spread 12 --seeds 0 1 --epochs" in body  # the ground truth's seeds, as measured
     assert all((tmp_path / "docs" / "img" / name).read_bytes()[:4] == b"\x89PNG" for name in made["pictures"])

@@ -524,8 +524,9 @@ def write_section(args, made) -> None:
         f"python tools/train_standalone.py --spread {len(_S['hashes'])} --seeds {gt_seeds} --epochs {recipe['epochs']} "
         f"--batch-size {recipe['batch_size']} --lr {recipe['lr']} --workers 2 --table {args.ground_truth}",
         f"python tools/bench_ranking.py --ground-truth {args.ground_truth} --budgets "
-        f"{' '.join(map(str, args.budgets))} --seeds {' '.join(map(str, args.seeds))} --eq9-seeds "
-        f"{' '.join(map(str, args.eq9_seeds))} --lr {args.lr} --workers 2",
+        f"{' '.join(map(str, args.budgets))} --seeds {' '.join(map(str, args.seeds))} --curve-seeds "
+        f"{' '.join(map(str, args.curve_seeds))} --eq9-seeds {' '.join(map(str, args.eq9_seeds))} --lr {args.lr} "
+        "--workers 2",
         "```",
         "",
         f"**Ground truth** (`{args.ground_truth}`): {gt['n']} architectures of the ST-NAS space "
@@ -602,8 +603,8 @@ def write_section(args, made) -> None:
               "its mean path accuracy |", "|---|---|---|---|---|---|---|"]
     for key, v in res["sample_ablation"].items():
         noise, count = key.split("/")
-        on = ", ".join(str(s) for s in _sgld_seeds(args, noise))
-        lines.append(f"| {NOISE_FORMS[noise]} (seeds {on}) | {v['recal'] or 'none'} | {count} | "
+        on = _sgld_seeds(args, noise)
+        lines.append(f"| {NOISE_FORMS[noise]} (seed{'s' * (len(on) > 1)} {', '.join(map(str, on))}) | {v['recal'] or 'none'} | {count} | "
                      f"{float(np.median(v['score'])):.2f} | {float(np.median(v['param'])):.2f} | "
                      f"{float(np.median(v['sample_alone'])):.2f} | {v['sample_mean_accuracy']:.1f}% |")
     lines += ["", "**Rank fluctuation** (ST-NAS Fig. 5): the rank the single checkpoint gives each architecture at "
