@@ -87,7 +87,15 @@ def worker(out: Path) -> None:
     """One rank of the 2-process run."""
     torch.set_num_threads(1)
     toy, sn = models()
-    fit(toy, dataset(), TOY, toy_sampler, progress=False, out=out / "toy")
+    import time
+
+    import graphnas.train.loop as loop
+
+    real_save = loop.save_checkpoint
+    loop.save_checkpoint = lambda path, blob: (time.sleep(1.0), real_save(path, blob))  # rank 0 writes late
+    result = fit(toy, dataset(), TOY, toy_sampler, progress=False, out=out / "toy")
+    loop.save_checkpoint = real_save
+    seen_step = torch.load(result.checkpoint, weights_only=True)["step"]  # what a rank reads on return
     fit(sn, dataset(), SN, UniformSampler(sn.space), progress=False)
     r = dist.rank()
     torch.save({"toy": toy.state_dict(), "sn": sn.state_dict()}, out / f"rank{r}.pt")
@@ -101,7 +109,7 @@ def worker(out: Path) -> None:
     local = [make_estimator("single_checkpoint", sn, None, data, recal_samples=32)(a) for a in archs()]
     (out / f"eval{r}.json").write_text(json.dumps({"scores": scores, "mine": len(evaluator.cache),
                                                    "world": dist.world_size(), "many": many, "scored": scored,
-                                                   "calls": estimator.calls, "local": local}))
+                                                   "calls": estimator.calls, "local": local, "seen_step": seen_step}))
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +172,12 @@ def test_bn_supernet_close_to_single_process(two_ranks):
 
 
 def test_only_rank0_writes_and_logs_global_history(two_ranks):
-    out, _, _ = two_ranks
+    out, _, evals = two_ranks
     assert sorted(p.name for p in (out / "toy").iterdir()) == sorted([CHECKPOINT, LOG])
     blob = torch.load(out / "toy" / CHECKPOINT, weights_only=True)
     assert blob["world_size"] == 2 and len(blob["torch_rng"]) == 2 and blob["step"] == 8
+    # fit returns on every rank only once rank 0 has written the final checkpoint (the job hashes it next)
+    assert [e["seen_step"] for e in evals] == [8, 8]
     log = json.loads((out / "toy" / LOG).read_text())
     assert len(log["history"]) == 2
     for h in log["history"]:  # accuracy over both ranks' samples: a multiple of 1/64

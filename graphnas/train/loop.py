@@ -376,4 +376,6 @@ def fit(model: nn.Module, train_set, config: TrainConfig, sampler: Sampler | Non
             atomic_write_json(out / LOG, {"meta": meta, "config": options, "world_size": world, "step": step,
                                           "total_steps": total, "history": history})
     bar.close()
+    if out is not None:  # the checkpoint the result names exists on every rank when it returns (rank 0 writes it)
+        dist.barrier()
     return TrainResult(history, averaged, out / CHECKPOINT if out else None, start_step, step, total)
