@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from torch.utils.data import Subset, TensorDataset
 
 from graphnas import ChoiceEdge, Node, SearchSpace, Stem, Supernet
 from graphnas.train import distributed as dist
+from graphnas.train import loop
 from graphnas.estimate.estimators import make_estimator
 from graphnas.train.samplers import UniformSampler
 from graphnas.train.loop import CHECKPOINT, LOG, TrainConfig, fit
@@ -87,10 +89,6 @@ def worker(out: Path) -> None:
     """One rank of the 2-process run."""
     torch.set_num_threads(1)
     toy, sn = models()
-    import time
-
-    import graphnas.train.loop as loop
-
     real_save = loop.save_checkpoint
     loop.save_checkpoint = lambda path, blob: (time.sleep(1.0), real_save(path, blob))  # rank 0 writes late
     result = fit(toy, dataset(), TOY, toy_sampler, progress=False, out=out / "toy")

@@ -497,6 +497,11 @@ def _ci(row, name):
     return f"[{lo:.2f}, {hi:.2f}]"
 
 
+def _words(values) -> str:
+    """``values`` as the space-separated words of a command line (``--seeds 0 1 2``)."""
+    return " ".join(map(str, values))
+
+
 def write_section(args, made) -> None:
     """The ``ranking`` section of BENCHMARKS.md and its pictures under docs/img, from :func:`report`'s result."""
     res = made["result"]
@@ -510,7 +515,7 @@ def write_section(args, made) -> None:
             shutil.copyfile(path, img / name)
     seeds = ", ".join(str(s) for s in args.seeds)
     chosen = set(_S["hashes"])
-    gt_seeds = " ".join(str(s) for s in sorted({r["seed"] for r in table["runs"] if r["hash"] in chosen}))
+    gt_seeds = _words(sorted({r["seed"] for r in table["runs"] if r["hash"] in chosen}))
     trains = [v for k, v in res["train"].items() if k.endswith(f"epochs{top}")]
     train_min = statistics.fmean(t["seconds"] for t in trains) / 60 if trains else float("nan")
     lines = [
@@ -523,10 +528,9 @@ def write_section(args, made) -> None:
         f"{recipe['batch_size']} --lr {recipe['lr']} --workers 2 --table {args.ground_truth}",
         f"python tools/train_standalone.py --spread {len(_S['hashes'])} --seeds {gt_seeds} --epochs {recipe['epochs']} "
         f"--batch-size {recipe['batch_size']} --lr {recipe['lr']} --workers 2 --table {args.ground_truth}",
-        f"python tools/bench_ranking.py --ground-truth {args.ground_truth} --budgets "
-        f"{' '.join(map(str, args.budgets))} --seeds {' '.join(map(str, args.seeds))} --curve-seeds "
-        f"{' '.join(map(str, args.curve_seeds))} --eq9-seeds {' '.join(map(str, args.eq9_seeds))} --lr {args.lr} "
-        "--workers 2",
+        f"python tools/bench_ranking.py --ground-truth {args.ground_truth} --budgets {_words(args.budgets)} "
+        f"--seeds {_words(args.seeds)} --curve-seeds {_words(args.curve_seeds)} --eq9-seeds {_words(args.eq9_seeds)} "
+        f"--lr {args.lr} --workers 2",
         "```",
         "",
         f"**Ground truth** (`{args.ground_truth}`): {gt['n']} architectures of the ST-NAS space "
